@@ -1,0 +1,166 @@
+//! Tasks: a handle for work that finishes later, and the value it finishes with.
+//!
+//! **Step 2** introduces it. Step 1's [`ThreadPool::execute`] is fire-and-forget: the
+//! caller cannot get a result back, nor learn that the job panicked. A [`Task<T>`] is
+//! the other end of the job: [`Task::wait`] blocks until the job has run, then hands
+//! over its return value, or [`TaskError::Panicked`] with the panic's message.
+//!
+//! The job and the handle share one slot: a `Mutex<Option<result>>` and a `Condvar`.
+//! The worker fills the slot and signals; `wait` sleeps on the condvar until the slot is
+//! full. (Step 4 will let a coroutine *await* a task as well as block on it.)
+//!
+//! ```
+//! use async_scratch::pool::ThreadPool;
+//! use async_scratch::task::TaskError;
+//!
+//! let pool = ThreadPool::new(2)?;
+//! let answer = pool.spawn(|| 6 * 7);
+//! assert_eq!(answer.wait(), Ok(42));
+//!
+//! let broken = pool.spawn(|| -> u32 { panic!("no answer") });
+//! assert_eq!(broken.wait(), Err(TaskError::Panicked("no answer".to_string())));
+//! # Ok::<(), async_scratch::pool::PoolError>(())
+//! ```
+//!
+//! Waiting is what makes a task useful, and also what can undo the pool's benefit: step
+//! 2's program waits for each task before it spawns the next, and is back to step 0's
+//! speed. Step 3's [`run_all`](crate::run_all::run_all) spawns first and waits after.
+
+use crate::pool::ThreadPool;
+use std::any::Any;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+/// How a task can fail to produce its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The job panicked; this is the panic's message (or a placeholder if the panic
+    /// carried something other than a string).
+    Panicked(String),
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Panicked(message) => write!(f, "task panicked: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// A handle for the result of a job running on a [`ThreadPool`].
+///
+/// Dropping a `Task` without waiting *detaches* it: the job still runs to the end, and
+/// its result is dropped.
+#[must_use = "a task does nothing to its result unless you `wait` for it; drop it to detach"]
+pub struct Task<T> {
+    slot: Arc<Slot<T>>,
+}
+
+/// What the job and its handle share.
+struct Slot<T> {
+    /// `None` until the job has run.
+    result: Mutex<Option<Result<T, TaskError>>>,
+    /// Signalled once, when `result` is filled.
+    finished: Condvar,
+}
+
+impl<T> Slot<T> {
+    fn lock(&self) -> MutexGuard<'_, Option<Result<T, TaskError>>> {
+        // The lock is only ever held to move a value in or out, which cannot panic
+        // half-way, so a poisoned lock still holds a consistent value.
+        self.result.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fill(&self, result: Result<T, TaskError>) {
+        *self.lock() = Some(result);
+        self.finished.notify_all();
+    }
+}
+
+impl<T> Task<T> {
+    /// Blocks the calling thread until the job has run, then returns its value, or the
+    /// error it failed with.
+    pub fn wait(self) -> Result<T, TaskError> {
+        let mut result = self.slot.lock();
+        loop {
+            if let Some(result) = result.take() {
+                return result;
+            }
+            // Condvars may wake spuriously: the loop checks the slot again.
+            result = self
+                .slot
+                .finished
+                .wait(result)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Whether the job has finished (returned or panicked). Never blocks on the job.
+    pub fn is_finished(&self) -> bool {
+        self.slot.lock().is_some()
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl ThreadPool {
+    /// Runs `job` on the pool and returns a [`Task`] for its result.
+    ///
+    /// A panic in `job` is caught and becomes [`TaskError::Panicked`] for whoever waits;
+    /// the worker carries on with the next job.
+    pub fn spawn<T, F>(&self, job: F) -> Task<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = Arc::new(Slot {
+            result: Mutex::new(None),
+            finished: Condvar::new(),
+        });
+        let job_side = Arc::clone(&slot);
+        self.execute(move || job_side.fill(run_catching_panic(job)));
+        Task { slot }
+    }
+}
+
+/// Runs `job`, turning a panic into [`TaskError::Panicked`] with its message.
+fn run_catching_panic<T>(job: impl FnOnce() -> T) -> Result<T, TaskError> {
+    // `AssertUnwindSafe`: a job that panics is dropped with everything it captured;
+    // only its message comes out, so no broken state of the job's can be observed.
+    catch_unwind(AssertUnwindSafe(job))
+        .map_err(|payload| TaskError::Panicked(panic_message(&*payload)))
+}
+
+/// The text of a panic: `panic!("literal")` carries a `&str`, `panic!("{x}")` a `String`.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(a panic with a non-string payload)".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both shapes of panic payload give their text; anything else a placeholder.
+    #[test]
+    fn panic_messages_are_read_from_either_payload() {
+        assert_eq!(panic_message(&"literal"), "literal");
+        assert_eq!(panic_message(&String::from("formatted")), "formatted");
+        assert_eq!(panic_message(&7_u8), "(a panic with a non-string payload)");
+    }
+}

@@ -1,0 +1,275 @@
+//! The timeline: where every unit of work writes down when it ran, and on which thread.
+//!
+//! **Step 0** introduces it, and every later step uses it unchanged. Concurrency is
+//! something we *count* from the timeline rather than something we claim: each unit
+//! records a [`Span`] (unit id, lane, start, end), and [`peak_in_flight`] sweeps the
+//! spans to find how many units were running at the same instant.
+//!
+//! A lane is the OS thread a unit ran on, numbered in the order threads first record
+//! a span ([`Lane::current_thread`]). Counting distinct lanes gives "threads used".
+//!
+//! ```
+//! use async_scratch::timeline::{peak_in_flight, Timeline};
+//!
+//! let timeline = Timeline::new();
+//! for unit in 0..3 {
+//!     timeline.record(unit, || { /* the work */ });
+//! }
+//! let spans = timeline.spans();
+//! assert_eq!(spans.len(), 3);
+//! assert_eq!(peak_in_flight(&spans), 1); // one after another
+//! ```
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Where a unit ran: the OS thread, numbered from 0 in the order threads first ask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Lane(pub usize);
+
+impl Lane {
+    /// The lane of the calling thread. The same thread always gets the same lane.
+    pub fn current_thread() -> Lane {
+        static NEXT_LANE: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            // `usize::MAX` means "not numbered yet"; numbers are handed out lazily
+            // so that threads that never record a span take no number.
+            static THIS_LANE: Cell<usize> = const { Cell::new(usize::MAX) };
+        }
+        THIS_LANE.with(|lane| {
+            if lane.get() == usize::MAX {
+                lane.set(NEXT_LANE.fetch_add(1, Ordering::Relaxed));
+            }
+            Lane(lane.get())
+        })
+    }
+}
+
+impl fmt::Display for Lane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "thread #{}", self.0)
+    }
+}
+
+/// One unit of work as it happened: which unit, where, and from when to when.
+///
+/// Times are measured from the timeline's origin (the moment it was created), so
+/// spans from different threads can be compared directly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// The unit's id, as given to [`Timeline::record`].
+    pub unit: usize,
+    /// The thread the unit ran on.
+    pub lane: Lane,
+    /// When the unit started, since the timeline's origin.
+    pub start: Duration,
+    /// When the unit ended, since the timeline's origin.
+    pub end: Duration,
+}
+
+/// Called with every span as it is recorded, for example to move a progress bar.
+type Observer = Box<dyn Fn(&Span) + Send + Sync>;
+
+/// A shared, append-only record of spans. Cloning it gives another handle to the same
+/// record, so it can be moved into jobs running on other threads.
+#[derive(Clone)]
+pub struct Timeline {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    origin: Instant,
+    // A plain `Mutex<Vec>`: a unit takes milliseconds, pushing a span nanoseconds,
+    // so contention on this lock is not what any step measures.
+    spans: Mutex<Vec<Span>>,
+    observer: Option<Observer>,
+}
+
+impl Timeline {
+    /// An empty timeline whose origin is now.
+    pub fn new() -> Timeline {
+        Timeline::build(None)
+    }
+
+    /// An empty timeline that also calls `observer` with each span as it is recorded.
+    ///
+    /// ```
+    /// use async_scratch::timeline::Timeline;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let seen = Arc::new(AtomicUsize::new(0));
+    /// let counter = seen.clone();
+    /// let timeline = Timeline::with_observer(move |_span| {
+    ///     counter.fetch_add(1, Ordering::Relaxed);
+    /// });
+    /// timeline.record(0, || ());
+    /// assert_eq!(seen.load(Ordering::Relaxed), 1);
+    /// ```
+    pub fn with_observer(observer: impl Fn(&Span) + Send + Sync + 'static) -> Timeline {
+        Timeline::build(Some(Box::new(observer)))
+    }
+
+    fn build(observer: Option<Observer>) -> Timeline {
+        let inner = Inner {
+            origin: Instant::now(),
+            spans: Mutex::new(Vec::new()),
+            observer,
+        };
+        Timeline {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Runs `work` on the calling thread and records its span as unit `unit`.
+    pub fn record<R>(&self, unit: usize, work: impl FnOnce() -> R) -> R {
+        let start = self.now();
+        let result = work();
+        let end = self.now();
+        self.push(Span {
+            unit,
+            lane: Lane::current_thread(),
+            start,
+            end,
+        });
+        result
+    }
+
+    /// Time since the timeline's origin.
+    pub fn now(&self) -> Duration {
+        self.inner.origin.elapsed()
+    }
+
+    /// Adds a span measured elsewhere (for work that is not a single closure call).
+    pub fn push(&self, span: Span) {
+        // A panic while holding this lock cannot leave the Vec half-written, so a
+        // poisoned lock still holds good data: take it rather than lose the record.
+        let mut spans = self
+            .inner
+            .spans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        spans.push(span);
+        drop(spans);
+        if let Some(observer) = &self.inner.observer {
+            observer(&span);
+        }
+    }
+
+    /// A copy of every span recorded so far, in the order they were recorded.
+    pub fn spans(&self) -> Vec<Span> {
+        let spans = self
+            .inner
+            .spans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        spans.clone()
+    }
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline::new()
+    }
+}
+
+impl fmt::Debug for Timeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let spans = self
+            .inner
+            .spans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("Timeline")
+            .field("spans", &spans.len())
+            .field("observed", &self.inner.observer.is_some())
+            .finish()
+    }
+}
+
+/// The largest number of spans that were running at the same instant.
+///
+/// Spans are half-open, `[start, end)`: one that ends exactly when another starts
+/// does not overlap it, so work done strictly one after another counts as 1.
+///
+/// ```
+/// use async_scratch::timeline::{peak_in_flight, Lane, Span};
+/// use std::time::Duration;
+///
+/// let ms = Duration::from_millis;
+/// let span = |unit, start, end| Span { unit, lane: Lane(0), start: ms(start), end: ms(end) };
+/// // 0..10 and 5..15 overlap; 15..20 starts when the second ends.
+/// let spans = [span(0, 0, 10), span(1, 5, 15), span(2, 15, 20)];
+/// assert_eq!(peak_in_flight(&spans), 2);
+/// ```
+pub fn peak_in_flight(spans: &[Span]) -> usize {
+    // A sweep over start (+1) and end (-1) events in time order. At equal times the
+    // ends sort first (`false < true`), which is what makes spans half-open.
+    let mut events: Vec<(Duration, bool)> = spans
+        .iter()
+        .flat_map(|span| [(span.start, true), (span.end, false)])
+        .collect();
+    events.sort_unstable();
+    let mut in_flight = 0usize;
+    let mut peak = 0;
+    for (_, is_start) in events {
+        if is_start {
+            in_flight += 1;
+            peak = peak.max(in_flight);
+        } else {
+            in_flight -= 1;
+        }
+    }
+    peak
+}
+
+/// How many distinct threads ran at least one span.
+pub fn threads_used(spans: &[Span]) -> usize {
+    spans
+        .iter()
+        .map(|span| span.lane)
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(unit: usize, start_ms: u64, end_ms: u64) -> Span {
+        Span {
+            unit,
+            lane: Lane(unit % 2),
+            start: Duration::from_millis(start_ms),
+            end: Duration::from_millis(end_ms),
+        }
+    }
+
+    /// Back-to-back spans never overlap; nested and staggered ones do.
+    #[test]
+    fn peak_counts_overlaps_not_touches() {
+        assert_eq!(peak_in_flight(&[]), 0);
+        assert_eq!(peak_in_flight(&[span(0, 0, 1), span(1, 1, 2)]), 1);
+        assert_eq!(
+            peak_in_flight(&[span(0, 0, 10), span(1, 2, 3), span(2, 2, 4)]),
+            3
+        );
+        assert_eq!(
+            threads_used(&[span(0, 0, 1), span(1, 0, 1), span(2, 0, 1)]),
+            2
+        );
+    }
+
+    /// A thread keeps its lane; another thread gets another one.
+    #[test]
+    fn lanes_are_per_thread() {
+        let here = Lane::current_thread();
+        assert_eq!(here, Lane::current_thread());
+        let there = std::thread::spawn(Lane::current_thread).join().unwrap();
+        assert_ne!(here, there);
+    }
+}

@@ -1,0 +1,73 @@
+//! Helpers shared by the scenario tests.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::sync::{Condvar, Mutex, Once};
+use std::time::Duration;
+
+/// Every panic a test provokes on purpose carries this word, so the hook can hide it.
+pub const DELIBERATE: &str = "deliberate";
+
+/// Keeps the output readable: panics whose message contains [`DELIBERATE`] are not
+/// printed; every other panic still is, by the standard hook.
+pub fn quiet_deliberate_panics() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let standard = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let text = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if !text.contains(DELIBERATE) {
+                standard(info);
+            }
+        }));
+    });
+}
+
+/// How long a gate waits before giving up. It only matters when a test is already
+/// failing: it turns "hangs forever" into "fails with a message". It is never a
+/// measurement.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(20);
+
+/// A reusable barrier for `parties` threads that panics instead of waiting forever.
+///
+/// Passing it proves that `parties` threads were inside at the same moment.
+pub struct Gate {
+    parties: usize,
+    state: Mutex<(usize, u64)>, // (arrived in this round, round number)
+    all_here: Condvar,
+}
+
+impl Gate {
+    pub fn new(parties: usize) -> Gate {
+        Gate {
+            parties,
+            state: Mutex::new((0, 0)),
+            all_here: Condvar::new(),
+        }
+    }
+
+    pub fn pass(&self) {
+        let mut state = self.state.lock().unwrap();
+        let round = state.1;
+        state.0 += 1;
+        if state.0 == self.parties {
+            *state = (0, round + 1);
+            self.all_here.notify_all();
+            return;
+        }
+        let (state, timeout) = self
+            .all_here
+            .wait_timeout_while(state, GIVE_UP_AFTER, |state| state.1 == round)
+            .unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "only {} of {} parties ever arrived at the gate",
+            state.0,
+            self.parties
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! Tasks: values come back, panics come back as errors, dropped tasks still run.
+
+mod common;
+
+use async_scratch::pool::ThreadPool;
+use async_scratch::task::TaskError;
+use common::{quiet_deliberate_panics, DELIBERATE};
+use std::sync::mpsc;
+
+/// The job's return value is what `wait` returns, whatever its type.
+#[test]
+fn wait_returns_the_value() {
+    let pool = ThreadPool::new(2).unwrap();
+    assert_eq!(pool.spawn(|| 6 * 7).wait(), Ok(42));
+    assert_eq!(pool.spawn(|| vec!["a", "b"]).wait(), Ok(vec!["a", "b"]));
+}
+
+/// A panic becomes `Panicked` with its message, for literal and formatted messages,
+/// and the pool keeps serving tasks after it. A task panic is not a fire-and-forget
+/// panic, so the pool's panic counter stays at 0.
+#[test]
+fn a_panic_comes_back_as_an_error_with_its_message() {
+    quiet_deliberate_panics();
+    let pool = ThreadPool::new(1).unwrap();
+    let literal = pool.spawn(|| -> () { panic!("deliberate literal") });
+    assert_eq!(
+        literal.wait(),
+        Err(TaskError::Panicked("deliberate literal".into()))
+    );
+    let unit = 7;
+    let formatted = pool.spawn(move || -> () { panic!("{DELIBERATE} unit {unit}") });
+    let error = formatted.wait().unwrap_err();
+    assert_eq!(error.to_string(), "task panicked: deliberate unit 7");
+    assert_eq!(pool.spawn(|| "still serving").wait(), Ok("still serving"));
+    assert_eq!(pool.panicked_jobs(), 0);
+}
+
+/// A dropped task is detached, not cancelled: its job still runs.
+#[test]
+fn a_dropped_task_still_runs() {
+    let pool = ThreadPool::new(1).unwrap();
+    let (ran, job_ran) = mpsc::channel();
+    drop(pool.spawn(move || ran.send("ran").unwrap()));
+    assert_eq!(job_ran.recv(), Ok("ran"));
+}
+
+/// `is_finished` is false while the job is held up, true once it has run, and never
+/// blocks.
+#[test]
+fn is_finished_tracks_the_job_without_blocking() {
+    let pool = ThreadPool::new(1).unwrap();
+    let (release, held) = mpsc::channel::<()>();
+    let task = pool.spawn(move || held.recv().unwrap());
+    assert!(!task.is_finished());
+    release.send(()).unwrap();
+    let probe = pool.spawn(|| ()); // FIFO on one worker: done means the first is done
+    probe.wait().unwrap();
+    assert!(task.is_finished());
+    assert_eq!(task.wait(), Ok(()));
+}

@@ -1,3 +1,57 @@
-fn main() {
-    println!("hi")
+//! `tour`: runs each step of async-from-scratch on the same workload and puts the
+//! results side by side. `cargo run --release` runs it with the default workload;
+//! `cargo run --release -- --help` lists the options.
+
+mod cli;
+mod progress;
+mod report;
+mod runner;
+mod steps;
+
+use async_scratch::work::WorkKind;
+use clap::Parser;
+use report::Baseline;
+use runner::{Outcome, Settings};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse(); // a bad option exits here, with code 2
+    let workload = cli.workload();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let settings = Settings {
+        budget: cli.budget(),
+        cores,
+        progress: !cli.json && std::io::stderr().is_terminal(),
+    };
+    if workload.work.kind == WorkKind::Cpu {
+        // Measured once, up front, so that no step's wall time includes it.
+        async_scratch::work::calibrate_cpu();
+    }
+
+    if !cli.json {
+        println!("{}", report::header(&workload, cores));
+    }
+    let mut baseline = Baseline::Nominal(workload.sequential_time());
+    let mut any_failed = false;
+    for step in cli.selected_steps() {
+        let outcome = runner::run_step(step, &workload, &settings);
+        if let (0, Outcome::Ran(measured)) = (step.number, &outcome) {
+            baseline = Baseline::Measured(measured.wall);
+        }
+        any_failed |= matches!(outcome, Outcome::Failed(_));
+        if cli.json {
+            println!("{}", report::json_line(step, &workload, &outcome, baseline));
+        } else {
+            println!("{}", report::row(step, &outcome, baseline));
+        }
+    }
+    if !cli.json {
+        println!("{}", report::footer(baseline));
+    }
+    if any_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -1,0 +1,80 @@
+//! The command line. Every bound is checked by clap, so a bad option is a one-line
+//! message and exit code 2, never a panic.
+
+use crate::steps::{Workload, LAST_STEP, STEPS};
+use async_scratch::work::{Work, WorkKind};
+use clap::builder::{PossibleValuesParser, RangedU64ValueParser, TypedValueParser};
+use clap::Parser;
+use std::time::Duration;
+
+/// The largest `--units`: a million units is what the coroutine step is built to
+/// show; beyond that the tour would mostly measure memory for spans.
+const MAX_UNITS: u64 = 1_000_000;
+
+/// The largest `--workers`: far past any speedup, still well under OS thread limits.
+const MAX_WORKERS: u64 = 1024;
+
+/// The longest unit, one minute: longer ones teach nothing more, only wait.
+const MAX_UNIT_MS: u64 = 60_000;
+
+/// Threads, tasks and coroutines, built from scratch and run side by side.
+///
+/// Runs each step of the tutorial on the same workload and prints one table: wall
+/// time, speedup over step 0, threads used, and the most units in flight at once.
+#[derive(Parser, Debug)]
+#[command(name = "tour", version)]
+pub struct Cli {
+    /// Run only this step (default: every step).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=i64::from(LAST_STEP)))]
+    pub step: Option<u8>,
+
+    /// How many units of work each step runs.
+    #[arg(long, default_value_t = 100, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_UNITS))]
+    pub units: usize,
+
+    /// How long one unit takes, in milliseconds.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=MAX_UNIT_MS))]
+    pub unit_ms: u64,
+
+    /// Worker threads for the steps that use a thread pool.
+    #[arg(long, default_value_t = 8, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_WORKERS))]
+    pub workers: usize,
+
+    /// What a unit does: `sleep` (a blocking wait, like I/O) or `cpu` (computation).
+    #[arg(
+        long,
+        default_value = "sleep",
+        value_parser = PossibleValuesParser::new(["sleep", "cpu"])
+            .try_map(|name| name.parse::<WorkKind>()),
+    )]
+    pub work: WorkKind,
+
+    /// Skip a step expected to run longer than this many seconds.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub budget_secs: u64,
+
+    /// Print one JSON object per step and line, for scripts, instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Cli {
+    pub fn workload(&self) -> Workload {
+        Workload {
+            units: self.units,
+            work: Work::new(self.work, Duration::from_millis(self.unit_ms)),
+            workers: self.workers,
+        }
+    }
+
+    pub fn budget(&self) -> Duration {
+        Duration::from_secs(self.budget_secs)
+    }
+
+    pub fn selected_steps(&self) -> impl Iterator<Item = &'static crate::steps::Step> {
+        let only = self.step;
+        STEPS
+            .iter()
+            .filter(move |step| only.is_none_or(|n| n == step.number))
+    }
+}

@@ -1,0 +1,67 @@
+//! Runs one step and measures it: the wall time from the outside, and everything else
+//! (threads used, units in flight at once) counted from the spans the units recorded.
+
+use crate::progress;
+use crate::steps::{Step, Workload};
+use async_scratch::timeline::{peak_in_flight, threads_used, Timeline};
+use std::time::{Duration, Instant};
+
+/// What the runner needs to know besides the workload.
+pub struct Settings {
+    /// A step expected to run longer than this is skipped, not run for hours.
+    pub budget: Duration,
+    /// The machine's cores, for estimating CPU-bound steps.
+    pub cores: usize,
+    /// Whether a progress bar may be drawn (standard error is a terminal, no `--json`).
+    pub progress: bool,
+}
+
+/// What one run of a step measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Measured {
+    pub wall: Duration,
+    pub threads: usize,
+    pub peak_in_flight: usize,
+    /// Units that recorded a span: every unit, unless the step failed part-way.
+    pub units_done: usize,
+}
+
+/// How a step's turn ended.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Ran(Measured),
+    Skipped(String),
+    Failed(String),
+}
+
+pub fn run_step(step: &Step, workload: &Workload, settings: &Settings) -> Outcome {
+    let expected = (step.expected_time)(workload, settings.cores);
+    if expected > settings.budget {
+        return Outcome::Skipped(format!(
+            "would take about {}, over the budget of {} (raise it with --budget-secs)",
+            crate::report::format_duration(expected),
+            crate::report::format_duration(settings.budget),
+        ));
+    }
+    let bar = progress::bar(step, workload.units, expected, settings.progress);
+    let observer_bar = bar.clone();
+    let timeline = Timeline::with_observer(move |_span| observer_bar.inc(1));
+
+    let started = Instant::now();
+    let result = (step.run)(workload, &timeline);
+    let wall = started.elapsed();
+    bar.finish_and_clear();
+
+    match result {
+        Ok(()) => {
+            let spans = timeline.spans();
+            Outcome::Ran(Measured {
+                wall,
+                threads: threads_used(&spans),
+                peak_in_flight: peak_in_flight(&spans),
+                units_done: spans.len(),
+            })
+        }
+        Err(error) => Outcome::Failed(error.to_string()),
+    }
+}

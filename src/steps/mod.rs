@@ -1,0 +1,101 @@
+//! The tour's steps. Each step is a short file that reads like the tutorial's step:
+//! the machinery lives in the `async-scratch` library, the step only shows how it is
+//! used. Every step runs the same [`Workload`] and records its units on a
+//! [`Timeline`], which is all the runner needs to measure it.
+
+use async_scratch::pool::PoolError;
+use async_scratch::task::TaskError;
+use async_scratch::timeline::Timeline;
+use async_scratch::work::{Work, WorkKind};
+use std::fmt;
+use std::time::Duration;
+
+pub mod step0;
+pub mod step1;
+pub mod step2;
+pub mod step3;
+
+/// What every step runs: `units` units of `work`, with `workers` threads where a step
+/// uses a pool.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
+    pub units: usize,
+    pub work: Work,
+    pub workers: usize,
+}
+
+impl Workload {
+    /// The time of every unit one after another: step 0's time, if nothing got in the way.
+    pub fn sequential_time(&self) -> Duration {
+        self.work
+            .duration
+            .saturating_mul(saturating_u32(self.units))
+    }
+
+    /// The time of `units` spread over `lanes` lanes that truly run at once.
+    fn spread_over(&self, lanes: usize) -> Duration {
+        let rounds = self.units.div_ceil(lanes.max(1));
+        self.work.duration.saturating_mul(saturating_u32(rounds))
+    }
+
+    /// The time of the units on the pool: waits overlap across every worker, but
+    /// computation only across the cores the machine has.
+    pub fn pool_time(&self, cores: usize) -> Duration {
+        match self.work.kind {
+            WorkKind::Sleep => self.spread_over(self.workers),
+            WorkKind::Cpu => self.spread_over(self.workers.min(cores)),
+        }
+    }
+}
+
+fn saturating_u32(count: usize) -> u32 {
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// Why a step could not finish its run.
+#[derive(Debug)]
+pub enum StepError {
+    Pool(PoolError),
+    Task(TaskError),
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepError::Pool(error) => write!(f, "{error}"),
+            StepError::Task(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl From<PoolError> for StepError {
+    fn from(error: PoolError) -> Self {
+        StepError::Pool(error)
+    }
+}
+
+impl From<TaskError> for StepError {
+    fn from(error: TaskError) -> Self {
+        StepError::Task(error)
+    }
+}
+
+/// One step of the tour, as the runner sees it.
+pub struct Step {
+    pub number: u8,
+    /// A short name, for the table and for `--json`.
+    pub name: &'static str,
+    /// What the step does, in a few words, for the table.
+    pub what: &'static str,
+    /// Runs the workload, recording every unit on the timeline.
+    pub run: fn(&Workload, &Timeline) -> Result<(), StepError>,
+    /// About how long `run` takes on a machine with this many cores; used to skip a
+    /// step that would run for hours, and to decide whether a progress bar is worth it.
+    pub expected_time: fn(&Workload, usize) -> Duration,
+}
+
+/// Every step, in tour order.
+pub const STEPS: [Step; 4] = [step0::STEP, step1::STEP, step2::STEP, step3::STEP];
+
+/// The highest step number, for validating `--step`.
+pub const LAST_STEP: u8 = STEPS[STEPS.len() - 1].number;

@@ -5,10 +5,20 @@
 //! time. For units that wait (I/O), N workers finish about N times sooner.
 //!
 //! How it works, in three pieces:
-//! - a FIFO queue of boxed closures (`VecDeque`), guarded by a `Mutex`;
+//! - a FIFO queue of boxed closures (`VecDeque`s behind `Mutex`es, see below);
 //! - a `Condvar` that an idle worker sleeps on until [`ThreadPool::execute`] pushes a job;
 //! - worker threads named `pool-worker-0`, `pool-worker-1`, …, each looping "take a job,
 //!   run it" until the pool is shut down *and* the queue is empty.
+//!
+//! Two refinements make it as fast as the `threadpool` crate on tiny jobs (see the
+//! README's benchmark section), and both are worth knowing:
+//! - **The queue has two halves.** `execute` pushes onto an *incoming* half; workers pop
+//!   from a *ready* half and, when it runs dry, swap the whole incoming half in at once.
+//!   With one lock, the thread queueing jobs and the workers taking them would fight
+//!   over it for every job; with two, they meet once per batch.
+//! - **An idle worker looks before it sleeps.** Sleeping on a condvar and being woken
+//!   costs two system calls. When jobs are tiny, the next one is usually microseconds
+//!   away, so a worker first spins and yields for a short, bounded while.
 //!
 //! What it promises:
 //! - **Nothing queued is lost.** Dropping the pool, or [`ThreadPool::shutdown`], lets the
@@ -37,10 +47,10 @@
 //! # Ok::<(), async_scratch::pool::PoolError>(())
 //! ```
 //!
-//! *Teaching shortcut:* one queue behind one lock is the simplest correct design, and it
-//! holds up well on a few cores. Production pools (rayon, tokio's blocking pool) give each
-//! worker its own queue and let idle workers steal, so workers rarely touch the same lock;
-//! step 7 of the roadmap builds that.
+//! *Teaching shortcut:* every worker still shares one ready queue, which holds up well on
+//! a few cores. Work-stealing pools (rayon, tokio's scheduler) give each worker its own
+//! queue and let idle workers steal, so workers rarely touch the same lock at all; step 7
+//! of the roadmap builds that.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -61,17 +71,38 @@ pub struct ThreadPool {
 }
 
 /// What the pool and its workers share.
+///
+/// The queue is split in two halves with a lock each, so that `execute` (which only
+/// touches `incoming`) and the workers (which mostly touch `ready`) rarely wait for
+/// each other. When `ready` runs dry, a worker moves the whole of `incoming` into it in
+/// one swap. Jobs stay in FIFO order: `ready` is only refilled when empty, and always
+/// with jobs queued after every job it held. Lock order: `ready` before `incoming`.
 struct Shared {
-    queue: Mutex<Queue>,
+    /// Jobs that workers take, oldest first. Only workers lock it (and `Debug`).
+    ready: Mutex<VecDeque<Job>>,
+    /// Jobs queued since the last refill, and the pool's sleeping/closing state.
+    incoming: Mutex<Incoming>,
     /// Signalled when a job is pushed or the pool closes. Workers wait on it with the
-    /// `queue` lock, so a push can never slip in between "queue is empty" and "sleep".
+    /// `incoming` lock, so a push can never slip in between "empty" and "sleep".
     job_ready: Condvar,
+    /// `incoming.jobs.len()`, written under its lock, read without it by workers
+    /// watching for work (`watch_briefly_for_work`). A stale read costs one more look.
+    incoming_len: AtomicUsize,
     /// Jobs given to [`ThreadPool::execute`] that panicked. Only counted, so relaxed
     /// atomics are enough: nothing else is ordered by it.
     panicked_jobs: AtomicUsize,
 }
 
-struct Queue {
+/// How many times an idle worker spins (each twice as long as the last) before it
+/// starts yielding: 7 rounds add up to about 127 spin-loop hints.
+const SPIN_ROUNDS: u32 = 7;
+
+/// How many looks an idle worker takes in all before it sleeps on the condvar. The
+/// rounds after `SPIN_ROUNDS` yield the core; a handful is enough to catch a producer
+/// that was only descheduled for a moment.
+const WATCH_ROUNDS: u32 = 11;
+
+struct Incoming {
     jobs: VecDeque<Job>,
     /// Workers asleep on `job_ready`. `execute` signals only when this is non-zero:
     /// waking a condvar is a system call, and under load no worker is asleep.
@@ -119,12 +150,14 @@ impl ThreadPool {
             return Err(PoolError::NoWorkers);
         }
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
+            ready: Mutex::new(VecDeque::new()),
+            incoming: Mutex::new(Incoming {
                 jobs: VecDeque::new(),
                 idle_workers: 0,
                 closed: false,
             }),
             job_ready: Condvar::new(),
+            incoming_len: AtomicUsize::new(0),
             panicked_jobs: AtomicUsize::new(0),
         });
         // Built up one worker at a time: if a spawn fails, dropping `pool` on the way
@@ -146,10 +179,14 @@ impl ThreadPool {
 
     /// Queues `job` to run on one of the workers. Never blocks on the job itself.
     pub fn execute(&self, job: impl FnOnce() + Send + 'static) {
-        let mut queue = self.shared.lock_queue();
-        queue.jobs.push_back(Box::new(job));
-        let someone_is_asleep = queue.idle_workers > 0;
-        drop(queue); // let the woken worker take the lock straight away
+        let job: Job = Box::new(job); // allocate before taking the lock, not under it
+        let mut incoming = lock(&self.shared.incoming);
+        incoming.jobs.push_back(job);
+        self.shared
+            .incoming_len
+            .store(incoming.jobs.len(), Ordering::Relaxed);
+        let someone_is_asleep = incoming.idle_workers > 0;
+        drop(incoming); // let the woken worker take the lock straight away
         if someone_is_asleep {
             self.shared.job_ready.notify_one();
         }
@@ -162,7 +199,9 @@ impl ThreadPool {
 
     /// How many jobs are queued and not yet taken by a worker.
     pub fn queued_jobs(&self) -> usize {
-        self.shared.lock_queue().jobs.len()
+        let ready = lock(&self.shared.ready);
+        let incoming = lock(&self.shared.incoming);
+        ready.len() + incoming.jobs.len()
     }
 
     /// How many jobs given to [`execute`](ThreadPool::execute) have panicked so far.
@@ -200,24 +239,26 @@ impl Drop for ThreadPool {
 
 impl fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let queue = self.shared.lock_queue();
+        let ready = lock(&self.shared.ready);
+        let incoming = lock(&self.shared.incoming);
         f.debug_struct("ThreadPool")
             .field("workers", &self.workers.len())
-            .field("idle_workers", &queue.idle_workers)
-            .field("queued_jobs", &queue.jobs.len())
-            .field("closed", &queue.closed)
+            .field("idle_workers", &incoming.idle_workers)
+            .field("queued_jobs", &(ready.len() + incoming.jobs.len()))
+            .field("closed", &incoming.closed)
             .field("panicked_jobs", &self.panicked_jobs())
             .finish()
     }
 }
 
-impl Shared {
-    fn lock_queue(&self) -> MutexGuard<'_, Queue> {
-        // Jobs run outside this lock, and our own code does not panic while holding
-        // it, so a poisoned queue is still consistent: carry on rather than fail.
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+/// Locks one half of the queue. Jobs run outside these locks, and our own code does not
+/// panic while holding them, so a poisoned lock still guards a consistent queue: carry
+/// on rather than fail.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
+impl Shared {
     /// The body of every worker thread.
     fn work_until_closed(&self) {
         while let Some(job) = self.next_job() {
@@ -228,21 +269,65 @@ impl Shared {
     /// The next job in FIFO order, sleeping while the queue is empty; `None` once the
     /// pool is closed and nothing is left to do.
     fn next_job(&self) -> Option<Job> {
-        let mut queue = self.lock_queue();
+        let mut ready = lock(&self.ready);
+        let mut watched = false;
         loop {
-            if let Some(job) = queue.jobs.pop_front() {
+            if let Some(job) = ready.pop_front() {
                 return Some(job);
             }
-            if queue.closed {
+            let mut incoming = lock(&self.incoming);
+            if !incoming.jobs.is_empty() {
+                // The refill: O(1), and it leaves `incoming` the empty deque, whose
+                // allocation `execute` then reuses.
+                std::mem::swap(&mut *ready, &mut incoming.jobs);
+                self.incoming_len.store(0, Ordering::Relaxed);
+                continue;
+            }
+            if incoming.closed {
                 return None;
             }
-            queue.idle_workers += 1;
-            // May wake spuriously; the loop looks at the queue again either way.
-            queue = self
-                .job_ready
-                .wait(queue)
-                .unwrap_or_else(PoisonError::into_inner);
-            queue.idle_workers -= 1;
+            drop(ready); // no lock held while idle, so `queued_jobs` never waits on one
+            if watched {
+                self.sleep_until_signalled(incoming);
+                watched = false;
+            } else {
+                // Sleeping and being woken costs two system calls; a job is often
+                // only a moment away, so look out for one first, without any lock.
+                drop(incoming);
+                self.watch_briefly_for_work();
+                watched = true;
+            }
+            ready = lock(&self.ready);
+        }
+    }
+
+    fn sleep_until_signalled(&self, mut incoming: MutexGuard<'_, Incoming>) {
+        incoming.idle_workers += 1;
+        // May wake spuriously; the caller looks at the queue again either way.
+        incoming = self
+            .job_ready
+            .wait(incoming)
+            .unwrap_or_else(PoisonError::into_inner);
+        incoming.idle_workers -= 1;
+    }
+
+    /// Spins, then yields, until a job is queued or the watch is over; whoever calls it
+    /// looks at the real queue afterwards, so a missed job only costs a sleep.
+    fn watch_briefly_for_work(&self) {
+        for round in 0..WATCH_ROUNDS {
+            if self.incoming_len.load(Ordering::Relaxed) > 0 {
+                return;
+            }
+            if round < SPIN_ROUNDS {
+                // Doubling spins: a few nanoseconds at first, about a microsecond last.
+                for _ in 0..1u32 << round {
+                    std::hint::spin_loop();
+                }
+            } else {
+                // Give the core away: on a busy machine the job we wait for may be
+                // queued by a thread that needs this core to run.
+                thread::yield_now();
+            }
         }
     }
 
@@ -255,7 +340,7 @@ impl Shared {
     }
 
     fn close(&self) {
-        self.lock_queue().closed = true;
+        lock(&self.incoming).closed = true;
         self.job_ready.notify_all();
     }
 }

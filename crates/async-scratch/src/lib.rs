@@ -46,8 +46,15 @@
 //! ```
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+pub mod blocking;
+pub mod coroutine;
+pub mod executor;
+pub mod join;
+pub mod join_all;
 pub mod pool;
 pub mod run_all;
 pub mod task;
+pub mod time;
 pub mod timeline;
+pub mod waker;
 pub mod work;

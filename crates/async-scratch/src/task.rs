@@ -5,9 +5,15 @@
 //! the other end of the job: [`Task::wait`] blocks until the job has run, then hands
 //! over its return value, or [`TaskError::Panicked`] with the panic's message.
 //!
-//! The job and the handle share one slot: a `Mutex<Option<result>>` and a `Condvar`.
-//! The worker fills the slot and signals; `wait` sleeps on the condvar until the slot is
-//! full. (Step 4 will let a coroutine *await* a task as well as block on it.)
+//! The job and the handle share one slot: a `Mutex` around the result-to-be and a
+//! `Condvar`. The worker fills the slot and signals; `wait` sleeps on the condvar until
+//! the slot is full.
+//!
+//! **Step 4** adds the other way to wait: `Task<T>` is also a `Future`, so a coroutine
+//! can `.await` work running on a pool thread without blocking its executor. Polling
+//! leaves the coroutine's waker in the slot; the worker that fills the slot wakes it.
+//! This is the bridge from threads to coroutines, and what
+//! [`spawn_blocking`](crate::blocking::spawn_blocking) returns.
 //!
 //! ```
 //! use async_scratch::pool::ThreadPool;
@@ -29,8 +35,11 @@
 use crate::pool::ThreadPool;
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 /// How a task can fail to produce its value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,22 +71,37 @@ pub struct Task<T> {
 
 /// What the job and its handle share.
 struct Slot<T> {
-    /// `None` until the job has run.
-    result: Mutex<Option<Result<T, TaskError>>>,
-    /// Signalled once, when `result` is filled.
+    state: Mutex<SlotState<T>>,
+    /// Signalled once, when the result arrives, for a thread blocked in `wait`.
     finished: Condvar,
 }
 
+struct SlotState<T> {
+    /// `None` until the job has run (and again once an `.await` has taken it).
+    result: Option<Result<T, TaskError>>,
+    /// The waker of a coroutine awaiting the task, woken when the result arrives.
+    waker: Option<Waker>,
+    /// Whether an `.await` already returned the result.
+    taken: bool,
+}
+
 impl<T> Slot<T> {
-    fn lock(&self) -> MutexGuard<'_, Option<Result<T, TaskError>>> {
+    fn lock(&self) -> MutexGuard<'_, SlotState<T>> {
         // The lock is only ever held to move a value in or out, which cannot panic
         // half-way, so a poisoned lock still holds a consistent value.
-        self.result.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn fill(&self, result: Result<T, TaskError>) {
-        *self.lock() = Some(result);
+        let waker = {
+            let mut state = self.lock();
+            state.result = Some(result);
+            state.waker.take()
+        };
         self.finished.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 }
 
@@ -85,23 +109,73 @@ impl<T> Task<T> {
     /// Blocks the calling thread until the job has run, then returns its value, or the
     /// error it failed with.
     pub fn wait(self) -> Result<T, TaskError> {
-        let mut result = self.slot.lock();
+        let mut state = self.slot.lock();
         loop {
-            if let Some(result) = result.take() {
+            if let Some(result) = state.result.take() {
                 return result;
             }
+            assert!(
+                !state.taken,
+                "Task::wait called after an .await returned its result"
+            );
             // Condvars may wake spuriously: the loop checks the slot again.
-            result = self
+            state = self
                 .slot
                 .finished
-                .wait(result)
+                .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
     }
 
     /// Whether the job has finished (returned or panicked). Never blocks on the job.
     pub fn is_finished(&self) -> bool {
-        self.slot.lock().is_some()
+        let state = self.slot.lock();
+        state.result.is_some() || state.taken
+    }
+
+    fn new() -> (Task<T>, Arc<Slot<T>>) {
+        let slot = Arc::new(Slot {
+            state: Mutex::new(SlotState {
+                result: None,
+                waker: None,
+                taken: false,
+            }),
+            finished: Condvar::new(),
+        });
+        let job_side = Arc::clone(&slot);
+        (Task { slot }, job_side)
+    }
+}
+
+/// Awaiting a task suspends the coroutine (not the thread) until the job has run.
+///
+/// ```
+/// use async_scratch::executor::block_on;
+/// use async_scratch::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(1)?;
+/// let task = pool.spawn(|| "computed on a pool thread");
+/// assert_eq!(block_on(task), Ok("computed on a pool thread"));
+/// # Ok::<(), async_scratch::pool::PoolError>(())
+/// ```
+impl<T> Future for Task<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.slot.lock();
+        if let Some(result) = state.result.take() {
+            state.taken = true;
+            return Poll::Ready(result);
+        }
+        assert!(
+            !state.taken,
+            "a Task was polled after it returned its result"
+        );
+        match &mut state.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            waker => *waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 }
 
@@ -123,13 +197,9 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let slot = Arc::new(Slot {
-            result: Mutex::new(None),
-            finished: Condvar::new(),
-        });
-        let job_side = Arc::clone(&slot);
+        let (task, job_side) = Task::new();
         self.execute(move || job_side.fill(run_catching_panic(job)));
-        Task { slot }
+        task
     }
 }
 

@@ -144,6 +144,13 @@ impl Timeline {
         self.inner.origin.elapsed()
     }
 
+    /// Where `instant` falls on this timeline (zero if before its origin). For times
+    /// read from another clock than the real one, such as an executor's
+    /// [`Clock`](crate::time::Clock).
+    pub fn at(&self, instant: Instant) -> Duration {
+        instant.saturating_duration_since(self.inner.origin)
+    }
+
     /// Adds a span measured elsewhere (for work that is not a single closure call).
     pub fn push(&self, span: Span) {
         // A panic while holding this lock cannot leave the Vec half-written, so a

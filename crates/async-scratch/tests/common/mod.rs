@@ -1,6 +1,8 @@
 //! Helpers shared by the scenario tests.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod futures;
+
 use std::sync::{Condvar, Mutex, Once};
 use std::time::Duration;
 

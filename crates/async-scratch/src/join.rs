@@ -1,0 +1,217 @@
+//! Join handles: how a spawned coroutine's result (or failure) reaches whoever awaits it.
+//!
+//! **Step 4** introduces it: the coroutine counterpart of step 2's [`Task`](crate::task::Task).
+//! [`spawn`](crate::executor::spawn) wraps the future in a [`Spawned`] that catches its
+//! panic and, when it ends, puts the outcome in a slot shared with the
+//! [`JoinHandle`]. Awaiting the handle reads the slot, or leaves a waker there for the
+//! task to call when it ends. Every spawned task ends in exactly one of three ways, and
+//! the handle is told which: its value, [`JoinError::Panicked`] with the message, or
+//! [`JoinError::Cancelled`] (aborted, or dropped with its executor). Nothing is lost.
+//!
+//! ```
+//! use async_scratch::executor::{block_on, spawn};
+//! use async_scratch::join::JoinError;
+//!
+//! block_on(async {
+//!     assert_eq!(spawn(async { 1 + 1 }).await, Ok(2));
+//!     let failed = spawn(async { panic!("oops") }).await;
+//!     assert_eq!(failed, Err::<(), _>(JoinError::Panicked("oops".into())));
+//! });
+//! ```
+
+use crate::executor::TaskWaker;
+use crate::task::panic_message;
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+/// Why a spawned task gave no value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The task panicked while polled; this is the panic's message.
+    Panicked(String),
+    /// The task was stopped before it finished: [`JoinHandle::abort`] was called, or
+    /// its executor was dropped with the task still pending.
+    Cancelled,
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Panicked(message) => write!(f, "task panicked: {message}"),
+            JoinError::Cancelled => f.write_str("task was cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// The slot a task and its handle share.
+pub(crate) struct JoinSlot<T> {
+    state: Mutex<JoinState<T>>,
+    /// Set by [`JoinHandle::abort`]; read by the task before each poll. Relaxed is
+    /// enough: the abort is followed by a wake, which orders it before the next poll.
+    abort_requested: AtomicBool,
+}
+
+struct JoinState<T> {
+    outcome: Outcome<T>,
+    /// The waker of whoever awaits the handle, called when the outcome arrives.
+    joiner: Option<Waker>,
+}
+
+enum Outcome<T> {
+    Running,
+    Finished(Result<T, JoinError>),
+    /// The handle has taken the result.
+    Taken,
+}
+
+impl<T> JoinSlot<T> {
+    pub(crate) fn new() -> JoinSlot<T> {
+        JoinSlot {
+            state: Mutex::new(JoinState {
+                outcome: Outcome::Running,
+                joiner: None,
+            }),
+            abort_requested: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, JoinState<T>> {
+        // Only ever held to move values in and out: never left half-written.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn finish(&self, result: Result<T, JoinError>) {
+        let joiner = {
+            let mut state = self.lock();
+            state.outcome = Outcome::Finished(result);
+            state.joiner.take()
+        };
+        if let Some(joiner) = joiner {
+            joiner.wake();
+        }
+    }
+}
+
+/// A spawned future as the executor stores it: the user's future, plus what turns its
+/// end (value, panic, or being dropped unfinished) into the handle's outcome.
+pub(crate) struct Spawned<F: Future> {
+    future: F,
+    slot: Arc<JoinSlot<F::Output>>,
+    /// Whether the outcome has been delivered; if not when dropped, it is `Cancelled`.
+    delivered: bool,
+}
+
+impl<F: Future> Spawned<F> {
+    pub(crate) fn new(future: F, slot: Arc<JoinSlot<F::Output>>) -> Spawned<F> {
+        Spawned {
+            future,
+            slot,
+            delivered: false,
+        }
+    }
+
+    fn deliver(&mut self, result: Result<F::Output, JoinError>) -> Poll<()> {
+        self.delivered = true;
+        self.slot.finish(result);
+        Poll::Ready(())
+    }
+}
+
+impl<F: Future> Future for Spawned<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: pin projection. `future` is never moved while pinned: no method
+        // moves it, and `Drop` only touches `slot` and `delivered`. The other fields
+        // are `Unpin`, so a plain `&mut` to them is fine.
+        let this = unsafe { self.get_unchecked_mut() };
+        if this.delivered {
+            return Poll::Ready(()); // polled again after finishing: nothing to do
+        }
+        if this.slot.abort_requested.load(Ordering::Relaxed) {
+            return this.deliver(Err(JoinError::Cancelled));
+        }
+        // SAFETY: as above, `this.future` stays where it is until it is dropped.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        // `AssertUnwindSafe`: after a panic the future is never polled again (the
+        // task is finished and dropped), so its broken state cannot be observed.
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => this.deliver(Ok(value)),
+            Err(payload) => this.deliver(Err(JoinError::Panicked(panic_message(&*payload)))),
+        }
+    }
+}
+
+impl<F: Future> Drop for Spawned<F> {
+    fn drop(&mut self) {
+        if !self.delivered {
+            self.slot.finish(Err(JoinError::Cancelled));
+        }
+    }
+}
+
+/// A handle for a spawned task's result: await it for `Result<T, JoinError>`.
+///
+/// Dropping the handle *detaches* the task: it keeps running, and its result is
+/// dropped. [`abort`](JoinHandle::abort) cancels it instead.
+#[must_use = "dropping a JoinHandle detaches its task; await it to get the result"]
+pub struct JoinHandle<T> {
+    slot: Arc<JoinSlot<T>>,
+    task: Arc<TaskWaker>,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(slot: Arc<JoinSlot<T>>, task: Arc<TaskWaker>) -> JoinHandle<T> {
+        JoinHandle { slot, task }
+    }
+
+    /// Cancels the task: it is not polled again, its future is dropped on the executor's
+    /// next turn, and awaiting this handle gives [`JoinError::Cancelled`]. A task that
+    /// already finished keeps its result. May be called from any thread.
+    pub fn abort(&self) {
+        self.slot.abort_requested.store(true, Ordering::Relaxed);
+        self.task.schedule();
+    }
+
+    /// Whether the task has ended (value, panic or cancellation). Never blocks.
+    pub fn is_finished(&self) -> bool {
+        !matches!(self.slot.lock().outcome, Outcome::Running)
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.slot.lock();
+        match std::mem::replace(&mut state.outcome, Outcome::Taken) {
+            Outcome::Finished(result) => Poll::Ready(result),
+            Outcome::Running => {
+                state.outcome = Outcome::Running;
+                match &mut state.joiner {
+                    Some(joiner) if joiner.will_wake(cx.waker()) => {}
+                    joiner => *joiner = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Outcome::Taken => panic!("a JoinHandle was polled after it returned its result"),
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

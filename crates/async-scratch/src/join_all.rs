@@ -1,0 +1,264 @@
+//! `join_all` and `join`: wait for several futures at once, on one task.
+//!
+//! **Step 4** introduces it: the coroutine counterpart of step 3's
+//! [`run_all`](crate::run_all::run_all). `run_all` needs a thread per job running at
+//! once; `join_all` polls all its futures from the one task that awaits it, so a
+//! million of them run at once on one thread, and their outputs come back in input
+//! order.
+//!
+//! Polling all the futures every time any one of them wakes would make a million
+//! futures cost a million polls per wake. So each child gets **its own waker**: waking
+//! it records the child's index in a shared list and wakes the parent task once; the
+//! parent then polls only the children on the list.
+//!
+//! ```
+//! use async_scratch::executor::block_on;
+//! use async_scratch::join_all::{join, join_all};
+//! use async_scratch::time::sleep;
+//! use std::time::Duration;
+//!
+//! block_on(async {
+//!     // The later deadline is first: outputs still come back in input order.
+//!     let later_first = [30, 10, 20].map(|ms| async move {
+//!         sleep(Duration::from_millis(ms)).await;
+//!         ms
+//!     });
+//!     assert_eq!(join_all(later_first).await, [30, 10, 20]);
+//!     assert_eq!(join(async { 'a' }, async { 1 }).await, ('a', 1));
+//! });
+//! ```
+
+use crate::waker::{waker_from_arc, Wakeable};
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+/// A future, then its output, then nothing once the output is taken.
+enum MaybeDone<F: Future> {
+    Pending(F),
+    Done(F::Output),
+    Taken,
+}
+
+impl<F: Future> MaybeDone<F> {
+    /// Polls the future if it is still pending; true once the output is there.
+    fn poll_done(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        // SAFETY: pin projection into the `Pending` variant. The future is never moved
+        // while pinned: it is only dropped in place, by `Pin::set` below, when it is
+        // replaced by its output.
+        let future = match unsafe { self.as_mut().get_unchecked_mut() } {
+            // SAFETY: as above: the future is pinned where it lies, never moved.
+            MaybeDone::Pending(future) => unsafe { Pin::new_unchecked(future) },
+            MaybeDone::Done(_) => return true,
+            MaybeDone::Taken => panic!("a join future was polled after it completed"),
+        };
+        match future.poll(cx) {
+            Poll::Ready(output) => {
+                self.set(MaybeDone::Done(output));
+                true
+            }
+            Poll::Pending => false,
+        }
+    }
+
+    /// Takes the output out.
+    ///
+    /// # Panics
+    /// If the output is not there.
+    fn take_output(self: Pin<&mut Self>) -> F::Output {
+        // SAFETY: only a `Done` is moved out of, and it holds an output, not the
+        // pinned future; a `Pending` future is left where it is (we panic instead).
+        let this = unsafe { self.get_unchecked_mut() };
+        match mem::replace(this, MaybeDone::Taken) {
+            MaybeDone::Done(output) => output,
+            _ => panic!("join output taken before it was ready"),
+        }
+    }
+}
+
+/// The future of [`join`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Join<A: Future, B: Future> {
+    a: MaybeDone<A>,
+    b: MaybeDone<B>,
+}
+
+/// Runs two futures at once and waits for both; returns both outputs.
+pub fn join<A: Future, B: Future>(a: A, b: B) -> Join<A, B> {
+    Join {
+        a: MaybeDone::Pending(a),
+        b: MaybeDone::Pending(b),
+    }
+}
+
+impl<A: Future, B: Future> Future for Join<A, B> {
+    type Output = (A::Output, B::Output);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: pin projection to both fields; neither is ever moved out of a pinned
+        // `Join` (there is no `Drop` impl, and no method takes them by value).
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let (mut a, mut b) = unsafe {
+            (
+                Pin::new_unchecked(&mut this.a),
+                Pin::new_unchecked(&mut this.b),
+            )
+        };
+        let a_done = a.as_mut().poll_done(cx);
+        let b_done = b.as_mut().poll_done(cx);
+        if a_done && b_done {
+            Poll::Ready((a.take_output(), b.take_output()))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// Which children were woken since the parent last looked, and how to wake the parent.
+struct WokenList {
+    state: Mutex<Woken>,
+    /// Per child: already on the list? Keeps a child that is woken many times from
+    /// being listed (and polled) many times.
+    listed: Box<[AtomicBool]>,
+}
+
+struct Woken {
+    indices: Vec<usize>,
+    parent: Option<Waker>,
+}
+
+impl WokenList {
+    fn lock(&self) -> MutexGuard<'_, Woken> {
+        // Only indices and a waker are moved under this lock: never half-written.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The waker of one child: waking it lists the child and wakes the parent.
+struct ChildWaker {
+    index: usize,
+    list: Arc<WokenList>,
+}
+
+impl Wakeable for ChildWaker {
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.list.listed[self.index].swap(true, Ordering::AcqRel) {
+            return; // listed already, and the parent woken already
+        }
+        let parent = {
+            let mut woken = self.list.lock();
+            woken.indices.push(self.index);
+            // Only the first child listed since the parent last looked wakes it.
+            if woken.indices.len() == 1 {
+                woken.parent.clone()
+            } else {
+                None
+            }
+        };
+        if let Some(parent) = parent {
+            parent.wake();
+        }
+    }
+}
+
+/// The future of [`join_all`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct JoinAll<F: Future> {
+    /// Pinned as one boxed slice: children never move once polled.
+    children: Pin<Box<[MaybeDone<F>]>>,
+    /// One waker per child, made at the first poll.
+    wakers: Vec<Waker>,
+    list: Arc<WokenList>,
+    remaining: usize,
+}
+
+/// Runs every future at once and waits for all of them; returns their outputs in the
+/// order of `futures`, whatever order they finish in.
+pub fn join_all<I>(futures: I) -> JoinAll<I::Item>
+where
+    I: IntoIterator,
+    I::Item: Future,
+{
+    let children: Box<[MaybeDone<I::Item>]> = futures.into_iter().map(MaybeDone::Pending).collect();
+    let count = children.len();
+    JoinAll {
+        children: Box::into_pin(children),
+        wakers: Vec::new(),
+        list: Arc::new(WokenList {
+            state: Mutex::new(Woken {
+                indices: Vec::new(),
+                parent: None,
+            }),
+            listed: (0..count).map(|_| AtomicBool::new(false)).collect(),
+        }),
+        remaining: count,
+    }
+}
+
+impl<F: Future> JoinAll<F> {
+    /// The children to poll now: all of them the first time, then those woken since.
+    fn children_to_poll(&mut self, parent: &Waker) -> Vec<usize> {
+        let mut woken = self.list.lock();
+        if !woken
+            .parent
+            .as_ref()
+            .is_some_and(|stored| stored.will_wake(parent))
+        {
+            woken.parent = Some(parent.clone());
+        }
+        if self.wakers.is_empty() && self.remaining > 0 {
+            drop(woken);
+            self.wakers = (0..self.children.len())
+                .map(|index| {
+                    let list = Arc::clone(&self.list);
+                    waker_from_arc(Arc::new(ChildWaker { index, list }))
+                })
+                .collect();
+            return (0..self.children.len()).collect();
+        }
+        mem::take(&mut woken.indices)
+    }
+}
+
+/// One child of the pinned slice, pinned.
+fn child<F: Future>(
+    children: &mut Pin<Box<[MaybeDone<F>]>>,
+    index: usize,
+) -> Pin<&mut MaybeDone<F>> {
+    // SAFETY: pin projection from the pinned slice to one element; elements are never
+    // moved out of the slice (only replaced in place through `Pin::set`, or emptied of
+    // an output by `take_output`).
+    unsafe {
+        children
+            .as_mut()
+            .map_unchecked_mut(|children| &mut children[index])
+    }
+}
+
+impl<F: Future> Future for JoinAll<F> {
+    type Output = Vec<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut(); // `JoinAll` is `Unpin`: its children are boxed
+        for index in this.children_to_poll(cx.waker()) {
+            this.list.listed[index].store(false, Ordering::Release);
+            let mut child_cx = Context::from_waker(&this.wakers[index]);
+            let child = child(&mut this.children, index);
+            let was_done = matches!(*child, MaybeDone::Done(_));
+            if !was_done && child.poll_done(&mut child_cx) {
+                this.remaining -= 1;
+            }
+        }
+        if this.remaining > 0 {
+            return Poll::Pending;
+        }
+        let outputs = (0..this.children.len())
+            .map(|index| child(&mut this.children, index).take_output())
+            .collect();
+        Poll::Ready(outputs)
+    }
+}

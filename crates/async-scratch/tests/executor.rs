@@ -1,0 +1,368 @@
+//! The executor's promises, one scenario each: wakes are never lost and never cause
+//! extra polls, panics stay in their task, abort and drop cancel, nothing leaks.
+
+mod common;
+
+use async_scratch::executor::{block_on, spawn, spawn_named, yield_now, Executor};
+use async_scratch::join::JoinError;
+use common::futures::{gate, Counters};
+use common::{quiet_deliberate_panics, DELIBERATE};
+use std::cell::RefCell;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{mpsc, Arc, Barrier};
+use std::task::{Context, Poll};
+use std::thread;
+
+/// Runs `future` as a spawned task (not as `block_on`'s own future) and returns its
+/// result.
+fn run_as_task<F: Future + 'static>(future: F) -> Result<F::Output, JoinError> {
+    let executor = Executor::new();
+    executor.block_on(executor.spawn(future))
+}
+
+/// A task's output comes back through its handle; tasks can spawn tasks.
+#[test]
+fn spawned_tasks_return_their_values() {
+    let total = block_on(async {
+        let outer = spawn(async { spawn(async { 20 }).await.unwrap() + 1 });
+        outer.await.unwrap() * 2
+    });
+    assert_eq!(total, 42);
+}
+
+/// Tasks spawned on an executor before `block_on` run inside it.
+#[test]
+fn tasks_spawned_before_block_on_run_inside_it() {
+    let executor = Executor::new();
+    let handle = executor.spawn(async { "ran" });
+    assert_eq!(executor.pending_tasks(), 1);
+    assert_eq!(executor.block_on(handle), Ok("ran"));
+    assert_eq!(executor.pending_tasks(), 0);
+}
+
+/// The classic lost wake-up: another thread wakes the task *while* it is being polled,
+/// before it has returned `Pending`. The wake must still cause another poll.
+#[test]
+fn a_wake_during_the_poll_is_not_lost() {
+    let (waker_sender, waker_receiver) = mpsc::channel();
+    let woken = Arc::new(Barrier::new(2));
+    let waking_thread = {
+        let woken = woken.clone();
+        thread::spawn(move || {
+            let waker: std::task::Waker = waker_receiver.recv().unwrap();
+            waker.wake();
+            woken.wait();
+        })
+    };
+    let mut polls = 0;
+    run_as_task(poll_fn(move |cx| {
+        polls += 1;
+        if polls == 1 {
+            waker_sender.send(cx.waker().clone()).unwrap();
+            woken.wait(); // the wake has happened; we have not returned yet
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }))
+    .unwrap();
+    waking_thread.join().unwrap();
+}
+
+/// A task woken from another thread, after it went to sleep, runs again.
+#[test]
+fn a_wake_from_another_thread_resumes_the_task() {
+    let (gate, release, counters) = gate();
+    let releaser = thread::spawn({
+        let release = release.clone();
+        move || {
+            // Wait until the task has been polled and left its waker.
+            while release.waker().is_none() {
+                thread::yield_now();
+            }
+            release.open();
+        }
+    });
+    run_as_task(gate).unwrap();
+    releaser.join().unwrap();
+    assert_eq!(counters.polls(), 2);
+}
+
+/// Ten wakes before the next poll cause one poll, not ten.
+#[test]
+fn many_wakes_before_a_poll_cause_one_poll() {
+    let mut polls = 0;
+    let total_polls = run_as_task(poll_fn(move |cx| {
+        polls += 1;
+        if polls == 1 {
+            for _ in 0..10 {
+                cx.waker().wake_by_ref();
+            }
+            let clone = cx.waker().clone();
+            clone.wake();
+            Poll::Pending
+        } else {
+            Poll::Ready(polls)
+        }
+    }))
+    .unwrap();
+    assert_eq!(total_polls, 2);
+}
+
+/// Waking a task that has finished does nothing, from this thread or another.
+#[test]
+fn a_wake_after_completion_is_harmless() {
+    let executor = Executor::new();
+    let kept = Rc::new(RefCell::new(None));
+    let handle = executor.spawn({
+        let kept = kept.clone();
+        poll_fn(move |cx| {
+            *kept.borrow_mut() = Some(cx.waker().clone());
+            Poll::Ready(7)
+        })
+    });
+    assert_eq!(executor.block_on(handle), Ok(7));
+    let waker = kept.borrow_mut().take().unwrap();
+    waker.wake_by_ref();
+    let clone = waker.clone();
+    thread::spawn(move || clone.wake()).join().unwrap();
+    // The executor still works, and polls nothing stale.
+    assert_eq!(executor.block_on(executor.spawn(async { 8 })), Ok(8));
+    drop(waker);
+}
+
+/// A panicking task gives `Panicked` with its message; its siblings finish normally.
+#[test]
+fn a_panicking_task_reports_and_the_others_carry_on() {
+    quiet_deliberate_panics();
+    let results = block_on(async {
+        let handles: Vec<_> = (0..6)
+            .map(|n| {
+                spawn(async move {
+                    yield_now().await;
+                    if n == 3 {
+                        panic!("{DELIBERATE}: task {n}");
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for handle in handles {
+            results.push(handle.await);
+        }
+        results
+    });
+    for (n, result) in results.into_iter().enumerate() {
+        if n == 3 {
+            assert_eq!(
+                result,
+                Err(JoinError::Panicked(format!("{DELIBERATE}: task 3")))
+            );
+        } else {
+            assert_eq!(result, Ok(n));
+        }
+    }
+}
+
+/// Dropping an executor drops every pending task's future (nothing leaks), and their
+/// handles report `Cancelled`.
+#[test]
+fn dropping_the_executor_drops_pending_futures() {
+    let executor = Executor::new();
+    let mut counters: Vec<Arc<Counters>> = Vec::new();
+    let mut handles = Vec::new();
+    for _ in 0..5 {
+        let (gate, _release, counter) = gate();
+        counters.push(counter);
+        handles.push(executor.spawn(gate));
+    }
+    executor.block_on(yield_now()); // every task polled once, all pending
+    assert!(counters.iter().all(|c| c.polls() == 1 && c.drops() == 0));
+    drop(executor);
+    assert!(counters.iter().all(|c| c.drops() == 1));
+    for handle in handles {
+        assert_eq!(block_on(handle), Err(JoinError::Cancelled));
+    }
+}
+
+/// `abort` stops a task before its next poll, even though it was woken, and its
+/// future is dropped.
+#[test]
+fn abort_stops_a_task_before_its_next_poll() {
+    let (gate, release, counters) = gate();
+    let result = block_on(async {
+        let handle = spawn(gate);
+        yield_now().await; // polled once: pending
+        release.open(); // woken: would be polled again...
+        handle.abort(); // ...but is aborted first
+        handle.await
+    });
+    assert_eq!(result, Err(JoinError::Cancelled));
+    assert_eq!(counters.polls(), 1);
+    assert_eq!(counters.drops(), 1);
+}
+
+/// Aborting a finished task keeps its result.
+#[test]
+fn abort_after_completion_keeps_the_result() {
+    let result = block_on(async {
+        let handle = spawn(async { 5 });
+        yield_now().await;
+        assert!(handle.is_finished());
+        handle.abort();
+        handle.await
+    });
+    assert_eq!(result, Ok(5));
+}
+
+/// A detached task (its handle dropped) still runs to the end.
+#[test]
+fn a_detached_task_still_runs() {
+    let ran = Rc::new(RefCell::new(false));
+    block_on({
+        let ran = ran.clone();
+        async move {
+            drop(spawn(async move { *ran.borrow_mut() = true }));
+            yield_now().await;
+        }
+    });
+    assert!(*ran.borrow());
+}
+
+/// `yield_now` lets every other ready task run: three tasks yielding in turn interleave
+/// round-robin.
+#[test]
+fn yield_now_interleaves_tasks_fairly() {
+    let order = Rc::new(RefCell::new(Vec::new()));
+    block_on({
+        let order = order.clone();
+        async move {
+            let handles: Vec<_> = ["a", "b", "c"]
+                .into_iter()
+                .map(|name| {
+                    let order = order.clone();
+                    spawn(async move {
+                        for round in 0..3 {
+                            order.borrow_mut().push(format!("{name}{round}"));
+                            yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.await.unwrap();
+            }
+        }
+    });
+    let expected = ["a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"];
+    assert_eq!(*order.borrow(), expected);
+}
+
+/// Names and spawn locations are kept for diagnostics.
+#[test]
+fn pending_tasks_know_their_name_and_spawn_location() {
+    let executor = Executor::new();
+    let line = line!() + 1;
+    let _handle = executor.spawn_named("the listener", std::future::pending::<()>());
+    let info = executor.pending_task_info();
+    assert_eq!(info.len(), 1);
+    assert_eq!(info[0].name.as_deref(), Some("the listener"));
+    assert_eq!(info[0].spawned_at.file(), file!());
+    assert_eq!(info[0].spawned_at.line(), line);
+    executor.block_on(async {
+        let named = spawn_named("inner", async { 1 });
+        assert_eq!(named.await, Ok(1));
+    });
+}
+
+/// `block_on` inside a task of the same executor is refused with a clear panic instead
+/// of blocking the thread its tasks need.
+#[test]
+fn nested_block_on_on_the_same_executor_is_refused() {
+    quiet_deliberate_panics();
+    let executor = Rc::new(Executor::new());
+    let inner = executor.clone();
+    let result = executor.block_on(executor.spawn(async move {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.block_on(async {})))
+            .map_err(|payload| payload.downcast_ref::<&str>().map(|s| s.to_string()));
+        "survived"
+    }));
+    assert_eq!(result, Ok("survived"));
+}
+
+/// Futures and combinators from the `futures` crate run on our executor: a channel
+/// fed from another thread, `select`, and `join`.
+#[test]
+fn futures_from_other_crates_run_on_our_executor() {
+    use futures::channel::{mpsc as async_mpsc, oneshot};
+    use futures::{SinkExt, StreamExt};
+
+    let (mut sender, receiver) = async_mpsc::channel::<u32>(4);
+    let producer = thread::spawn(move || {
+        futures::executor::block_on(async move {
+            for n in 1..=10 {
+                sender.send(n).await.unwrap();
+            }
+        })
+    });
+    let sum = block_on(async move {
+        let summer = spawn(receiver.fold(0, |sum, n| async move { sum + n }));
+        summer.await.unwrap()
+    });
+    producer.join().unwrap();
+    assert_eq!(sum, 55);
+
+    let (tell, told) = oneshot::channel();
+    let result = block_on(async move {
+        let first = futures::future::select(Box::pin(told), Box::pin(std::future::pending::<()>()));
+        tell.send("first").unwrap();
+        let (a, b) = futures::future::join(async { 1 }, async { 2 }).await;
+        match first.await {
+            futures::future::Either::Left((value, _)) => (value.unwrap(), a + b),
+            futures::future::Either::Right(_) => unreachable!(),
+        }
+    });
+    assert_eq!(result, ("first", 3));
+}
+
+/// A `JoinHandle` of a `Send` result can be awaited on another thread's executor.
+#[test]
+fn a_join_handle_can_be_awaited_from_another_thread() {
+    let executor = Executor::new();
+    let (gate, release, _counters) = gate();
+    let handle = executor.spawn(async move {
+        gate.await;
+        "done"
+    });
+    let (handle_sender, handle_receiver) = mpsc::channel();
+    handle_sender.send(handle).unwrap();
+    let awaiting = thread::spawn(move || block_on(handle_receiver.recv().unwrap()));
+    release.open();
+    executor.block_on(async {
+        while executor.pending_tasks() > 0 {
+            yield_now().await;
+        }
+    });
+    assert_eq!(awaiting.join().unwrap(), Ok("done"));
+}
+
+struct CountPolls<'a>(&'a std::cell::Cell<usize>);
+
+impl Future for CountPolls<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        self.0.set(self.0.get() + 1);
+        Poll::Ready(())
+    }
+}
+
+/// `block_on` takes futures that borrow from the caller's stack.
+#[test]
+fn block_on_accepts_borrowing_futures() {
+    let polls = std::cell::Cell::new(0);
+    block_on(CountPolls(&polls));
+    assert_eq!(polls.get(), 1);
+}

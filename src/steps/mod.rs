@@ -3,6 +3,7 @@
 //! used. Every step runs the same [`Workload`] and records its units on a
 //! [`Timeline`], which is all the runner needs to measure it.
 
+use async_scratch::join::JoinError;
 use async_scratch::pool::PoolError;
 use async_scratch::task::TaskError;
 use async_scratch::timeline::Timeline;
@@ -14,6 +15,7 @@ pub mod step0;
 pub mod step1;
 pub mod step2;
 pub mod step3;
+pub mod step4;
 
 /// What every step runs: `units` units of `work`, with `workers` threads where a step
 /// uses a pool.
@@ -57,6 +59,7 @@ fn saturating_u32(count: usize) -> u32 {
 pub enum StepError {
     Pool(PoolError),
     Task(TaskError),
+    Join(JoinError),
 }
 
 impl fmt::Display for StepError {
@@ -64,6 +67,7 @@ impl fmt::Display for StepError {
         match self {
             StepError::Pool(error) => write!(f, "{error}"),
             StepError::Task(error) => write!(f, "{error}"),
+            StepError::Join(error) => write!(f, "{error}"),
         }
     }
 }
@@ -71,6 +75,12 @@ impl fmt::Display for StepError {
 impl From<PoolError> for StepError {
     fn from(error: PoolError) -> Self {
         StepError::Pool(error)
+    }
+}
+
+impl From<JoinError> for StepError {
+    fn from(error: JoinError) -> Self {
+        StepError::Join(error)
     }
 }
 
@@ -95,7 +105,13 @@ pub struct Step {
 }
 
 /// Every step, in tour order.
-pub const STEPS: [Step; 4] = [step0::STEP, step1::STEP, step2::STEP, step3::STEP];
+pub const STEPS: [Step; 5] = [
+    step0::STEP,
+    step1::STEP,
+    step2::STEP,
+    step3::STEP,
+    step4::STEP,
+];
 
 /// The highest step number, for validating `--step`.
 pub const LAST_STEP: u8 = STEPS[STEPS.len() - 1].number;

@@ -13,7 +13,9 @@
 //!               └── waker.wake() (any thread, a timer, another task)
 //! ```
 //! - **Tasks** live in a slab (a `Vec` with a free list), indexed by [`TaskId`]; a slab
-//!   slot holds the boxed future, its waker, its name and where it was spawned.
+//!   slot holds the boxed future and its waker. The rest of a task (its name, where it
+//!   was spawned, its `scheduled` flag, its result) is in a `TaskCell` that its wakers
+//!   and its `JoinHandle` share.
 //! - **The ready queue** holds the ids of tasks to poll. It is behind a `Mutex` because
 //!   wakers may be called from any thread; the executor takes the whole queue at once
 //!   and polls that batch, so each lock is paid once per batch, and a task woken while
@@ -46,11 +48,12 @@
 //! assert_eq!(total, 385);
 //! ```
 //!
-//! *Teaching shortcut:* three small allocations per task (the future, its waker data,
-//! the join slot); async-task and tokio fit all of a task in one allocation, at the
-//! price of hand-written reference counting over raw pointers.
+//! *Teaching shortcut:* two allocations per task: the boxed future, and a
+//! [`TaskCell`] shared by its wakers and its `JoinHandle`. async-task and tokio fit all
+//! of a task in one allocation, at the price of hand-written reference counting over
+//! raw pointers.
 
-use crate::join::{JoinHandle, JoinSlot, Spawned};
+use crate::join::{JoinHandle, Spawned, TaskCell};
 use crate::time::{Clock, TimerQueue};
 use crate::waker::{waker_from_arc, Wakeable};
 use std::cell::{Cell, RefCell};
@@ -62,7 +65,7 @@ use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
@@ -80,21 +83,31 @@ const ROOT: TaskId = TaskId {
     generation: 0,
 };
 
-/// The thread-safe half of a task: what its wakers and its `JoinHandle` hold.
-pub(crate) struct TaskWaker {
+/// The thread-safe half of a task, which its wakers and its `JoinHandle` reach (it is
+/// the head of the task's [`TaskCell`]): who the task is, and how to queue it.
+pub(crate) struct TaskHeader {
     id: TaskId,
     /// True from the moment the task is queued until the executor starts polling it.
     scheduled: AtomicBool,
     shared: Arc<Shared>,
+    name: Option<String>,
+    spawned_at: &'static Location<'static>,
 }
 
-impl TaskWaker {
-    fn new(id: TaskId, shared: &Arc<Shared>) -> Arc<TaskWaker> {
-        Arc::new(TaskWaker {
+impl TaskHeader {
+    fn new(
+        id: TaskId,
+        shared: &Arc<Shared>,
+        name: Option<String>,
+        spawned_at: &'static Location<'static>,
+    ) -> TaskHeader {
+        TaskHeader {
             id,
             scheduled: AtomicBool::new(true), // a new task is queued at once
             shared: Arc::clone(shared),
-        })
+            name,
+            spawned_at,
+        }
     }
 
     /// Queues the task unless it is queued already.
@@ -112,10 +125,20 @@ impl TaskWaker {
     }
 }
 
-impl Wakeable for TaskWaker {
+/// `block_on`'s own future has a header and nothing else: its waker is made from that.
+impl Wakeable for TaskHeader {
     fn wake_by_ref(self: &Arc<Self>) {
         self.schedule();
     }
+}
+
+/// What the executor needs of a spawned task besides polling it: its header. Lets the
+/// slab hold every task behind one type, whatever its future and output.
+pub(crate) trait TaskFuture {
+    fn header(&self) -> &TaskHeader;
+
+    /// Polls the task's future once, with the task's own waker.
+    fn poll_task(self: Pin<&mut Self>) -> Poll<()>;
 }
 
 /// What an executor shares with other threads.
@@ -151,15 +174,12 @@ pub struct TaskInfo {
     pub spawned_at: &'static Location<'static>,
 }
 
-/// A task as the executor stores it.
+/// A task as the executor stores it: one boxed future (16 bytes), since the slab holds
+/// one per live task. Its waker is borrowed from its cell at each poll.
 struct TaskSlot {
     /// `None` only while the task is being polled (taken out so that the poll can
     /// spawn new tasks into the slab).
-    future: Option<Pin<Box<dyn Future<Output = ()>>>>,
-    waker: Waker,
-    task: Arc<TaskWaker>,
-    name: Option<String>,
-    spawned_at: &'static Location<'static>,
+    future: Option<Pin<Box<dyn TaskFuture>>>,
 }
 
 /// Task storage: a `Vec` of slots with a free list, so ids stay small and slots are
@@ -253,6 +273,9 @@ struct Core {
     running: Cell<bool>,
     /// The batch being polled, kept between turns to reuse its allocation.
     spare_batch: RefCell<Vec<TaskId>>,
+    /// Tasks spawned since the last batch. Spawning happens on the executor's own
+    /// thread, so it needs neither the ready queue's lock nor an unpark.
+    spawned: RefCell<Vec<TaskId>>,
 }
 
 /// A single-threaded executor: tasks spawned on it run on the thread that calls
@@ -283,6 +306,7 @@ impl Executor {
             clock,
             running: Cell::new(false),
             spare_batch: RefCell::new(Vec::new()),
+            spawned: RefCell::new(Vec::new()),
         };
         Executor {
             core: Rc::new(core),
@@ -291,11 +315,15 @@ impl Executor {
 
     /// Spawns `future` as a task of this executor. It starts running when the
     /// executor runs (inside [`block_on`](Executor::block_on)).
+    ///
+    /// The future need not be `Send`: it never leaves this thread. Its output must be,
+    /// because the task's wakers, which may travel to any thread, share an allocation
+    /// with the slot the output waits in (one allocation fewer per task).
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
-        F::Output: 'static,
+        F::Output: Send + 'static,
     {
         self.core.spawn(future, None, Location::caller())
     }
@@ -305,7 +333,7 @@ impl Executor {
     pub fn spawn_named<F>(&self, name: impl Into<String>, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
-        F::Output: 'static,
+        F::Output: Send + 'static,
     {
         self.core
             .spawn(future, Some(name.into()), Location::caller())
@@ -325,7 +353,12 @@ impl Executor {
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _running = RunGuard::enter(&self.core);
         let mut future = pin!(future);
-        let root = TaskWaker::new(ROOT, &self.core.shared);
+        let root = Arc::new(TaskHeader::new(
+            ROOT,
+            &self.core.shared,
+            None,
+            Location::caller(),
+        ));
         let root_waker = waker_from_arc(Arc::clone(&root));
         let mut cx = Context::from_waker(&root_waker);
         loop {
@@ -357,15 +390,19 @@ impl Executor {
         self.core.timers.len()
     }
 
-    /// The id, name and spawn location of every task that has not finished.
+    /// The id, name and spawn location of every task that has not finished, except the
+    /// one calling this (a task being polled is out of the executor's hands).
     pub fn pending_task_info(&self) -> Vec<TaskInfo> {
         let tasks = self.core.tasks.borrow();
         tasks
             .iter()
-            .map(|(id, slot)| TaskInfo {
-                id,
-                name: slot.name.clone(),
-                spawned_at: slot.spawned_at,
+            .filter_map(|(id, slot)| {
+                let header = slot.future.as_ref()?.header();
+                Some(TaskInfo {
+                    id,
+                    name: header.name.clone(),
+                    spawned_at: header.spawned_at,
+                })
             })
             .collect()
     }
@@ -397,23 +434,19 @@ impl Core {
     ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
-        F::Output: 'static,
+        F::Output: Send + 'static,
     {
-        let join_slot = Arc::new(JoinSlot::new());
-        let future: Pin<Box<dyn Future<Output = ()>>> =
-            Box::pin(Spawned::new(future, Arc::clone(&join_slot)));
         let mut tasks = self.tasks.borrow_mut();
-        let task = TaskWaker::new(tasks.next_id(), &self.shared);
-        let id = tasks.insert(TaskSlot {
+        let id = tasks.next_id();
+        let header = TaskHeader::new(id, &self.shared, name, spawned_at);
+        let cell = Arc::new(TaskCell::new(header));
+        let future: Pin<Box<dyn TaskFuture>> = Box::pin(Spawned::new(future, Arc::clone(&cell)));
+        tasks.insert(TaskSlot {
             future: Some(future),
-            waker: waker_from_arc(Arc::clone(&task)),
-            task: Arc::clone(&task),
-            name,
-            spawned_at,
         });
         drop(tasks);
-        self.shared.push_ready(id);
-        JoinHandle::new(join_slot, task)
+        self.spawned.borrow_mut().push(id);
+        JoinHandle::new(cell)
     }
 
     fn fire_due_timers(&self) -> usize {
@@ -423,7 +456,8 @@ impl Core {
     /// Polls every task that was ready when the batch was taken; returns how many.
     fn run_ready_batch(&self) -> usize {
         let mut batch = self.spare_batch.take();
-        mem::swap(&mut batch, &mut *self.shared.lock_ready());
+        mem::swap(&mut batch, &mut *self.spawned.borrow_mut());
+        batch.append(&mut self.shared.lock_ready());
         let polled = batch.iter().filter(|&&id| self.poll_task(id)).count();
         batch.clear();
         *self.spare_batch.borrow_mut() = batch;
@@ -435,23 +469,22 @@ impl Core {
         let taken = {
             let mut tasks = self.tasks.borrow_mut();
             tasks.get_mut(id).and_then(|slot| {
-                slot.task.take_scheduled(); // a wake from here on queues it again
                 let future = slot.future.take()?;
-                Some((future, mem::replace(&mut slot.waker, Waker::noop().clone())))
+                future.header().take_scheduled(); // a wake from here on queues it again
+                Some(future)
             })
         };
-        let Some((mut future, waker)) = taken else {
+        let Some(mut future) = taken else {
             return false; // the root, or a stale wake of a finished task
         };
         // No borrow of the slab is held here: the task may spawn, and its wakers may
         // run.
-        let poll = future.as_mut().poll(&mut Context::from_waker(&waker));
+        let poll = future.as_mut().poll_task();
         let mut tasks = self.tasks.borrow_mut();
         match poll {
             Poll::Pending => {
                 if let Some(slot) = tasks.get_mut(id) {
                     slot.future = Some(future);
-                    slot.waker = waker;
                 }
             }
             Poll::Ready(()) => {
@@ -466,7 +499,7 @@ impl Core {
 
     /// Waits until something may be ready: parks the thread, or jumps a manual clock.
     fn wait_for_work(&self) {
-        if !self.shared.lock_ready().is_empty() {
+        if !self.spawned.borrow().is_empty() || !self.shared.lock_ready().is_empty() {
             return;
         }
         match (self.timers.next_deadline(), &self.clock) {
@@ -565,7 +598,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
-    F::Output: 'static,
+    F::Output: Send + 'static,
 {
     spawn_on_current(future, None)
 }
@@ -578,7 +611,7 @@ where
 pub fn spawn_named<F>(name: impl Into<String>, future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
-    F::Output: 'static,
+    F::Output: Send + 'static,
 {
     spawn_on_current(future, Some(name.into()))
 }
@@ -587,7 +620,7 @@ where
 fn spawn_on_current<F>(future: F, name: Option<String>) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
-    F::Output: 'static,
+    F::Output: Send + 'static,
 {
     let Some(core) = current() else {
         panic!("`spawn` was called outside an executor; call it inside `block_on`")

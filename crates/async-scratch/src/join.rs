@@ -19,8 +19,9 @@
 //! });
 //! ```
 
-use crate::executor::TaskWaker;
+use crate::executor::{TaskFuture, TaskHeader};
 use crate::task::panic_message;
+use crate::waker::{waker_ref, Wakeable};
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -51,8 +52,33 @@ impl fmt::Display for JoinError {
 
 impl std::error::Error for JoinError {}
 
+/// Everything of a task that outlives a poll: its header (id, flag, name, spawn
+/// location) and the slot its outcome waits in. One `Arc` of it is shared by the
+/// task's wakers, its `JoinHandle` and its `Spawned` future.
+pub(crate) struct TaskCell<T> {
+    pub(crate) header: TaskHeader,
+    slot: JoinSlot<T>,
+}
+
+impl<T> TaskCell<T> {
+    pub(crate) fn new(header: TaskHeader) -> TaskCell<T> {
+        TaskCell {
+            header,
+            slot: JoinSlot::new(),
+        }
+    }
+}
+
+/// Waking a task queues it. `T: Send` because a waker may carry the cell to any
+/// thread, and the outcome is in it.
+impl<T: Send + 'static> Wakeable for TaskCell<T> {
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.header.schedule();
+    }
+}
+
 /// The slot a task and its handle share.
-pub(crate) struct JoinSlot<T> {
+struct JoinSlot<T> {
     state: Mutex<JoinState<T>>,
     /// Set by [`JoinHandle::abort`]; read by the task before each poll. Relaxed is
     /// enough: the abort is followed by a wake, which orders it before the next poll.
@@ -73,7 +99,7 @@ enum Outcome<T> {
 }
 
 impl<T> JoinSlot<T> {
-    pub(crate) fn new() -> JoinSlot<T> {
+    fn new() -> JoinSlot<T> {
         JoinSlot {
             state: Mutex::new(JoinState {
                 outcome: Outcome::Running,
@@ -104,46 +130,58 @@ impl<T> JoinSlot<T> {
 /// end (value, panic, or being dropped unfinished) into the handle's outcome.
 pub(crate) struct Spawned<F: Future> {
     future: F,
-    slot: Arc<JoinSlot<F::Output>>,
+    cell: Arc<TaskCell<F::Output>>,
     /// Whether the outcome has been delivered; if not when dropped, it is `Cancelled`.
     delivered: bool,
 }
 
 impl<F: Future> Spawned<F> {
-    pub(crate) fn new(future: F, slot: Arc<JoinSlot<F::Output>>) -> Spawned<F> {
+    pub(crate) fn new(future: F, cell: Arc<TaskCell<F::Output>>) -> Spawned<F> {
         Spawned {
             future,
-            slot,
+            cell,
             delivered: false,
         }
     }
 
     fn deliver(&mut self, result: Result<F::Output, JoinError>) -> Poll<()> {
         self.delivered = true;
-        self.slot.finish(result);
+        self.cell.slot.finish(result);
         Poll::Ready(())
     }
 }
 
-impl<F: Future> Future for Spawned<F> {
-    type Output = ();
+impl<F> TaskFuture for Spawned<F>
+where
+    F: Future,
+    F::Output: Send + 'static,
+{
+    fn header(&self) -> &TaskHeader {
+        &self.cell.header
+    }
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_task(self: Pin<&mut Self>) -> Poll<()> {
         // SAFETY: pin projection. `future` is never moved while pinned: no method
-        // moves it, and `Drop` only touches `slot` and `delivered`. The other fields
+        // moves it, and `Drop` only touches `cell` and `delivered`. The other fields
         // are `Unpin`, so a plain `&mut` to them is fine.
         let this = unsafe { self.get_unchecked_mut() };
         if this.delivered {
             return Poll::Ready(()); // polled again after finishing: nothing to do
         }
-        if this.slot.abort_requested.load(Ordering::Relaxed) {
+        if this.cell.slot.abort_requested.load(Ordering::Relaxed) {
             return this.deliver(Err(JoinError::Cancelled));
         }
+        // The waker is borrowed from the task's own cell: the poll takes no reference;
+        // only a future that keeps a clone does.
+        let waker = waker_ref(&this.cell);
+        let mut cx = Context::from_waker(&waker);
         // SAFETY: as above, `this.future` stays where it is until it is dropped.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
         // `AssertUnwindSafe`: after a panic the future is never polled again (the
         // task is finished and dropped), so its broken state cannot be observed.
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        let polled = catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx)));
+        drop(waker);
+        match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => this.deliver(Ok(value)),
             Err(payload) => this.deliver(Err(JoinError::Panicked(panic_message(&*payload)))),
@@ -154,7 +192,7 @@ impl<F: Future> Future for Spawned<F> {
 impl<F: Future> Drop for Spawned<F> {
     fn drop(&mut self) {
         if !self.delivered {
-            self.slot.finish(Err(JoinError::Cancelled));
+            self.cell.slot.finish(Err(JoinError::Cancelled));
         }
     }
 }
@@ -165,26 +203,28 @@ impl<F: Future> Drop for Spawned<F> {
 /// dropped. [`abort`](JoinHandle::abort) cancels it instead.
 #[must_use = "dropping a JoinHandle detaches its task; await it to get the result"]
 pub struct JoinHandle<T> {
-    slot: Arc<JoinSlot<T>>,
-    task: Arc<TaskWaker>,
+    cell: Arc<TaskCell<T>>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(slot: Arc<JoinSlot<T>>, task: Arc<TaskWaker>) -> JoinHandle<T> {
-        JoinHandle { slot, task }
+    pub(crate) fn new(cell: Arc<TaskCell<T>>) -> JoinHandle<T> {
+        JoinHandle { cell }
     }
 
     /// Cancels the task: it is not polled again, its future is dropped on the executor's
     /// next turn, and awaiting this handle gives [`JoinError::Cancelled`]. A task that
     /// already finished keeps its result. May be called from any thread.
     pub fn abort(&self) {
-        self.slot.abort_requested.store(true, Ordering::Relaxed);
-        self.task.schedule();
+        self.cell
+            .slot
+            .abort_requested
+            .store(true, Ordering::Relaxed);
+        self.cell.header.schedule();
     }
 
     /// Whether the task has ended (value, panic or cancellation). Never blocks.
     pub fn is_finished(&self) -> bool {
-        !matches!(self.slot.lock().outcome, Outcome::Running)
+        !matches!(self.cell.slot.lock().outcome, Outcome::Running)
     }
 }
 
@@ -192,7 +232,7 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.slot.lock();
+        let mut state = self.cell.slot.lock();
         match std::mem::replace(&mut state.outcome, Outcome::Taken) {
             Outcome::Finished(result) => Poll::Ready(result),
             Outcome::Running => {

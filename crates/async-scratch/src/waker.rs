@@ -51,6 +51,9 @@
 //! assert_eq!(Arc::strong_count(&counter), 1); // every waker gave its reference back
 //! ```
 
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
@@ -75,6 +78,55 @@ pub fn waker_from_arc<W: Wakeable>(wakeable: Arc<W>) -> Waker {
     // contract for exactly such a pointer (see each function's comment). `W` is
     // `Send + Sync`, so using the waker from any thread is sound.
     unsafe { Waker::from_raw(raw) }
+}
+
+/// A [`Waker`] borrowed from an `Arc` for as long as the borrow lasts: made without
+/// touching the reference count, and never dropped. An executor polls a task with one,
+/// so that polling costs no atomic operation; a future that keeps the waker clones it,
+/// and the clone owns a reference as usual.
+///
+/// ```
+/// use async_scratch::waker::{waker_ref, Wakeable};
+/// use std::sync::Arc;
+///
+/// struct Nothing;
+/// impl Wakeable for Nothing {
+///     fn wake_by_ref(self: &Arc<Self>) {}
+/// }
+///
+/// let task = Arc::new(Nothing);
+/// let borrowed = waker_ref(&task);
+/// assert_eq!(Arc::strong_count(&task), 1); // borrowing took no reference
+/// let kept = borrowed.clone();
+/// assert_eq!(Arc::strong_count(&task), 2); // keeping one does
+/// drop(kept);
+/// ```
+pub struct WakerRef<'a> {
+    waker: ManuallyDrop<Waker>,
+    _borrow: PhantomData<&'a ()>,
+}
+
+impl Deref for WakerRef<'_> {
+    type Target = Waker;
+
+    fn deref(&self) -> &Waker {
+        &self.waker
+    }
+}
+
+/// Borrows a [`Waker`] from `wakeable`; see [`WakerRef`].
+pub fn waker_ref<W: Wakeable>(wakeable: &Arc<W>) -> WakerRef<'_> {
+    let raw = raw_waker::<W>(Arc::as_ptr(wakeable));
+    // SAFETY: the pointer is the live `Arc`'s, and stays valid for `'a`, the borrow of
+    // `wakeable`, which `WakerRef<'a>` cannot outlive. This `Waker` owns no reference,
+    // so it must never release one: it is never dropped (`ManuallyDrop`) and never
+    // woken by value (only `&Waker` is handed out, and `wake` takes `self`). Clones
+    // made from it go through `clone`, which takes a reference of their own.
+    let waker = unsafe { Waker::from_raw(raw) };
+    WakerRef {
+        waker: ManuallyDrop::new(waker),
+        _borrow: PhantomData,
+    }
 }
 
 fn raw_waker<W: Wakeable>(data: *const W) -> RawWaker {

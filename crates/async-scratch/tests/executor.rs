@@ -17,7 +17,11 @@ use std::thread;
 
 /// Runs `future` as a spawned task (not as `block_on`'s own future) and returns its
 /// result.
-fn run_as_task<F: Future + 'static>(future: F) -> Result<F::Output, JoinError> {
+fn run_as_task<F>(future: F) -> Result<F::Output, JoinError>
+where
+    F: Future + 'static,
+    F::Output: Send,
+{
     let executor = Executor::new();
     executor.block_on(executor.spawn(future))
 }

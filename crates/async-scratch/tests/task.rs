@@ -58,3 +58,44 @@ fn is_finished_tracks_the_job_without_blocking() {
     assert!(task.is_finished());
     assert_eq!(task.wait(), Ok(()));
 }
+
+/// A coroutine awaits a pool task without blocking its executor: another coroutine
+/// keeps running (and is what releases the pool job).
+#[test]
+fn a_task_can_be_awaited_without_blocking_the_executor() {
+    use async_scratch::executor::{block_on, spawn, yield_now};
+    let pool = ThreadPool::new(1).unwrap();
+    let (release, held) = mpsc::channel::<()>();
+    let task = pool.spawn(move || {
+        held.recv().unwrap();
+        "from the pool"
+    });
+    let result = block_on(async move {
+        let releaser = spawn(async move {
+            yield_now().await; // runs while the main future is suspended on the task
+            release.send(()).unwrap();
+        });
+        let value = task.await;
+        releaser.await.unwrap();
+        value
+    });
+    assert_eq!(result, Ok("from the pool"));
+}
+
+/// `spawn_blocking` returns the job's value, or its panic as an error.
+#[test]
+fn spawn_blocking_returns_values_and_panics() {
+    use async_scratch::blocking::spawn_blocking;
+    use async_scratch::executor::block_on;
+    quiet_deliberate_panics();
+    let (value, failure) = block_on(async {
+        let value = spawn_blocking(|| std::thread::current().name().map(str::to_string)).await;
+        let failure = spawn_blocking(|| -> () { panic!("{DELIBERATE} blocking") }).await;
+        (value, failure)
+    });
+    assert!(value.unwrap().unwrap().starts_with("pool-worker-"));
+    assert_eq!(
+        failure,
+        Err(TaskError::Panicked(format!("{DELIBERATE} blocking")))
+    );
+}

@@ -1,0 +1,256 @@
+//! Single-threaded executors side by side: ours, tokio's current-thread runtime and
+//! smol's `LocalExecutor`, on the same four workloads, in the same run.
+//!
+//! - spawn 1,000,000 trivial tasks, then await every handle;
+//! - a chain of 100,000 tasks, each spawning the next (the last one signals the end);
+//! - 200 tasks, each yielding 1,000 times;
+//! - 100,000 tasks sleeping 1 second each, at once (wall time; for memory per sleeping
+//!   task, see `examples/sleep_memory.rs`, which needs a process of its own).
+//!
+//! Run with `cargo bench -p async-scratch --bench executor`.
+
+use async_scratch::executor::{self as ours, Executor};
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use futures::channel::oneshot;
+use std::time::Duration;
+
+const SPAWNS: usize = 1_000_000;
+const CHAIN: usize = 100_000;
+const YIELDERS: usize = 200;
+const YIELDS: usize = 1_000;
+const SLEEPERS: usize = 100_000;
+const SLEEP: Duration = Duration::from_secs(1);
+
+fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+fn spawn_many(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    group.bench_function("async-scratch", |b| {
+        b.iter(|| {
+            Executor::new().block_on(async {
+                let handles: Vec<_> = (0..SPAWNS).map(|_| ours::spawn(async {})).collect();
+                for handle in handles {
+                    handle.await.unwrap();
+                }
+            })
+        })
+    });
+    let tokio = tokio_runtime();
+    group.bench_function("tokio current_thread", |b| {
+        b.iter(|| {
+            tokio.block_on(async {
+                let handles: Vec<_> = (0..SPAWNS).map(|_| tokio::spawn(async {})).collect();
+                for handle in handles {
+                    handle.await.unwrap();
+                }
+            })
+        })
+    });
+    group.bench_function("smol LocalExecutor", |b| {
+        b.iter(|| {
+            let executor = smol::LocalExecutor::new();
+            smol::block_on(executor.run(async {
+                let handles: Vec<_> = (0..SPAWNS).map(|_| executor.spawn(async {})).collect();
+                for handle in handles {
+                    handle.await;
+                }
+            }))
+        })
+    });
+}
+
+fn chain_ours(left: usize, done: oneshot::Sender<()>) {
+    if left == 0 {
+        let _ = done.send(());
+    } else {
+        drop(ours::spawn(async move { chain_ours(left - 1, done) }));
+    }
+}
+
+fn chain_tokio(left: usize, done: oneshot::Sender<()>) {
+    if left == 0 {
+        let _ = done.send(());
+    } else {
+        drop(tokio::spawn(async move { chain_tokio(left - 1, done) }));
+    }
+}
+
+fn chain_smol(
+    executor: &'static smol::LocalExecutor<'static>,
+    left: usize,
+    done: oneshot::Sender<()>,
+) {
+    if left == 0 {
+        let _ = done.send(());
+    } else {
+        executor
+            .spawn(async move { chain_smol(executor, left - 1, done) })
+            .detach();
+    }
+}
+
+fn spawn_chain(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    group.bench_function("async-scratch", |b| {
+        b.iter(|| {
+            Executor::new().block_on(async {
+                let (done, finished) = oneshot::channel();
+                chain_ours(CHAIN, done);
+                finished.await.unwrap();
+            })
+        })
+    });
+    let tokio = tokio_runtime();
+    group.bench_function("tokio current_thread", |b| {
+        b.iter(|| {
+            tokio.block_on(async {
+                let (done, finished) = oneshot::channel();
+                chain_tokio(CHAIN, done);
+                finished.await.unwrap();
+            })
+        })
+    });
+    // Leaked once (not per iteration): smol's detached tasks borrow the executor.
+    let smol: &'static smol::LocalExecutor<'static> =
+        Box::leak(Box::new(smol::LocalExecutor::new()));
+    group.bench_function("smol LocalExecutor", |b| {
+        b.iter(|| {
+            smol::block_on(smol.run(async {
+                let (done, finished) = oneshot::channel();
+                chain_smol(smol, CHAIN, done);
+                finished.await.unwrap();
+            }))
+        })
+    });
+}
+
+fn yield_many(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    group.bench_function("async-scratch", |b| {
+        b.iter(|| {
+            Executor::new().block_on(async {
+                let handles: Vec<_> = (0..YIELDERS)
+                    .map(|_| {
+                        ours::spawn(async {
+                            for _ in 0..YIELDS {
+                                ours::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for handle in handles {
+                    handle.await.unwrap();
+                }
+            })
+        })
+    });
+    let tokio = tokio_runtime();
+    group.bench_function("tokio current_thread", |b| {
+        b.iter(|| {
+            tokio.block_on(async {
+                let handles: Vec<_> = (0..YIELDERS)
+                    .map(|_| {
+                        tokio::spawn(async {
+                            for _ in 0..YIELDS {
+                                tokio::task::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for handle in handles {
+                    handle.await.unwrap();
+                }
+            })
+        })
+    });
+    group.bench_function("smol LocalExecutor", |b| {
+        b.iter(|| {
+            let executor = smol::LocalExecutor::new();
+            smol::block_on(executor.run(async {
+                let handles: Vec<_> = (0..YIELDERS)
+                    .map(|_| {
+                        executor.spawn(async {
+                            for _ in 0..YIELDS {
+                                smol::future::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for handle in handles {
+                    handle.await;
+                }
+            }))
+        })
+    });
+}
+
+fn sleep_many(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    group.bench_function("async-scratch", |b| {
+        b.iter(|| {
+            Executor::new().block_on(async {
+                let handles: Vec<_> = (0..SLEEPERS)
+                    .map(|_| ours::spawn(async_scratch::time::sleep(SLEEP)))
+                    .collect();
+                for handle in handles {
+                    handle.await.unwrap();
+                }
+            })
+        })
+    });
+    let tokio = tokio_runtime();
+    group.bench_function("tokio current_thread", |b| {
+        b.iter(|| {
+            tokio.block_on(async {
+                let handles: Vec<_> = (0..SLEEPERS)
+                    .map(|_| tokio::spawn(tokio::time::sleep(SLEEP)))
+                    .collect();
+                for handle in handles {
+                    handle.await.unwrap();
+                }
+            })
+        })
+    });
+    group.bench_function("smol LocalExecutor", |b| {
+        b.iter(|| {
+            let executor = smol::LocalExecutor::new();
+            smol::block_on(executor.run(async {
+                let handles: Vec<_> = (0..SLEEPERS)
+                    .map(|_| executor.spawn(async { smol::Timer::after(SLEEP).await }))
+                    .collect();
+                for handle in handles {
+                    handle.await;
+                }
+            }))
+        })
+    });
+}
+
+fn executors(c: &mut Criterion) {
+    let only = std::env::var("EXECUTOR_BENCH").unwrap_or_default();
+    let workloads: [(&str, fn(&mut BenchmarkGroup<'_, _>)); 4] = [
+        ("spawn 1,000,000 tasks", spawn_many),
+        ("chain of 100,000 spawns", spawn_chain),
+        ("200 tasks x 1,000 yields", yield_many),
+        ("100,000 concurrent 1 s sleeps", sleep_many),
+    ];
+    for (name, workload) in workloads {
+        if !only.is_empty() && !name.contains(&only) {
+            continue;
+        }
+        let mut group = c.benchmark_group(name);
+        group.sample_size(10);
+        group.warm_up_time(Duration::from_secs(1));
+        group.measurement_time(Duration::from_secs(if name.contains("sleep") {
+            12
+        } else {
+            5
+        }));
+        workload(&mut group);
+        group.finish();
+    }
+}
+
+criterion_group!(benches, executors);
+criterion_main!(benches);

@@ -23,11 +23,12 @@ fn tour_json(args: &[&str]) -> Vec<Value> {
 }
 
 /// Every step reports the documented fields, and its peak in flight is what the step
-/// is about: 1 for the sequential steps 0 and 2, all the workers for steps 1 and 3.
+/// is about: 1 for the sequential steps 0 and 2, all the workers for steps 1 and 3, and
+/// every unit, on one thread, for the coroutines of step 4.
 #[test]
 fn json_reports_each_steps_concurrency() {
     let lines = tour_json(&["--units", "12", "--unit-ms", "20", "--workers", "4"]);
-    assert_eq!(lines.len(), 4);
+    assert_eq!(lines.len(), 5);
     for (line, step) in lines.iter().zip(0..) {
         assert_eq!(line["step"], step);
         for field in [
@@ -49,12 +50,20 @@ fn json_reports_each_steps_concurrency() {
         assert_eq!(line["units_done"], 12);
         assert_eq!(line["unit_ms"], 20);
         assert_eq!(line["work"], "sleep");
-        let expected_peak = if step % 2 == 0 { 1 } else { 4 };
+        let expected_peak = match step {
+            0 | 2 => 1, // one unit after another
+            1 | 3 => 4, // one unit per worker
+            _ => 12,    // every coroutine at once
+        };
         assert_eq!(line["peak_in_flight"], expected_peak, "step {step}: {line}");
     }
     assert_eq!(
         lines[0]["threads"], 1,
         "step 0 runs on the main thread only"
+    );
+    assert_eq!(
+        lines[4]["threads"], 1,
+        "step 4 runs its coroutines on one thread"
     );
 }
 
@@ -124,6 +133,7 @@ fn the_table_shows_every_step() {
     for text in [
         "a loop, one unit after another",
         "spawn every task, then wait for all",
+        "every unit a coroutine task, on one thread",
         "peak in flight:",
     ] {
         assert!(stdout.contains(text), "missing `{text}` in:\n{stdout}");

@@ -10,9 +10,16 @@
 //! Run with `cargo bench -p async-scratch --bench executor`.
 
 use async_scratch::executor::{self as ours, Executor};
+use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use futures::channel::oneshot;
 use std::time::Duration;
+
+/// One workload's group: every runtime is measured in it, side by side.
+type Group<'a> = BenchmarkGroup<'a, WallTime>;
+
+/// A workload: adds one benchmark per runtime to its group.
+type Workload = fn(&mut Group<'_>);
 
 const SPAWNS: usize = 1_000_000;
 const CHAIN: usize = 100_000;
@@ -28,7 +35,7 @@ fn tokio_runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn spawn_many(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+fn spawn_many(group: &mut Group<'_>) {
     group.bench_function("async-scratch", |b| {
         b.iter(|| {
             Executor::new().block_on(async {
@@ -93,7 +100,7 @@ fn chain_smol(
     }
 }
 
-fn spawn_chain(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+fn spawn_chain(group: &mut Group<'_>) {
     group.bench_function("async-scratch", |b| {
         b.iter(|| {
             Executor::new().block_on(async {
@@ -127,7 +134,7 @@ fn spawn_chain(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>)
     });
 }
 
-fn yield_many(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+fn yield_many(group: &mut Group<'_>) {
     group.bench_function("async-scratch", |b| {
         b.iter(|| {
             Executor::new().block_on(async {
@@ -186,7 +193,7 @@ fn yield_many(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) 
     });
 }
 
-fn sleep_many(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+fn sleep_many(group: &mut Group<'_>) {
     group.bench_function("async-scratch", |b| {
         b.iter(|| {
             Executor::new().block_on(async {
@@ -229,7 +236,7 @@ fn sleep_many(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) 
 
 fn executors(c: &mut Criterion) {
     let only = std::env::var("EXECUTOR_BENCH").unwrap_or_default();
-    let workloads: [(&str, fn(&mut BenchmarkGroup<'_, _>)); 4] = [
+    let workloads: [(&str, Workload); 4] = [
         ("spawn 1,000,000 tasks", spawn_many),
         ("chain of 100,000 spawns", spawn_chain),
         ("200 tasks x 1,000 yields", yield_many),

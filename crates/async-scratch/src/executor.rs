@@ -90,7 +90,8 @@ pub(crate) struct TaskHeader {
     /// True from the moment the task is queued until the executor starts polling it.
     scheduled: AtomicBool,
     shared: Arc<Shared>,
-    name: Option<String>,
+    /// `Box<str>`, not `String`: a name never grows, and 8 bytes a task add up.
+    name: Option<Box<str>>,
     spawned_at: &'static Location<'static>,
 }
 
@@ -98,7 +99,7 @@ impl TaskHeader {
     fn new(
         id: TaskId,
         shared: &Arc<Shared>,
-        name: Option<String>,
+        name: Option<Box<str>>,
         spawned_at: &'static Location<'static>,
     ) -> TaskHeader {
         TaskHeader {
@@ -336,7 +337,7 @@ impl Executor {
         F::Output: Send + 'static,
     {
         self.core
-            .spawn(future, Some(name.into()), Location::caller())
+            .spawn(future, Some(name.into().into()), Location::caller())
     }
 
     /// Runs `future` to completion on this thread, running the executor's tasks
@@ -400,7 +401,7 @@ impl Executor {
                 let header = slot.future.as_ref()?.header();
                 Some(TaskInfo {
                     id,
-                    name: header.name.clone(),
+                    name: header.name.as_deref().map(str::to_string),
                     spawned_at: header.spawned_at,
                 })
             })
@@ -429,7 +430,7 @@ impl Core {
     fn spawn<F>(
         &self,
         future: F,
-        name: Option<String>,
+        name: Option<Box<str>>,
         spawned_at: &'static Location<'static>,
     ) -> JoinHandle<F::Output>
     where
@@ -613,11 +614,11 @@ where
     F: Future + 'static,
     F::Output: Send + 'static,
 {
-    spawn_on_current(future, Some(name.into()))
+    spawn_on_current(future, Some(name.into().into()))
 }
 
 #[track_caller]
-fn spawn_on_current<F>(future: F, name: Option<String>) -> JoinHandle<F::Output>
+fn spawn_on_current<F>(future: F, name: Option<Box<str>>) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: Send + 'static,

@@ -180,7 +180,6 @@ where
         // `AssertUnwindSafe`: after a panic the future is never polled again (the
         // task is finished and dropped), so its broken state cannot be observed.
         let polled = catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx)));
-        drop(waker);
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => this.deliver(Ok(value)),

@@ -225,9 +225,10 @@ enum Deadline {
 pub struct Sleep {
     deadline: Deadline,
     sequence: u64,
-    /// The queue this sleep is registered in, and under which key; `None` before the
-    /// first `Pending`, and after the sleep is done.
-    registration: Option<(Arc<TimerQueue>, TimerKey)>,
+    /// The queue this sleep is registered in; `None` before the first `Pending`, and
+    /// after the sleep is done. Its key there is `(deadline, sequence)`, rebuilt when
+    /// needed rather than stored twice: a million sleeps make every byte count.
+    registered_in: Option<Arc<TimerQueue>>,
 }
 
 /// Waits for `duration`, without blocking the thread: other tasks run meanwhile.
@@ -266,7 +267,7 @@ impl Sleep {
         Sleep {
             deadline,
             sequence: next_sequence(),
-            registration: None,
+            registered_in: None,
         }
     }
 
@@ -279,15 +280,24 @@ impl Sleep {
         }
     }
 
+    /// This sleep's key in a timer queue, once its deadline is fixed.
+    fn key(&self) -> Option<TimerKey> {
+        let deadline = self.deadline()?;
+        Some(TimerKey {
+            deadline,
+            sequence: self.sequence,
+        })
+    }
+
     fn unregister(&mut self) {
-        if let Some((queue, key)) = self.registration.take() {
+        if let (Some(queue), Some(key)) = (self.registered_in.take(), self.key()) {
             queue.remove(&key);
         }
     }
 
     /// Makes sure `queue` holds this sleep's timer with `waker`.
     fn register(&mut self, queue: &Arc<TimerQueue>, key: TimerKey, waker: &Waker) {
-        if let Some((registered_in, _)) = &self.registration {
+        if let Some(registered_in) = &self.registered_in {
             if Arc::ptr_eq(registered_in, queue) && queue.refresh_waker(&key, waker) {
                 return;
             }
@@ -295,7 +305,7 @@ impl Sleep {
         // The first poll, or polled by another executor than before: (re-)register.
         self.unregister();
         queue.insert(key, waker.clone());
-        self.registration = Some((Arc::clone(queue), key));
+        self.registered_in = Some(Arc::clone(queue));
     }
 }
 

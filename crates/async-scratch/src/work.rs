@@ -177,6 +177,10 @@ mod tests {
 
     /// Calibration is done once: the value is cached, positive, and fixes the amount.
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "calibration computes for 50 ms, hours when interpreted"
+    )]
     fn cpu_calibration_is_cached() {
         let first = calibrate_cpu();
         assert!(first > 0);

@@ -52,6 +52,7 @@ fn async_fn_and_state_machine_record_the_same_spans() {
 
 /// CPU units cannot be suspended: on one thread they run one at a time.
 #[test]
+#[cfg_attr(miri, ignore = "CPU units calibrate for 50 ms, hours when interpreted")]
 fn cpu_units_run_one_at_a_time_on_one_thread() {
     let timeline = Timeline::new();
     let work = Work::new(WorkKind::Cpu, Duration::from_millis(2));

@@ -84,6 +84,10 @@ fn a_task_can_be_awaited_without_blocking_the_executor() {
 
 /// `spawn_blocking` returns the job's value, or its panic as an error.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "the shared blocking pool's threads outlive the test, which Miri reports"
+)]
 fn spawn_blocking_returns_values_and_panics() {
     use async_scratch::blocking::spawn_blocking;
     use async_scratch::executor::block_on;

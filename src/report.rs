@@ -47,6 +47,16 @@ pub fn format_duration(duration: Duration) -> String {
     }
 }
 
+/// `7.7x` below 100, `50893x` from there: a decimal means nothing that far up, and
+/// the column stays aligned.
+fn format_speedup(speedup: f64) -> String {
+    if speedup < 100.0 {
+        format!("{speedup:.1}x")
+    } else {
+        format!("{speedup:.0}x")
+    }
+}
+
 pub fn header(workload: &Workload, cores: usize) -> String {
     let work = workload.work;
     format!(
@@ -70,9 +80,9 @@ pub fn row(step: &Step, outcome: &Outcome, baseline: Baseline) -> String {
     let lead = format!("{:<5} {:<42}", step.number, step.what);
     match outcome {
         Outcome::Ran(measured) => format!(
-            "{lead} {:>9} {:>7.1}x {:>8} {:>15}",
+            "{lead} {:>9} {:>8} {:>8} {:>15}",
             format_duration(measured.wall),
-            baseline.speedup(measured),
+            format_speedup(baseline.speedup(measured)),
             measured.threads,
             measured.peak_in_flight,
         ),

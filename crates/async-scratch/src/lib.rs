@@ -13,6 +13,13 @@
 //! | 1 | a thread pool: workers, a job queue, shutdown, panic isolation | [`pool`] | `cargo run --release -- --step 1` |
 //! | 2 | tasks: a handle to wait for a result that arrives later | [`task`] | `cargo run --release -- --step 2` |
 //! | 3 | run all: start every job, then wait for all, results in order | [`run_all`](mod@run_all) | `cargo run --release -- --step 3` |
+//! | 4 | wakers: how a waiting future asks to be polled again, on a vtable of our own | [`waker`] | `cargo run --release -- --step 4` |
+//! | 4 | the executor: tasks on one thread, `block_on`, `spawn`, `yield_now` | [`executor`] | `cargo run --release -- --step 4 --units 1000000` |
+//! | 4 | join handles: a task's value, panic or cancellation, awaited | [`join`] | `cargo test -p async-scratch --test executor` |
+//! | 4 | timers: `sleep`, `timeout`, a real or a manual clock | [`time`] | `cargo test -p async-scratch --test time` |
+//! | 4 | `join_all` and `join`: many futures awaited at once, outputs in order | [`join_all`](mod@join_all) | `cargo run --release -- --step 4` |
+//! | 4 | what an `async fn` compiles into: the unit of work as a hand-written state machine | [`coroutine`] | `cargo test -p async-scratch --test coroutine` |
+//! | 4 | from threads to coroutines: awaiting a pool [`Task`](task::Task), `spawn_blocking` | [`task`], [`blocking`] | `cargo test -p async-scratch --test task` |
 //!
 //! # The whole story in one example
 //!
@@ -42,6 +49,15 @@
 //! let results = run_all(&pool, jobs);
 //! assert!(results.iter().all(Result::is_ok));
 //! assert_eq!(timeline.spans().len(), 4);
+//!
+//! // Step 4: the same units as coroutines, all at once, on this one thread.
+//! use async_scratch::coroutine::run_unit;
+//! use async_scratch::executor::block_on;
+//! use async_scratch::join_all::join_all;
+//!
+//! let timeline = Timeline::new();
+//! block_on(join_all((0..4).map(|unit| run_unit(work, unit, timeline.clone()))));
+//! assert_eq!(peak_in_flight(&timeline.spans()), 4);
 //! # Ok::<(), async_scratch::pool::PoolError>(())
 //! ```
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]

@@ -370,3 +370,22 @@ fn block_on_accepts_borrowing_futures() {
     block_on(CountPolls(&polls));
     assert_eq!(polls.get(), 1);
 }
+
+/// The event a future waits for may happen before that future is polled at all: a
+/// task that finishes before anyone polls its handle, a pool job that finishes before
+/// the coroutine first polls its `Task`. No waker is registered yet at that moment;
+/// the outcome must still be there at the first poll.
+#[test]
+fn an_outcome_ready_before_the_first_poll_is_not_lost() {
+    use async_scratch::pool::ThreadPool;
+    let pool = ThreadPool::new(1).unwrap();
+    let pool_task = pool.spawn(|| "pool job");
+    drop(pool); // joins the worker: the job has finished, nobody has polled its task
+    let results = block_on(async move {
+        let handle = spawn(async { "task" });
+        yield_now().await; // the task runs and finishes; its handle is not polled yet
+        assert!(handle.is_finished());
+        (handle.await, pool_task.await)
+    });
+    assert_eq!(results, (Ok("task"), Ok("pool job")));
+}

@@ -49,7 +49,7 @@
 //! ```
 //!
 //! *Teaching shortcut:* two allocations per task: the boxed future, and a
-//! [`TaskCell`] shared by its wakers and its `JoinHandle`. async-task and tokio fit all
+//! `TaskCell` shared by its wakers and its `JoinHandle`. async-task and tokio fit all
 //! of a task in one allocation, at the price of hand-written reference counting over
 //! raw pointers.
 

@@ -1,7 +1,7 @@
 //! Join handles: how a spawned coroutine's result (or failure) reaches whoever awaits it.
 //!
 //! **Step 4** introduces it: the coroutine counterpart of step 2's [`Task`](crate::task::Task).
-//! [`spawn`](crate::executor::spawn) wraps the future in a [`Spawned`] that catches its
+//! [`spawn`](crate::executor::spawn) wraps the future in a `Spawned` that catches its
 //! panic and, when it ends, puts the outcome in a slot shared with the
 //! [`JoinHandle`]. Awaiting the handle reads the slot, or leaves a waker there for the
 //! task to call when it ends. Every spawned task ends in exactly one of three ways, and

@@ -13,6 +13,7 @@ use async_scratch::executor::{self as ours, Executor};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use futures::channel::oneshot;
+use std::future::Future;
 use std::time::Duration;
 
 /// One workload's group: every runtime is measured in it, side by side.
@@ -35,38 +36,50 @@ fn tokio_runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Spawns `count` tasks made by `task` on a new executor of ours and awaits them all.
+fn ours_all<F: Future<Output = ()> + 'static>(count: usize, task: impl Fn() -> F) {
+    Executor::new().block_on(async {
+        let handles: Vec<_> = (0..count).map(|_| ours::spawn(task())).collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    })
+}
+
+/// The same on tokio's current-thread runtime.
+fn tokio_all<F>(runtime: &tokio::runtime::Runtime, count: usize, task: impl Fn() -> F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    runtime.block_on(async {
+        let handles: Vec<_> = (0..count).map(|_| tokio::spawn(task())).collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    })
+}
+
+/// The same on a new smol `LocalExecutor`.
+fn smol_all<F: Future<Output = ()> + 'static>(count: usize, task: impl Fn() -> F) {
+    let executor = smol::LocalExecutor::new();
+    smol::block_on(executor.run(async {
+        let handles: Vec<_> = (0..count).map(|_| executor.spawn(task())).collect();
+        for handle in handles {
+            handle.await;
+        }
+    }))
+}
+
 fn spawn_many(group: &mut Group<'_>) {
     group.bench_function("async-scratch", |b| {
-        b.iter(|| {
-            Executor::new().block_on(async {
-                let handles: Vec<_> = (0..SPAWNS).map(|_| ours::spawn(async {})).collect();
-                for handle in handles {
-                    handle.await.unwrap();
-                }
-            })
-        })
+        b.iter(|| ours_all(SPAWNS, || async {}))
     });
     let tokio = tokio_runtime();
     group.bench_function("tokio current_thread", |b| {
-        b.iter(|| {
-            tokio.block_on(async {
-                let handles: Vec<_> = (0..SPAWNS).map(|_| tokio::spawn(async {})).collect();
-                for handle in handles {
-                    handle.await.unwrap();
-                }
-            })
-        })
+        b.iter(|| tokio_all(&tokio, SPAWNS, || async {}))
     });
     group.bench_function("smol LocalExecutor", |b| {
-        b.iter(|| {
-            let executor = smol::LocalExecutor::new();
-            smol::block_on(executor.run(async {
-                let handles: Vec<_> = (0..SPAWNS).map(|_| executor.spawn(async {})).collect();
-                for handle in handles {
-                    handle.await;
-                }
-            }))
-        })
+        b.iter(|| smol_all(SPAWNS, || async {}))
     });
 }
 
@@ -135,102 +148,47 @@ fn spawn_chain(group: &mut Group<'_>) {
 }
 
 fn yield_many(group: &mut Group<'_>) {
+    let ours_yielder = || async {
+        for _ in 0..YIELDS {
+            ours::yield_now().await;
+        }
+    };
     group.bench_function("async-scratch", |b| {
-        b.iter(|| {
-            Executor::new().block_on(async {
-                let handles: Vec<_> = (0..YIELDERS)
-                    .map(|_| {
-                        ours::spawn(async {
-                            for _ in 0..YIELDS {
-                                ours::yield_now().await;
-                            }
-                        })
-                    })
-                    .collect();
-                for handle in handles {
-                    handle.await.unwrap();
-                }
-            })
-        })
+        b.iter(|| ours_all(YIELDERS, ours_yielder))
     });
     let tokio = tokio_runtime();
+    let tokio_yielder = || async {
+        for _ in 0..YIELDS {
+            tokio::task::yield_now().await;
+        }
+    };
     group.bench_function("tokio current_thread", |b| {
-        b.iter(|| {
-            tokio.block_on(async {
-                let handles: Vec<_> = (0..YIELDERS)
-                    .map(|_| {
-                        tokio::spawn(async {
-                            for _ in 0..YIELDS {
-                                tokio::task::yield_now().await;
-                            }
-                        })
-                    })
-                    .collect();
-                for handle in handles {
-                    handle.await.unwrap();
-                }
-            })
-        })
+        b.iter(|| tokio_all(&tokio, YIELDERS, tokio_yielder))
     });
+    let smol_yielder = || async {
+        for _ in 0..YIELDS {
+            smol::future::yield_now().await;
+        }
+    };
     group.bench_function("smol LocalExecutor", |b| {
-        b.iter(|| {
-            let executor = smol::LocalExecutor::new();
-            smol::block_on(executor.run(async {
-                let handles: Vec<_> = (0..YIELDERS)
-                    .map(|_| {
-                        executor.spawn(async {
-                            for _ in 0..YIELDS {
-                                smol::future::yield_now().await;
-                            }
-                        })
-                    })
-                    .collect();
-                for handle in handles {
-                    handle.await;
-                }
-            }))
-        })
+        b.iter(|| smol_all(YIELDERS, smol_yielder))
     });
 }
 
 fn sleep_many(group: &mut Group<'_>) {
+    let ours_sleeper = || async_scratch::time::sleep(SLEEP);
     group.bench_function("async-scratch", |b| {
-        b.iter(|| {
-            Executor::new().block_on(async {
-                let handles: Vec<_> = (0..SLEEPERS)
-                    .map(|_| ours::spawn(async_scratch::time::sleep(SLEEP)))
-                    .collect();
-                for handle in handles {
-                    handle.await.unwrap();
-                }
-            })
-        })
+        b.iter(|| ours_all(SLEEPERS, ours_sleeper))
     });
     let tokio = tokio_runtime();
     group.bench_function("tokio current_thread", |b| {
-        b.iter(|| {
-            tokio.block_on(async {
-                let handles: Vec<_> = (0..SLEEPERS)
-                    .map(|_| tokio::spawn(tokio::time::sleep(SLEEP)))
-                    .collect();
-                for handle in handles {
-                    handle.await.unwrap();
-                }
-            })
-        })
+        b.iter(|| tokio_all(&tokio, SLEEPERS, || tokio::time::sleep(SLEEP)))
     });
+    let smol_sleeper = || async {
+        smol::Timer::after(SLEEP).await;
+    };
     group.bench_function("smol LocalExecutor", |b| {
-        b.iter(|| {
-            let executor = smol::LocalExecutor::new();
-            smol::block_on(executor.run(async {
-                let handles: Vec<_> = (0..SLEEPERS)
-                    .map(|_| executor.spawn(async { smol::Timer::after(SLEEP).await }))
-                    .collect();
-                for handle in handles {
-                    handle.await;
-                }
-            }))
-        })
+        b.iter(|| smol_all(SLEEPERS, smol_sleeper))
     });
 }
 

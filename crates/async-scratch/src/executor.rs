@@ -284,6 +284,22 @@ struct Core {
 ///
 /// Dropping the executor drops every task still pending (their handles then report
 /// [`JoinError::Cancelled`](crate::join::JoinError::Cancelled)).
+///
+/// It never leaves its thread, which is what lets its tasks be `!Send`; the compiler
+/// holds it to that:
+///
+/// ```compile_fail
+/// fn must_be_send<T: Send>() {}
+/// must_be_send::<async_scratch::executor::Executor>();
+/// ```
+///
+/// A task's handle may travel, when its output may:
+///
+/// ```
+/// fn must_be_send<T: Send>() {}
+/// must_be_send::<async_scratch::join::JoinHandle<String>>();
+/// must_be_send::<async_scratch::time::Sleep>();
+/// ```
 pub struct Executor {
     core: Rc<Core>,
 }

@@ -53,9 +53,10 @@
 //! of a task in one allocation, at the price of hand-written reference counting over
 //! raw pointers.
 
+use crate::diagnostics::{print_to_stderr, Deadlock, Diagnostic, Reporter, StuckTask};
 use crate::join::{JoinHandle, Spawned, TaskCell};
 use crate::time::{Clock, TimerQueue};
-use crate::waker::{waker_from_arc, Wakeable};
+use crate::waker::{waker_ref, Wakeable};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
@@ -63,11 +64,11 @@ use std::mem;
 use std::panic::Location;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
-use std::thread::{self, Thread};
-use std::time::Instant;
+use std::task::{Context, Poll, Waker};
+use std::thread::{self, JoinHandle as ThreadHandle, Thread};
+use std::time::{Duration, Instant};
 
 /// Names a task in its executor: a slab index, and the generation of that slot, so a
 /// stale id (a wake after the task ended and its slot was reused) matches nothing.
@@ -75,6 +76,13 @@ use std::time::Instant;
 pub struct TaskId {
     index: u32,
     generation: u32,
+}
+
+impl TaskId {
+    /// The task's slot in its executor (small numbers, reused after a task ends).
+    pub fn index(&self) -> u32 {
+        self.index
+    }
 }
 
 /// The id of `block_on`'s own future, which is not in the slab.
@@ -89,6 +97,20 @@ pub(crate) struct TaskHeader {
     id: TaskId,
     /// True from the moment the task is queued until the executor starts polling it.
     scheduled: AtomicBool,
+    /// True while the executor polls the task (set before `scheduled` is cleared).
+    polling: AtomicBool,
+    /// True once the task has delivered its outcome (or `block_on`'s future returned).
+    finished: AtomicBool,
+    /// Set by the first report of this task as lost, so it is reported once.
+    reported_lost: AtomicBool,
+    /// Owning wakers alive anywhere (the waker vtable counts them). Borrowed wakers
+    /// (`waker_ref`, used for polls) are not counted: only the ones kept somewhere.
+    live_wakers: AtomicU32,
+    /// How many of those are held by our own primitives for a wait the executor knows
+    /// (a `JoinHandle`, the async `Mutex`). The rest are held "outside".
+    internal_waits: AtomicU32,
+    /// What the task waits for, when it is one of those known waits.
+    waits_on: Mutex<Option<WaitTarget>>,
     shared: Arc<Shared>,
     /// `Box<str>`, not `String`: a name never grows, and 8 bytes a task add up.
     name: Option<Box<str>>,
@@ -105,10 +127,78 @@ impl TaskHeader {
         TaskHeader {
             id,
             scheduled: AtomicBool::new(true), // a new task is queued at once
+            polling: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            reported_lost: AtomicBool::new(false),
+            live_wakers: AtomicU32::new(0),
+            internal_waits: AtomicU32::new(0),
+            waits_on: Mutex::new(None),
             shared: Arc::clone(shared),
             name,
             spawned_at,
         }
+    }
+
+    pub(crate) fn info(&self) -> TaskInfo {
+        TaskInfo {
+            id: self.id,
+            name: self.name.as_deref().map(str::to_string),
+            spawned_at: self.spawned_at,
+        }
+    }
+
+    /// Wakers of this task held anywhere but in our own primitives' known waits.
+    fn outside_wakers(&self) -> u32 {
+        let live = self.live_wakers.load(Ordering::Acquire);
+        live.saturating_sub(self.internal_waits.load(Ordering::Acquire))
+    }
+
+    fn lock_waits_on(&self) -> MutexGuard<'_, Option<WaitTarget>> {
+        self.waits_on.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The task and what it waits for, in words.
+    fn stuck(&self) -> StuckTask {
+        StuckTask {
+            task: self.info(),
+            waits_for: self.lock_waits_on().as_ref().map(WaitTarget::describe),
+        }
+    }
+
+    /// The task this one waits for, when it waits on a known primitive.
+    fn waits_for_task(&self) -> Option<Arc<dyn TaskHandle>> {
+        self.lock_waits_on().as_ref().and_then(WaitTarget::task)
+    }
+
+    pub(crate) fn waker_created(&self) {
+        self.live_wakers.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn waker_released(&self) {
+        if self.live_wakers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.report_if_lost();
+        }
+    }
+
+    /// Reports the task as lost if it is pending, not queued, not being polled, and no
+    /// waker for it is left anywhere. Called when its last waker goes, and after a poll
+    /// returned `Pending`. A task being woken is queued *before* its waker is released
+    /// (`wake` queues, then drops), so a wake in flight is never taken for a loss.
+    fn report_if_lost(&self) {
+        let idle = !self.scheduled.load(Ordering::Acquire)
+            && !self.polling.load(Ordering::Acquire)
+            && !self.finished.load(Ordering::Acquire);
+        if idle
+            && self.live_wakers.load(Ordering::Acquire) == 0
+            && !self.reported_lost.swap(true, Ordering::AcqRel)
+        {
+            self.shared
+                .report_later(Diagnostic::LostTask { task: self.info() });
+        }
+    }
+
+    pub(crate) fn mark_finished(&self) {
+        self.finished.store(true, Ordering::Release);
     }
 
     /// Queues the task unless it is queued already.
@@ -131,6 +221,14 @@ impl Wakeable for TaskHeader {
     fn wake_by_ref(self: &Arc<Self>) {
         self.schedule();
     }
+
+    fn waker_created(&self) {
+        TaskHeader::waker_created(self);
+    }
+
+    fn waker_released(&self) {
+        TaskHeader::waker_released(self);
+    }
 }
 
 /// What the executor needs of a spawned task besides polling it: its header. Lets the
@@ -142,15 +240,247 @@ pub(crate) trait TaskFuture {
     fn poll_task(self: Pin<&mut Self>) -> Poll<()>;
 }
 
+/// A task as other tasks and primitives may hold it (in a wait record), whatever its
+/// output type: a `TaskCell<T>`, or `block_on`'s bare header.
+pub(crate) trait TaskHandle: Send + Sync {
+    fn header(&self) -> &TaskHeader;
+
+    /// Whether `waker` is this task's own waker (not, say, a `join_all` child's).
+    fn is_own_waker(&self, waker: &Waker) -> bool;
+}
+
+impl TaskHandle for TaskHeader {
+    fn header(&self) -> &TaskHeader {
+        self
+    }
+
+    fn is_own_waker(&self, waker: &Waker) -> bool {
+        std::ptr::eq(waker.data(), (self as *const TaskHeader).cast())
+    }
+}
+
+/// What a task waits for, when it waits on one of our own primitives.
+pub(crate) enum WaitTarget {
+    /// The outcome of another task (awaiting its `JoinHandle`).
+    Task(Arc<dyn TaskHandle>),
+    /// An async mutex, and through it whoever holds it.
+    Lock(Arc<LockRecord>),
+}
+
+/// What the executor may know of an async mutex: its name, and which task holds it.
+pub(crate) struct LockRecord {
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) holder: Mutex<Option<Arc<dyn TaskHandle>>>,
+}
+
+impl LockRecord {
+    fn holder(&self) -> Option<Arc<dyn TaskHandle>> {
+        self.holder
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl WaitTarget {
+    fn task(&self) -> Option<Arc<dyn TaskHandle>> {
+        match self {
+            WaitTarget::Task(task) => Some(Arc::clone(task)),
+            WaitTarget::Lock(lock) => lock.holder(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            WaitTarget::Task(task) => format!("awaits the result of {}", task.header().info()),
+            WaitTarget::Lock(lock) => {
+                let name = lock
+                    .name
+                    .as_deref()
+                    .map_or("a mutex".to_string(), |n| format!("mutex '{n}'"));
+                match lock.holder() {
+                    Some(holder) => format!("waits for {name}, held by {}", holder.header().info()),
+                    None => format!("waits for {name}, held outside any task"),
+                }
+            }
+        }
+    }
+}
+
+/// A known wait, registered while a task's waker sits in one of our primitives:
+/// the task's wait record is set while it lives, and cleared when it is dropped.
+pub(crate) struct WaitRegistration {
+    task: Arc<dyn TaskHandle>,
+}
+
+/// Registers that the current task waits on `target`, if `waker` is its own waker (a
+/// wait behind another waker, such as a `join_all` child's, stays unknown: an "outside"
+/// waker, so never taken for a deadlock). Reports a wait cycle if this closes one.
+pub(crate) fn register_wait(waker: &Waker, target: WaitTarget) -> Option<WaitRegistration> {
+    let task = current_task()?;
+    if !task.is_own_waker(waker) {
+        return None;
+    }
+    let header = task.header();
+    header.internal_waits.fetch_add(1, Ordering::AcqRel);
+    *header.lock_waits_on() = Some(target);
+    if let Some(cycle) = wait_cycle_through(header) {
+        header.shared.report_later(Diagnostic::WaitCycle { cycle });
+    }
+    Some(WaitRegistration { task })
+}
+
+impl Drop for WaitRegistration {
+    fn drop(&mut self) {
+        let header = self.task.header();
+        *header.lock_waits_on() = None;
+        header.internal_waits.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The longest wait chain followed when looking for a cycle: far more than any real
+/// chain, and a bound in case a record changes while we follow it.
+const MAX_WAIT_CHAIN: usize = 10_000;
+
+/// Follows "waits for" from `start`; if the chain comes back to it, returns the cycle.
+fn wait_cycle_through(start: &TaskHeader) -> Option<Vec<StuckTask>> {
+    let mut cycle = vec![start.stuck()];
+    let mut next = start.waits_for_task();
+    for _ in 0..MAX_WAIT_CHAIN {
+        let task = next?;
+        let header = task.header();
+        if std::ptr::eq(header, start) {
+            return Some(cycle);
+        }
+        cycle.push(header.stuck());
+        next = header.waits_for_task();
+    }
+    None
+}
+
+thread_local! {
+    /// The task being polled on this thread, as a raw pointer: set for the length of
+    /// each poll, where the poller holds an `Arc` to the task (see `CurrentTask`).
+    static CURRENT_TASK: Cell<Option<*const dyn TaskHandle>> = const { Cell::new(None) };
+}
+
+/// Marks a task as the one being polled on this thread, until dropped. It borrows the
+/// task's `Arc` for its whole life, so the task outlives the mark.
+pub(crate) struct CurrentTask<'a> {
+    previous: Option<*const dyn TaskHandle>,
+    _task: std::marker::PhantomData<&'a ()>,
+}
+
+impl<'a> CurrentTask<'a> {
+    pub(crate) fn enter<T: TaskHandle + 'static>(task: &'a Arc<T>) -> CurrentTask<'a> {
+        let concrete: *const T = Arc::as_ptr(task);
+        let pointer: *const dyn TaskHandle = concrete;
+        let previous = CURRENT_TASK.with(|current| current.replace(Some(pointer)));
+        CurrentTask {
+            previous,
+            _task: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for CurrentTask<'_> {
+    fn drop(&mut self) {
+        let _ = CURRENT_TASK.try_with(|current| current.set(self.previous));
+    }
+}
+
+/// The task being polled on this thread, if any.
+fn current_task() -> Option<Arc<dyn TaskHandle>> {
+    let pointer = CURRENT_TASK.try_with(Cell::get).ok().flatten()?;
+    // SAFETY: `CURRENT_TASK` holds a pointer only while a `CurrentTask` guard lives,
+    // and the guard borrows an `Arc` of that task for its whole life (its lifetime
+    // parameter), so the allocation is live and the strong count at least 1. We add a
+    // reference of our own and take it as an `Arc`; nested guards restore the outer
+    // pointer on drop, so the innermost live guard's task is the one read here.
+    unsafe {
+        Arc::increment_strong_count(pointer);
+        Some(Arc::from_raw(pointer))
+    }
+}
+
 /// What an executor shares with other threads.
 struct Shared {
     /// Ids of tasks to poll, in the order they were woken.
     ready: Mutex<Vec<TaskId>>,
     /// The executor's thread, unparked by every wake.
     executor_thread: Thread,
+    /// Diagnostics found on any thread (a waker dropped elsewhere), handed to the
+    /// reporter on the executor's thread at its next turn.
+    reports: Mutex<Vec<Diagnostic>>,
+    reporter: Reporter,
+    /// The poll in progress, for the stall watchdog; `None` when it is off.
+    watch: Option<StallWatch>,
+}
+
+/// What the stall watchdog sees of the executor: the poll in progress.
+struct StallWatch {
+    threshold: Duration,
+    current: Mutex<Option<PollRecord>>,
+    /// Set when the executor is dropped: the watchdog thread then ends.
+    stop: AtomicBool,
+}
+
+struct PollRecord {
+    task: TaskInfo,
+    started: Instant,
+    /// The watchdog has reported this poll already.
+    reported: bool,
+}
+
+impl StallWatch {
+    fn lock(&self) -> MutexGuard<'_, Option<PollRecord>> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Shared {
+    fn report_later(&self, diagnostic: Diagnostic) {
+        self.reports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(diagnostic);
+        self.executor_thread.unpark();
+    }
+
+    fn deliver_reports(&self) {
+        let reports = mem::take(&mut *self.reports.lock().unwrap_or_else(PoisonError::into_inner));
+        for diagnostic in &reports {
+            (self.reporter)(diagnostic);
+        }
+    }
+
+    /// Notes the start of a poll for the watchdog (when it is on).
+    fn poll_started(&self, header: &TaskHeader) {
+        if let Some(watch) = &self.watch {
+            *watch.lock() = Some(PollRecord {
+                task: header.info(),
+                started: Instant::now(),
+                reported: false,
+            });
+        }
+    }
+
+    /// Notes the end of a poll; reports it if it held the thread too long.
+    fn poll_ended(&self) {
+        let Some(watch) = &self.watch else { return };
+        let Some(record) = watch.lock().take() else {
+            return;
+        };
+        let held = record.started.elapsed();
+        if held > watch.threshold {
+            (self.reporter)(&Diagnostic::Stall {
+                task: record.task,
+                held,
+                still_running: false,
+            });
+        }
+    }
+
     fn lock_ready(&self) -> MutexGuard<'_, Vec<TaskId>> {
         // Only ids are pushed and swapped under this lock: never left half-done.
         self.ready.lock().unwrap_or_else(PoisonError::into_inner)
@@ -277,6 +607,122 @@ struct Core {
     /// Tasks spawned since the last batch. Spawning happens on the executor's own
     /// thread, so it needs neither the ready queue's lock nor an unpark.
     spawned: RefCell<Vec<TaskId>>,
+    detect_deadlocks: bool,
+    /// The stall watchdog's thread, stopped and joined when the executor is dropped.
+    watchdog: Option<ThreadHandle<()>>,
+}
+
+/// How to build an [`Executor`]; from [`Executor::builder`].
+pub struct ExecutorBuilder {
+    clock: Clock,
+    stall_threshold: Option<Duration>,
+    detect_deadlocks: bool,
+    reporter: Reporter,
+}
+
+/// The stall threshold the tour uses, and a good start: far above any healthy poll
+/// (microseconds), well below what a person notices as a hang.
+pub const DEFAULT_STALL_THRESHOLD: Duration = Duration::from_millis(100);
+
+impl ExecutorBuilder {
+    /// The clock the executor's timers read (default: the real one).
+    pub fn clock(mut self, clock: Clock) -> ExecutorBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// Turns on the stall watchdog: a poll holding the thread longer than `threshold`
+    /// is reported with its task's name and spawn location, when it returns, or by a
+    /// watchdog thread while it has not returned. Off by default: it costs a lock and
+    /// a clock read per poll, and a thread.
+    pub fn stall_watchdog(mut self, threshold: Duration) -> ExecutorBuilder {
+        self.stall_threshold = Some(threshold);
+        self
+    }
+
+    /// Whether `block_on` detects deadlocks (default: yes). Without it, a deadlocked
+    /// executor parks its thread forever, as other runtimes do.
+    pub fn detect_deadlocks(mut self, on: bool) -> ExecutorBuilder {
+        self.detect_deadlocks = on;
+        self
+    }
+
+    /// Where diagnostics go (default: [`print_to_stderr`]).
+    pub fn on_diagnostic(
+        mut self,
+        reporter: impl Fn(&Diagnostic) + Send + Sync + 'static,
+    ) -> ExecutorBuilder {
+        self.reporter = Arc::new(reporter);
+        self
+    }
+
+    /// The executor, to be run on the calling thread.
+    ///
+    /// # Panics
+    /// If the stall watchdog is on and its thread cannot be started.
+    pub fn build(self) -> Executor {
+        let watch = self.stall_threshold.map(|threshold| StallWatch {
+            threshold,
+            current: Mutex::new(None),
+            stop: AtomicBool::new(false),
+        });
+        let shared = Arc::new(Shared {
+            ready: Mutex::new(Vec::new()),
+            executor_thread: thread::current(),
+            reports: Mutex::new(Vec::new()),
+            reporter: self.reporter,
+            watch,
+        });
+        let watchdog = shared.watch.as_ref().map(|_| start_watchdog(&shared));
+        let core = Core {
+            shared,
+            tasks: RefCell::new(Slab::default()),
+            timers: Arc::new(TimerQueue::default()),
+            clock: self.clock,
+            running: Cell::new(false),
+            spare_batch: RefCell::new(Vec::new()),
+            spawned: RefCell::new(Vec::new()),
+            detect_deadlocks: self.detect_deadlocks,
+            watchdog,
+        };
+        Executor {
+            core: Rc::new(core),
+        }
+    }
+}
+
+/// The watchdog thread: looks at the poll in progress every quarter threshold, and
+/// reports one that has run past the threshold, once, while it still runs.
+fn start_watchdog(shared: &Arc<Shared>) -> ThreadHandle<()> {
+    let shared = Arc::clone(shared);
+    thread::Builder::new()
+        .name("async-scratch-watchdog".to_string())
+        .spawn(move || {
+            let Some(watch) = &shared.watch else { return };
+            while !watch.stop.load(Ordering::Acquire) {
+                thread::park_timeout(watch.threshold / 4);
+                let stalled = {
+                    let mut current = watch.lock();
+                    match current.as_mut() {
+                        Some(record)
+                            if !record.reported && record.started.elapsed() > watch.threshold =>
+                        {
+                            record.reported = true;
+                            Some((record.task.clone(), record.started.elapsed()))
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some((task, held)) = stalled {
+                    (shared.reporter)(&Diagnostic::Stall {
+                        task,
+                        held,
+                        still_running: true,
+                    });
+                }
+            }
+        })
+        .expect("cannot start the stall watchdog thread")
 }
 
 /// A single-threaded executor: tasks spawned on it run on the thread that calls
@@ -312,21 +758,35 @@ impl Executor {
 
     /// An executor whose timers read `clock`.
     pub fn with_clock(clock: Clock) -> Executor {
-        let shared = Arc::new(Shared {
-            ready: Mutex::new(Vec::new()),
-            executor_thread: thread::current(),
-        });
-        let core = Core {
-            shared,
-            tasks: RefCell::new(Slab::default()),
-            timers: Arc::new(TimerQueue::default()),
-            clock,
-            running: Cell::new(false),
-            spare_batch: RefCell::new(Vec::new()),
-            spawned: RefCell::new(Vec::new()),
-        };
-        Executor {
-            core: Rc::new(core),
+        Executor::builder().clock(clock).build()
+    }
+
+    /// Options beyond the clock: the stall watchdog, deadlock detection, where
+    /// diagnostics go.
+    ///
+    /// ```
+    /// use async_scratch::diagnostics::Diagnostic;
+    /// use async_scratch::executor::Executor;
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// let executor = Executor::builder()
+    ///     .stall_watchdog(Duration::from_millis(20))
+    ///     .on_diagnostic(move |d: &Diagnostic| sink.lock().unwrap().push(d.clone()))
+    ///     .build();
+    /// executor.block_on(executor.spawn_named("blocker", async {
+    ///     std::thread::sleep(Duration::from_millis(50)); // blocks the executor's thread
+    /// })).unwrap();
+    /// assert!(matches!(seen.lock().unwrap()[0], Diagnostic::Stall { .. }));
+    /// ```
+    pub fn builder() -> ExecutorBuilder {
+        ExecutorBuilder {
+            clock: Clock::Real,
+            stall_threshold: None,
+            detect_deadlocks: true,
+            reporter: print_to_stderr(),
         }
     }
 
@@ -365,31 +825,66 @@ impl Executor {
     /// a spawned task goes to that task's `JoinHandle`.
     ///
     /// # Panics
-    /// If called from inside one of this executor's own tasks: that would block the
-    /// one thread the tasks need.
+    /// - On a deadlock (see [`try_block_on`](Executor::try_block_on)), with the
+    ///   deadlock's report as the message: the alternative is to hang forever.
+    /// - If called from inside one of this executor's own tasks: that would block the
+    ///   one thread the tasks need.
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match self.try_block_on(future) {
+            Ok(output) => output,
+            Err(deadlock) => panic!("{deadlock}"),
+        }
+    }
+
+    /// Like [`block_on`](Executor::block_on), but a deadlock is returned as an error
+    /// instead of a panic.
+    ///
+    /// A deadlock is declared when no task is ready, no timer is pending, and no waker
+    /// of `future` or of any pending task is held anywhere but in this executor's own
+    /// primitives (an async [`Mutex`](crate::mutex::Mutex) queue, a `JoinHandle`): then
+    /// nothing can ever wake anything. A waker held by another thread, a static, a pool
+    /// `Task` or another crate's channel counts as a possible wake, so those waits are
+    /// never taken for a deadlock, however long they last.
+    ///
+    /// ```
+    /// use async_scratch::executor::Executor;
+    /// use std::future::pending;
+    ///
+    /// let executor = Executor::new();
+    /// let stuck = executor.spawn_named("waits forever", pending::<()>());
+    /// let deadlock = executor.try_block_on(stuck).unwrap_err();
+    /// assert!(deadlock.to_string().contains("task 'waits forever'"));
+    /// ```
+    #[track_caller]
+    pub fn try_block_on<F: Future>(&self, future: F) -> Result<F::Output, Deadlock> {
         let _running = RunGuard::enter(&self.core);
         let mut future = pin!(future);
+        let name = Some("block_on's future".into());
         let root = Arc::new(TaskHeader::new(
             ROOT,
             &self.core.shared,
-            None,
+            name,
             Location::caller(),
         ));
-        let root_waker = waker_from_arc(Arc::clone(&root));
-        let mut cx = Context::from_waker(&root_waker);
-        loop {
-            if root.take_scheduled() {
-                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                    return output;
+        let outcome = loop {
+            if root.scheduled.load(Ordering::Acquire) {
+                if let Poll::Ready(output) = self.core.poll_root(&root, future.as_mut()) {
+                    break Ok(output);
                 }
             }
+            self.core.shared.deliver_reports();
             self.core.fire_due_timers();
             let polled = self.core.run_ready_batch();
             if polled == 0 && !root.scheduled.load(Ordering::Acquire) {
-                self.core.wait_for_work();
+                if let Err(deadlock) = self.core.wait_for_work(&root) {
+                    break Err(deadlock);
+                }
             }
-        }
+        };
+        root.mark_finished();
+        self.core.shared.deliver_reports();
+        outcome
     }
 
     /// The clock this executor's timers read.
@@ -485,18 +980,14 @@ impl Core {
     fn poll_task(&self, id: TaskId) -> bool {
         let taken = {
             let mut tasks = self.tasks.borrow_mut();
-            tasks.get_mut(id).and_then(|slot| {
-                let future = slot.future.take()?;
-                future.header().take_scheduled(); // a wake from here on queues it again
-                Some(future)
-            })
+            tasks.get_mut(id).and_then(|slot| slot.future.take())
         };
         let Some(mut future) = taken else {
             return false; // the root, or a stale wake of a finished task
         };
         // No borrow of the slab is held here: the task may spawn, and its wakers may
         // run.
-        let poll = future.as_mut().poll_task();
+        let poll = future.as_mut().poll_task(); // see `polled` for the bookkeeping
         let mut tasks = self.tasks.borrow_mut();
         match poll {
             Poll::Pending => {
@@ -514,14 +1005,27 @@ impl Core {
         true
     }
 
+    /// Polls `block_on`'s own future once.
+    fn poll_root<F: Future>(&self, root: &Arc<TaskHeader>, future: Pin<&mut F>) -> Poll<F::Output> {
+        let _current = CurrentTask::enter(root);
+        let waker = waker_ref(root);
+        polled(root, || future.poll(&mut Context::from_waker(&waker)))
+    }
+
     /// Waits until something may be ready: parks the thread, or jumps a manual clock.
-    fn wait_for_work(&self) {
+    /// Returns the deadlock instead, when nothing can ever be ready again.
+    fn wait_for_work(&self, root: &TaskHeader) -> Result<(), Deadlock> {
         if !self.spawned.borrow().is_empty() || !self.shared.lock_ready().is_empty() {
-            return;
+            return Ok(());
         }
         match (self.timers.next_deadline(), &self.clock) {
-            // Nothing is due ever, unless some waker is woken: wait for that.
-            (None, _) => thread::park(),
+            // Nothing is due ever: only a waker can help, if any is left anywhere.
+            (None, _) => {
+                if let Some(deadlock) = self.find_deadlock(root) {
+                    return Err(deadlock);
+                }
+                thread::park();
+            }
             // Nothing can happen before the deadline, so let time pass at once.
             (Some(deadline), Clock::Manual(clock)) => clock.advance_to(deadline),
             (Some(deadline), Clock::Real) => {
@@ -532,16 +1036,87 @@ impl Core {
             }
         }
         // Parking may end early (a wake, or spuriously): the caller looks again.
+        Ok(())
     }
+
+    /// The deadlock, if nothing can ever wake any pending task or `root`.
+    fn find_deadlock(&self, root: &TaskHeader) -> Option<Deadlock> {
+        if !self.detect_deadlocks {
+            return None;
+        }
+        let tasks = self.tasks.borrow();
+        let pending = tasks.iter().filter_map(|(_, slot)| slot.future.as_ref());
+        let headers: Vec<&TaskHeader> = std::iter::once(root)
+            .chain(pending.map(|future| future.header()))
+            .collect();
+        if headers.iter().any(|header| header.outside_wakers() > 0) {
+            return None;
+        }
+        // The queues are looked at *after* the counts: a wake in flight queues its task
+        // before it releases its waker, so if the count we read is already down, the
+        // task is already in a queue we are about to read.
+        let queued = !self.spawned.borrow().is_empty() || !self.shared.lock_ready().is_empty();
+        if queued || self.timers.len() > 0 || root.scheduled.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(Deadlock {
+            tasks: headers.iter().map(|header| header.stuck()).collect(),
+            cycles: distinct_cycles(&headers),
+        })
+    }
+}
+
+/// Runs one poll of the task with `header`, keeping its flags and the watchdog up to
+/// date, and checking afterwards whether a pending task kept any waker.
+pub(crate) fn polled<T>(header: &TaskHeader, poll: impl FnOnce() -> Poll<T>) -> Poll<T> {
+    header.polling.store(true, Ordering::Release); // before `scheduled` is cleared
+    header.take_scheduled(); // a wake from here on queues it again
+    header.shared.poll_started(header);
+    let outcome = poll();
+    header.shared.poll_ended();
+    header.polling.store(false, Ordering::Release);
+    if outcome.is_pending() {
+        header.report_if_lost();
+    }
+    outcome
+}
+
+/// Every wait cycle through `headers`, each once (whichever task it is found from).
+fn distinct_cycles(headers: &[&TaskHeader]) -> Vec<Vec<StuckTask>> {
+    let mut seen: Vec<Vec<TaskId>> = Vec::new();
+    let mut cycles = Vec::new();
+    for header in headers {
+        let Some(cycle) = wait_cycle_through(header) else {
+            continue;
+        };
+        let mut members: Vec<TaskId> = cycle.iter().map(|stuck| stuck.task.id).collect();
+        members.sort_by_key(|id| (id.index, id.generation));
+        if !seen.contains(&members) {
+            seen.push(members);
+            cycles.push(cycle);
+        }
+    }
+    cycles
 }
 
 impl Drop for Core {
     fn drop(&mut self) {
         // Taken out first, then dropped: a future's `Drop` may touch the timers or wake
-        // other tasks, and must find no borrow held.
+        // other tasks, and must find no borrow held. Every task is marked finished
+        // before any is dropped, so wakers dropped along the way report no lost task.
         let tasks = self.tasks.get_mut().take_all();
+        for slot in &tasks {
+            if let Some(future) = &slot.future {
+                future.header().mark_finished();
+            }
+        }
         drop(tasks);
         self.timers.clear();
+        if let (Some(watchdog), Some(watch)) = (self.watchdog.take(), &self.shared.watch) {
+            watch.stop.store(true, Ordering::Release);
+            watchdog.thread().unpark();
+            let _ = watchdog.join();
+        }
     }
 }
 

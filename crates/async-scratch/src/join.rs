@@ -19,7 +19,10 @@
 //! });
 //! ```
 
-use crate::executor::{TaskFuture, TaskHeader};
+use crate::executor::{
+    polled, register_wait, CurrentTask, TaskFuture, TaskHandle, TaskHeader, WaitRegistration,
+    WaitTarget,
+};
 use crate::task::panic_message;
 use crate::waker::{waker_ref, Wakeable};
 use std::fmt;
@@ -75,6 +78,24 @@ impl<T: Send + 'static> Wakeable for TaskCell<T> {
     fn wake_by_ref(self: &Arc<Self>) {
         self.header.schedule();
     }
+
+    fn waker_created(&self) {
+        self.header.waker_created();
+    }
+
+    fn waker_released(&self) {
+        self.header.waker_released();
+    }
+}
+
+impl<T: Send + 'static> TaskHandle for TaskCell<T> {
+    fn header(&self) -> &TaskHeader {
+        &self.header
+    }
+
+    fn is_own_waker(&self, waker: &Waker) -> bool {
+        std::ptr::eq(waker.data(), (self as *const TaskCell<T>).cast())
+    }
 }
 
 /// The slot a task and its handle share.
@@ -87,8 +108,9 @@ struct JoinSlot<T> {
 
 struct JoinState<T> {
     outcome: Outcome<T>,
-    /// The waker of whoever awaits the handle, called when the outcome arrives.
-    joiner: Option<Waker>,
+    /// The waker of whoever awaits the handle, called when the outcome arrives, and
+    /// the executor's record of that wait (when the awaiter is one of its tasks).
+    joiner: Option<(Waker, Option<WaitRegistration>)>,
 }
 
 enum Outcome<T> {
@@ -120,8 +142,9 @@ impl<T> JoinSlot<T> {
             state.outcome = Outcome::Finished(result);
             state.joiner.take()
         };
-        if let Some(joiner) = joiner {
+        if let Some((joiner, registration)) = joiner {
             joiner.wake();
+            drop(registration);
         }
     }
 }
@@ -146,6 +169,7 @@ impl<F: Future> Spawned<F> {
 
     fn deliver(&mut self, result: Result<F::Output, JoinError>) -> Poll<()> {
         self.delivered = true;
+        self.cell.header.mark_finished();
         self.cell.slot.finish(result);
         Poll::Ready(())
     }
@@ -171,19 +195,28 @@ where
         if this.cell.slot.abort_requested.load(Ordering::Relaxed) {
             return this.deliver(Err(JoinError::Cancelled));
         }
-        // The waker is borrowed from the task's own cell: the poll takes no reference;
-        // only a future that keeps a clone does.
-        let waker = waker_ref(&this.cell);
-        let mut cx = Context::from_waker(&waker);
-        // SAFETY: as above, `this.future` stays where it is until it is dropped.
-        let future = unsafe { Pin::new_unchecked(&mut this.future) };
-        // `AssertUnwindSafe`: after a panic the future is never polled again (the
-        // task is finished and dropped), so its broken state cannot be observed.
-        let polled = catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx)));
-        match polled {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => this.deliver(Ok(value)),
-            Err(payload) => this.deliver(Err(JoinError::Panicked(panic_message(&*payload)))),
+        let outcome = {
+            let cell = &this.cell;
+            // SAFETY: as above, `this.future` stays where it is until it is dropped.
+            let future = unsafe { Pin::new_unchecked(&mut this.future) };
+            let _current = CurrentTask::enter(cell);
+            // The waker is borrowed from the task's own cell: the poll takes no
+            // reference; only a future that keeps a clone does.
+            let waker = waker_ref(cell);
+            let mut cx = Context::from_waker(&waker);
+            polled(&cell.header, || {
+                // `AssertUnwindSafe`: after a panic the future is never polled again
+                // (the task is finished and dropped), so its broken state is never seen.
+                match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+                    Err(payload) => Poll::Ready(Err(JoinError::Panicked(panic_message(&*payload)))),
+                }
+            })
+        };
+        match outcome {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(result) => this.deliver(result),
         }
     }
 }
@@ -191,6 +224,7 @@ where
 impl<F: Future> Drop for Spawned<F> {
     fn drop(&mut self) {
         if !self.delivered {
+            self.cell.header.mark_finished();
             self.cell.slot.finish(Err(JoinError::Cancelled));
         }
     }
@@ -227,7 +261,7 @@ impl<T> JoinHandle<T> {
     }
 }
 
-impl<T> Future for JoinHandle<T> {
+impl<T: Send + 'static> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -236,9 +270,14 @@ impl<T> Future for JoinHandle<T> {
             Outcome::Finished(result) => Poll::Ready(result),
             Outcome::Running => {
                 state.outcome = Outcome::Running;
-                match &mut state.joiner {
-                    Some(joiner) if joiner.will_wake(cx.waker()) => {}
-                    joiner => *joiner = Some(cx.waker().clone()),
+                let known =
+                    matches!(&state.joiner, Some((joiner, _)) if joiner.will_wake(cx.waker()));
+                if !known {
+                    let awaited: Arc<dyn TaskHandle> = self.cell.clone();
+                    let registration = register_wait(cx.waker(), WaitTarget::Task(awaited));
+                    let previous = state.joiner.replace((cx.waker().clone(), registration));
+                    drop(state);
+                    drop(previous); // outside the lock: dropping a registration locks too
                 }
                 Poll::Pending
             }

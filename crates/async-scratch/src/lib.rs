@@ -64,6 +64,7 @@
 
 pub mod blocking;
 pub mod coroutine;
+pub mod diagnostics;
 pub mod executor;
 pub mod join;
 pub mod join_all;

@@ -63,15 +63,19 @@ pub trait Wakeable: Send + Sync + 'static {
     /// possibly after the task finished; it must be cheap and must not poll the task.
     fn wake_by_ref(self: &Arc<Self>);
 
-    /// Like [`wake_by_ref`](Wakeable::wake_by_ref), but may reuse the reference it is
-    /// given instead of dropping it.
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
+    /// Called when an owning waker comes into being: made by [`waker_from_arc`], or
+    /// cloned. Does nothing unless overridden; our executor counts live wakers with it
+    /// (step 5: a pending task with no waker left can never run again).
+    fn waker_created(&self) {}
+
+    /// Called when an owning waker goes away: dropped, or consumed by `wake` (after the
+    /// wake, so that a task is queued before its last waker is gone).
+    fn waker_released(&self) {}
 }
 
 /// Turns an `Arc` of a [`Wakeable`] into a [`Waker`] that owns one reference to it.
 pub fn waker_from_arc<W: Wakeable>(wakeable: Arc<W>) -> Waker {
+    wakeable.waker_created();
     let raw = raw_waker::<W>(Arc::into_raw(wakeable));
     // SAFETY: `raw` carries a pointer from `Arc::into_raw` that owns one strong
     // reference, and the vtable of `W`, whose four functions keep the `RawWaker`
@@ -145,6 +149,8 @@ unsafe fn clone<W: Wakeable>(data: *const ()) -> RawWaker {
     // SAFETY: by this function's contract `data` is a live `Arc<W>` pointer; the new
     // `RawWaker` gets a strong reference of its own.
     unsafe { Arc::increment_strong_count(data.cast::<W>()) };
+    // SAFETY: the same live pointer, now with one more reference.
+    unsafe { &*data.cast::<W>() }.waker_created();
     raw_waker::<W>(data.cast::<W>())
 }
 
@@ -154,7 +160,8 @@ unsafe fn wake<W: Wakeable>(data: *const ()) {
     // SAFETY: `wake` consumes the waker, so taking back the reference it owned (and
     // dropping it after waking) keeps the count right.
     let wakeable = unsafe { Arc::from_raw(data.cast::<W>()) };
-    wakeable.wake();
+    wakeable.wake_by_ref();
+    wakeable.waker_released();
 }
 
 /// # Safety
@@ -169,6 +176,8 @@ unsafe fn wake_by_ref<W: Wakeable>(data: *const ()) {
 /// # Safety
 /// As for [`clone`]; the reference this waker owned is released.
 unsafe fn drop_waker<W: Wakeable>(data: *const ()) {
+    // SAFETY: the waker is alive until the end of this function, so its pointer is.
+    unsafe { &*data.cast::<W>() }.waker_released();
     // SAFETY: the waker is being dropped, so its reference is released exactly once.
     unsafe { Arc::decrement_strong_count(data.cast::<W>()) };
 }

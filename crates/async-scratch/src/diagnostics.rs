@@ -1,0 +1,162 @@
+//! Diagnostics: deadlocks, lost wakers, wait cycles and stalls, found by the executor
+//! and explained in words.
+//!
+//! **Step 5** introduces it. A coroutine that can never be woken does not crash: it just
+//! never runs again, and the program hangs without a word. Because the executor and
+//! its wakers are ours, it can *see* that happen:
+//!
+//! - **Deadlock.** Nothing is ready, no timer is pending, and no waker of any pending
+//!   task is held outside the executor's own primitives: nothing can ever wake anything.
+//!   [`Executor::try_block_on`](crate::executor::Executor::try_block_on) returns a
+//!   [`Deadlock`] naming every stuck task and what it waits for (and `block_on` panics
+//!   with it), where other runtimes hang. Go's runtime does the same for goroutines
+//!   ("all goroutines are asleep - deadlock!").
+//! - **Lost task.** Each task counts its live wakers (the waker vtable tells it of every
+//!   clone and drop). A pending task whose last waker is dropped can never run again:
+//!   reported at once, even while other tasks keep the executor busy.
+//! - **Wait cycle.** Waits on our async [`Mutex`](crate::mutex::Mutex) and on
+//!   `JoinHandle`s are recorded (task → lock holder, task → awaited task), so a cycle is
+//!   reported with its tasks in order, the moment it closes, like a database's
+//!   lock-wait graph.
+//! - **Stall.** With the watchdog on ([`ExecutorBuilder::stall_watchdog`]), a poll that
+//!   holds the thread longer than a threshold is reported, by a watchdog thread if the
+//!   poll never returns.
+//!
+//! Reports go to a [`Reporter`]; the default prints each on standard error.
+//!
+//! [`ExecutorBuilder::stall_watchdog`]: crate::executor::ExecutorBuilder::stall_watchdog
+
+use crate::executor::TaskInfo;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Something the executor noticed while running.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Diagnostic {
+    /// A poll held the executor's thread for `held` (and, if `still_running`, had not
+    /// returned yet when reported).
+    Stall {
+        /// The task whose poll it was.
+        task: TaskInfo,
+        /// How long the poll had held the thread.
+        held: Duration,
+        /// True when reported by the watchdog while the poll was still running.
+        still_running: bool,
+    },
+    /// A pending task lost its last waker: nothing can ever wake it again.
+    LostTask {
+        /// The task.
+        task: TaskInfo,
+    },
+    /// Tasks wait on each other in a cycle (through our async mutex or join handles).
+    WaitCycle {
+        /// Each task of the cycle and what it waits for; the last waits for the first.
+        cycle: Vec<StuckTask>,
+    },
+}
+
+/// A task that waits, and on what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StuckTask {
+    /// The task.
+    pub task: TaskInfo,
+    /// What it waits for, in words, when the executor knows (a mutex, another task).
+    pub waits_for: Option<String>,
+}
+
+/// Every pending task when the executor found that nothing could ever wake any of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deadlock {
+    /// Every pending task, `block_on`'s own future first.
+    pub tasks: Vec<StuckTask>,
+    /// The wait cycles among them, if any.
+    pub cycles: Vec<Vec<StuckTask>>,
+}
+
+impl std::error::Error for Deadlock {}
+
+/// Where diagnostics go: called on the executor's thread, or on the watchdog's for a
+/// poll that does not return.
+pub type Reporter = Arc<dyn Fn(&Diagnostic) + Send + Sync>;
+
+/// The default [`Reporter`]: one paragraph on standard error per diagnostic.
+pub fn print_to_stderr() -> Reporter {
+    Arc::new(|diagnostic: &Diagnostic| eprintln!("async-scratch: {diagnostic}"))
+}
+
+impl fmt::Display for TaskInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "task '{name}'")?,
+            None => write!(f, "task #{}", self.id.index())?,
+        }
+        write!(f, " (spawned at {})", self.spawned_at)
+    }
+}
+
+impl fmt::Display for StuckTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.task)?;
+        match &self.waits_for {
+            Some(waits_for) => write!(f, ": {waits_for}"),
+            None => write!(f, ": waits on something no waker is left for"),
+        }
+    }
+}
+
+fn write_cycle(f: &mut fmt::Formatter<'_>, cycle: &[StuckTask]) -> fmt::Result {
+    for stuck in cycle {
+        writeln!(f, "    {stuck}")?;
+    }
+    if let Some(first) = cycle.first() {
+        writeln!(f, "    ... and so back to {}", first.task)?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Diagnostic::Stall { task, held, still_running: true } => write!(
+                f,
+                "stall: {task} has held the executor's thread for {held:?} and has not returned; \
+                 every other task on this thread is stopped meanwhile (a blocking call in async code?)"
+            ),
+            Diagnostic::Stall { task, held, .. } => write!(
+                f,
+                "stall: {task} held the executor's thread for {held:?} in one poll; \
+                 every other task on this thread waited meanwhile (a blocking call in async code?)"
+            ),
+            Diagnostic::LostTask { task } => write!(
+                f,
+                "lost task: {task} is pending, and the last waker for it was just dropped; \
+                 nothing can ever wake it (a future returned Pending without keeping its waker?)"
+            ),
+            Diagnostic::WaitCycle { cycle } => {
+                writeln!(f, "wait cycle: these tasks wait on each other and none can go on:")?;
+                write_cycle(f, cycle)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Deadlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "deadlock: all {} tasks are asleep, no timer is pending, and no waker for any of them \
+             is held anywhere else; nothing can ever wake them:",
+            self.tasks.len()
+        )?;
+        for stuck in &self.tasks {
+            writeln!(f, "  {stuck}")?;
+        }
+        for cycle in &self.cycles {
+            writeln!(f, "  they wait on each other in a cycle:")?;
+            write_cycle(f, cycle)?;
+        }
+        Ok(())
+    }
+}

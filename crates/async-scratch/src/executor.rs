@@ -390,7 +390,7 @@ impl Drop for CurrentTask<'_> {
 }
 
 /// The task being polled on this thread, if any.
-fn current_task() -> Option<Arc<dyn TaskHandle>> {
+pub(crate) fn current_task() -> Option<Arc<dyn TaskHandle>> {
     let pointer = CURRENT_TASK.try_with(Cell::get).ok().flatten()?;
     // SAFETY: `CURRENT_TASK` holds a pointer only while a `CurrentTask` guard lives,
     // and the guard borrows an `Arc` of that task for its whole life (its lifetime

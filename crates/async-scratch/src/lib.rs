@@ -68,6 +68,7 @@ pub mod diagnostics;
 pub mod executor;
 pub mod join;
 pub mod join_all;
+pub mod mutex;
 pub mod pool;
 pub mod run_all;
 pub mod task;

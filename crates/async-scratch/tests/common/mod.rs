@@ -73,3 +73,17 @@ impl Gate {
         );
     }
 }
+
+/// A reporter for `Executor::builder().on_diagnostic(..)` that keeps every diagnostic,
+/// and the list it fills.
+pub fn collect_diagnostics() -> (
+    impl Fn(&async_scratch::diagnostics::Diagnostic) + Send + Sync + 'static,
+    std::sync::Arc<Mutex<Vec<async_scratch::diagnostics::Diagnostic>>>,
+) {
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let reporter = move |diagnostic: &async_scratch::diagnostics::Diagnostic| {
+        sink.lock().unwrap().push(diagnostic.clone());
+    };
+    (reporter, seen)
+}

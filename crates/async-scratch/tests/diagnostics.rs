@@ -1,0 +1,244 @@
+//! The detectors: each fires on its failure, naming the right task, and stays quiet on
+//! the waits that only look alike (another thread, a static, a timer, a pool job, and
+//! wakes racing the check).
+
+mod common;
+
+use async_scratch::blocking::spawn_blocking;
+use async_scratch::diagnostics::Diagnostic;
+use async_scratch::executor::{yield_now, Executor};
+use async_scratch::time::sleep;
+use common::collect_diagnostics;
+use std::future::{pending, poll_fn};
+use std::sync::{mpsc, Mutex};
+use std::task::{Poll, Waker};
+use std::thread;
+use std::time::Duration;
+
+fn executor_collecting() -> (Executor, std::sync::Arc<Mutex<Vec<Diagnostic>>>) {
+    let (reporter, seen) = collect_diagnostics();
+    (Executor::builder().on_diagnostic(reporter).build(), seen)
+}
+
+/// A future that returns `Pending` without keeping its waker: the task is reported lost
+/// right after that poll, and `try_block_on` reports the deadlock, naming the task and
+/// where it was spawned.
+#[test]
+fn a_forgotten_waker_is_reported_lost_and_deadlocked() {
+    let (executor, seen) = executor_collecting();
+    let line = line!() + 1;
+    let forgetful = executor.spawn_named("forgetful", poll_fn(|_cx| Poll::<()>::Pending));
+    let deadlock = executor.try_block_on(forgetful).unwrap_err();
+    let report = deadlock.to_string();
+    assert!(report.contains("task 'forgetful'"), "{report}");
+    assert!(report.contains(&format!("{}:{line}", file!())), "{report}");
+    let lost: Vec<_> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|d| match d {
+            Diagnostic::LostTask { task } => task.name.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost, ["forgetful"]);
+}
+
+/// `block_on` turns the deadlock into a panic carrying the same report.
+#[test]
+fn block_on_panics_with_the_deadlock_report() {
+    common::quiet_deliberate_panics();
+    let (executor, _seen) = executor_collecting();
+    let stuck = executor.spawn_named("deliberate deadlock", pending::<()>());
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| executor.block_on(stuck)))
+        .unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(message.starts_with("deadlock:"), "{message}");
+    assert!(message.contains("task 'deliberate deadlock'"), "{message}");
+}
+
+/// A task whose waker another thread holds, and uses later, is not a deadlock.
+#[test]
+fn a_task_woken_later_by_another_thread_is_no_deadlock() {
+    let (executor, seen) = executor_collecting();
+    let (waker_sender, waker_receiver) = mpsc::channel::<Waker>();
+    let waker_thread = thread::spawn(move || {
+        let waker = waker_receiver.recv().unwrap();
+        thread::sleep(Duration::from_millis(20)); // the executor idles meanwhile
+        waker.wake();
+    });
+    let mut sent = false;
+    executor
+        .try_block_on(poll_fn(move |cx| {
+            if sent {
+                return Poll::Ready(());
+            }
+            sent = true;
+            waker_sender.send(cx.waker().clone()).unwrap();
+            Poll::Pending
+        }))
+        .unwrap();
+    waker_thread.join().unwrap();
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+static KEPT_WAKER: Mutex<Option<Waker>> = Mutex::new(None);
+
+/// A waker kept in a static and woken after the executor has gone idle (and woken up
+/// for nothing) many times is no deadlock either.
+#[test]
+fn a_waker_kept_in_a_static_is_no_deadlock() {
+    let (executor, seen) = executor_collecting();
+    let waker_thread = thread::spawn(|| {
+        for _ in 0..20 {
+            thread::sleep(Duration::from_millis(1));
+            // Spurious unparks: the executor looks again, finds nothing, idles again.
+            if let Some(waker) = KEPT_WAKER.lock().unwrap().as_ref() {
+                let _ = waker.clone();
+            }
+        }
+        let waker = loop {
+            if let Some(waker) = KEPT_WAKER.lock().unwrap().take() {
+                break waker;
+            }
+            thread::yield_now();
+        };
+        waker.wake();
+    });
+    let mut kept = false;
+    executor
+        .try_block_on(poll_fn(move |cx| {
+            if kept {
+                return Poll::Ready(());
+            }
+            kept = true;
+            *KEPT_WAKER.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }))
+        .unwrap();
+    waker_thread.join().unwrap();
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+/// Waiting on a timer, or on work running on a pool thread, is no deadlock.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "the shared blocking pool's threads outlive the test, which Miri reports"
+)]
+fn timers_and_pool_jobs_are_no_deadlock() {
+    let (executor, seen) = executor_collecting();
+    executor
+        .try_block_on(async {
+            sleep(Duration::from_millis(5)).await;
+            spawn_blocking(|| thread::sleep(Duration::from_millis(5)))
+                .await
+                .unwrap();
+        })
+        .unwrap();
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+/// 100,000 wakes by value from another thread race the executor's checks: each wake
+/// queues the task and then drops the last waker, the very order the checks rely on.
+/// Never a lost task, never a deadlock.
+#[test]
+fn wakes_by_value_racing_the_check_are_no_deadlock() {
+    const WAKES: usize = if cfg!(miri) { 50 } else { 100_000 };
+    let (executor, seen) = executor_collecting();
+    let (waker_sender, waker_receiver) = mpsc::channel::<Waker>();
+    let waker_thread = thread::spawn(move || {
+        for waker in waker_receiver {
+            waker.wake(); // by value: queue, then release the only waker
+        }
+    });
+    let mut polls = 0;
+    executor
+        .try_block_on(executor.spawn(poll_fn(move |cx| {
+            polls += 1;
+            if polls > WAKES {
+                return Poll::Ready(());
+            }
+            waker_sender.send(cx.waker().clone()).unwrap();
+            Poll::Pending
+        })))
+        .unwrap()
+        .unwrap();
+    waker_thread.join().unwrap();
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap().first()
+    );
+}
+
+/// The stall watchdog names a task whose poll blocks the thread, while it still blocks
+/// (the test only lets it go once the report has arrived), and again when it returns
+/// with how long it held the thread.
+#[test]
+fn the_watchdog_reports_a_blocking_poll_while_it_blocks() {
+    let (report_sender, reports) = mpsc::channel::<Diagnostic>();
+    let report_sender = Mutex::new(report_sender);
+    let executor = Executor::builder()
+        .stall_watchdog(Duration::from_millis(10))
+        .on_diagnostic(move |d| report_sender.lock().unwrap().send(d.clone()).unwrap())
+        .build();
+    let (release, released) = mpsc::channel::<()>();
+    let releaser = thread::spawn(move || {
+        let first = reports.recv().unwrap(); // arrives while the poll still blocks
+        release.send(()).unwrap();
+        let second = reports.recv().unwrap();
+        (first, second)
+    });
+    executor
+        .block_on(executor.spawn_named("blocker", async move {
+            released.recv().unwrap(); // a blocking call inside async code
+        }))
+        .unwrap();
+    drop(executor); // stops the watchdog; the reporter's sender goes with it
+    let (first, second) = releaser.join().unwrap();
+    match (first, second) {
+        (
+            Diagnostic::Stall {
+                task,
+                still_running: true,
+                ..
+            },
+            Diagnostic::Stall {
+                task: again,
+                still_running: false,
+                held,
+            },
+        ) => {
+            assert_eq!(task.name.as_deref(), Some("blocker"));
+            assert_eq!(again.name.as_deref(), Some("blocker"));
+            assert!(held >= Duration::from_millis(10));
+        }
+        other => panic!("expected two stall reports, got {other:?}"),
+    }
+}
+
+/// Healthy executors say nothing: many tasks that spawn, yield, sleep and join, with
+/// the watchdog on.
+#[test]
+fn healthy_work_raises_no_diagnostic() {
+    let (reporter, seen) = collect_diagnostics();
+    let executor = Executor::builder()
+        .stall_watchdog(Duration::from_secs(5))
+        .on_diagnostic(reporter)
+        .build();
+    executor.block_on(async {
+        let tasks: Vec<_> = (0..100)
+            .map(|n| {
+                async_scratch::executor::spawn(async move {
+                    yield_now().await;
+                    sleep(Duration::from_micros(n)).await;
+                    n
+                })
+            })
+            .collect();
+        let outputs = async_scratch::join_all::join_all(tasks).await;
+        assert_eq!(outputs.len(), 100);
+    });
+    assert!(seen.lock().unwrap().is_empty());
+}

@@ -1,0 +1,185 @@
+//! The async mutex: exclusion under contention, FIFO waiters, cancelled waiters that
+//! keep nothing from the next, and lock cycles reported as deadlocks.
+
+mod common;
+
+use async_scratch::diagnostics::Diagnostic;
+use async_scratch::executor::{block_on, spawn, spawn_named, yield_now, Executor};
+use async_scratch::join_all::{join, join_all};
+use async_scratch::mutex::Mutex;
+use common::collect_diagnostics;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// 50 tasks each hold the lock across two `.await`s while incrementing: never two
+/// inside at once, and no increment lost.
+#[test]
+fn mutual_exclusion_under_contention() {
+    let counter = Arc::new(Mutex::new(0u32));
+    let inside = Arc::new(AtomicUsize::new(0));
+    let most_inside = Arc::new(AtomicUsize::new(0));
+    block_on(async {
+        let tasks = (0..50).map(|_| {
+            let (counter, inside, most_inside) =
+                (counter.clone(), inside.clone(), most_inside.clone());
+            spawn(async move {
+                for _ in 0..10 {
+                    let mut value = counter.lock().await;
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most_inside.fetch_max(now, Ordering::SeqCst);
+                    let read = *value;
+                    yield_now().await;
+                    yield_now().await;
+                    *value = read + 1;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                }
+            })
+        });
+        join_all(tasks.collect::<Vec<_>>()).await;
+    });
+    assert_eq!(most_inside.load(Ordering::SeqCst), 1);
+    assert_eq!(Arc::try_unwrap(counter).ok().unwrap().into_inner(), 500);
+}
+
+/// Waiters get the lock in the order they asked for it.
+#[test]
+fn waiters_are_served_in_fifo_order() {
+    let mutex = Arc::new(Mutex::new(()));
+    let order = Rc::new(RefCell::new(Vec::new()));
+    block_on(async {
+        let held = mutex.lock().await;
+        let mut tasks = Vec::new();
+        for n in 0..5 {
+            let (mutex, order) = (mutex.clone(), order.clone());
+            tasks.push(spawn(async move {
+                let _guard = mutex.lock().await;
+                order.borrow_mut().push(n);
+            }));
+            yield_now().await; // task n queues before task n + 1 is spawned
+        }
+        drop(held);
+        join_all(tasks).await;
+    });
+    assert_eq!(*order.borrow(), [0, 1, 2, 3, 4]);
+}
+
+/// A waiter cancelled while queued leaves the queue; one cancelled after the lock was
+/// handed to it, but before it took it, passes the lock on. Either way the next waiter
+/// gets the lock.
+#[test]
+fn cancelled_waiters_keep_nothing_from_the_next() {
+    let mutex = Arc::new(Mutex::new(Vec::new()));
+    block_on(async {
+        let held = mutex.lock().await;
+        let queued = spawn({
+            let mutex = mutex.clone();
+            async move { mutex.lock().await.push("cancelled while queued") }
+        });
+        let granted = spawn({
+            let mutex = mutex.clone();
+            async move { mutex.lock().await.push("cancelled once granted") }
+        });
+        let last = spawn({
+            let mutex = mutex.clone();
+            async move { mutex.lock().await.push("last") }
+        });
+        yield_now().await; // all three are queued
+        queued.abort();
+        yield_now().await; // its future is dropped: it leaves the queue
+        drop(held); // the lock is handed to `granted`...
+        granted.abort(); // ...which is cancelled before it can take it
+        last.await.unwrap();
+    });
+    assert_eq!(*mutex.try_lock().unwrap(), ["last"]);
+}
+
+/// `try_lock` never waits: it fails while the lock is held or wanted.
+#[test]
+fn try_lock_fails_while_held() {
+    let mutex = Mutex::new(5);
+    let guard = mutex.try_lock().unwrap();
+    assert!(mutex.try_lock().is_none());
+    drop(guard);
+    assert_eq!(*mutex.try_lock().unwrap(), 5);
+}
+
+/// Two tasks each hold one lock and wait for the other's: a deadlock, reported with
+/// the cycle spelled out (both tasks, both locks), and a wait-cycle diagnostic the
+/// moment the cycle closes.
+#[test]
+fn a_lock_cycle_is_reported_with_its_tasks() {
+    let (reporter, seen) = collect_diagnostics();
+    let executor = Executor::builder().on_diagnostic(reporter).build();
+    let first = Arc::new(Mutex::named("first", ()));
+    let second = Arc::new(Mutex::named("second", ()));
+    let one_way = {
+        let (a, b) = (first.clone(), second.clone());
+        executor.spawn_named("one-way", async move {
+            let _a = a.lock().await;
+            yield_now().await;
+            let _b = b.lock().await;
+        })
+    };
+    let other_way = {
+        let (a, b) = (first.clone(), second.clone());
+        executor.spawn_named("other-way", async move {
+            let _b = b.lock().await;
+            yield_now().await;
+            let _a = a.lock().await;
+        })
+    };
+    let deadlock = executor.try_block_on(join(one_way, other_way)).unwrap_err();
+    assert_eq!(deadlock.cycles.len(), 1);
+    let report = deadlock.to_string();
+    for text in [
+        "task 'one-way'",
+        "waits for mutex 'second', held by task 'other-way'",
+        "waits for mutex 'first', held by task 'one-way'",
+        "cycle",
+    ] {
+        assert!(report.contains(text), "missing `{text}` in:\n{report}");
+    }
+    let cycles = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|d| matches!(d, Diagnostic::WaitCycle { .. }))
+        .count();
+    assert_eq!(cycles, 1);
+}
+
+/// Two tasks awaiting each other's handle: a cycle through `JoinHandle`s.
+#[test]
+fn tasks_awaiting_each_other_are_a_cycle() {
+    let (reporter, _seen) = collect_diagnostics();
+    let executor = Executor::builder().on_diagnostic(reporter).build();
+    let slot_for_a = Rc::new(RefCell::new(None));
+    let slot_for_b = Rc::new(RefCell::new(None));
+    let a = executor.spawn_named("a", {
+        let slot = slot_for_a.clone();
+        async move {
+            yield_now().await;
+            let b = slot.borrow_mut().take().unwrap();
+            let _: Result<(), _> = b.await;
+        }
+    });
+    let b = executor.spawn_named("b", {
+        let slot = slot_for_b.clone();
+        async move {
+            yield_now().await;
+            let a = slot.borrow_mut().take().unwrap();
+            let _: Result<(), _> = a.await;
+        }
+    });
+    *slot_for_a.borrow_mut() = Some(b);
+    *slot_for_b.borrow_mut() = Some(a);
+    let deadlock = executor
+        .try_block_on(async { spawn_named("watcher", std::future::pending::<()>()).await })
+        .unwrap_err();
+    let report = deadlock.to_string();
+    assert_eq!(deadlock.cycles.len(), 1, "{report}");
+    assert!(report.contains("awaits the result of task 'b'"), "{report}");
+    assert!(report.contains("awaits the result of task 'a'"), "{report}");
+}

@@ -1,7 +1,7 @@
 //! The command line. Every bound is checked by clap, so a bad option is a one-line
 //! message and exit code 2, never a panic.
 
-use crate::steps::{Workload, LAST_STEP, STEPS};
+use crate::steps::{Workload, FAILURES_STEP, LAST_STEP, STEPS};
 use async_scratch::work::{Work, WorkKind};
 use clap::builder::{PossibleValuesParser, RangedU64ValueParser, TypedValueParser};
 use clap::Parser;
@@ -56,6 +56,11 @@ pub struct Cli {
     /// Print one JSON object per step and line, for scripts, instead of the table.
     #[arg(long)]
     pub json: bool,
+
+    /// Internal: run one failing case of step 5 (the tour starts itself with this, in
+    /// a child process it can stop).
+    #[arg(long, hide = true)]
+    pub failure_child: Option<String>,
 }
 
 impl Cli {
@@ -69,6 +74,11 @@ impl Cli {
 
     pub fn budget(&self) -> Duration {
         Duration::from_secs(self.budget_secs)
+    }
+
+    /// Whether step 5, the failure cases, is to run.
+    pub fn runs_failures(&self) -> bool {
+        self.step.is_none_or(|n| n == FAILURES_STEP)
     }
 
     pub fn selected_steps(&self) -> impl Iterator<Item = &'static crate::steps::Step> {

@@ -2,6 +2,7 @@
 //! results side by side. `cargo run --release` runs it with the default workload;
 //! `cargo run --release -- --help` lists the options.
 
+mod child;
 mod cli;
 mod progress;
 mod report;
@@ -17,6 +18,25 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse(); // a bad option exits here, with code 2
+    if let Some(case) = &cli.failure_child {
+        return steps::step5::child_main(case);
+    }
+    let mut any_failed = false;
+    if cli.selected_steps().next().is_some() {
+        any_failed |= run_table(&cli);
+    }
+    if cli.runs_failures() {
+        run_failures(cli.json);
+    }
+    if any_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Steps 0 to 4, side by side: returns whether any step failed.
+fn run_table(cli: &cli::Cli) -> bool {
     let workload = cli.workload();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let settings = Settings {
@@ -28,7 +48,6 @@ fn main() -> ExitCode {
         // Measured once, up front, so that no step's wall time includes it.
         async_scratch::work::calibrate_cpu();
     }
-
     if !cli.json {
         println!("{}", report::header(&workload, cores));
     }
@@ -49,9 +68,19 @@ fn main() -> ExitCode {
     if !cli.json {
         println!("{}", report::footer(baseline));
     }
-    if any_failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    any_failed
+}
+
+/// Step 5: each failure case, printed as soon as it has run.
+fn run_failures(json: bool) {
+    if !json {
+        println!("\n{}", report::failures_header());
+    }
+    for case in steps::step5::run_cases() {
+        if json {
+            println!("{}", report::failure_json(&case));
+        } else {
+            println!("{}", report::failure_text(&case));
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The tour's output: a table for people, or one JSON object per line for scripts.
 
 use crate::runner::{Measured, Outcome};
+use crate::steps::step5::{Attempt, Case};
 use crate::steps::{Step, Workload};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -141,4 +142,104 @@ fn merge(into: &mut Value, from: Value) {
     if let (Value::Object(into), Value::Object(from)) = (into, from) {
         into.extend(from);
     }
+}
+
+pub fn failures_header() -> String {
+    "Step 5: failure points, each tried with threads and with coroutines, then fixed\n\
+     (a run that hangs for good is run in a child process and stopped after a bound)"
+        .to_string()
+}
+
+/// Width of the label column of a failure case.
+const LABEL_WIDTH: usize = 12;
+
+/// Where the failure text is wrapped: fits a 100-column terminal with the indents.
+const TEXT_WIDTH: usize = 88;
+
+pub fn failure_text(case: &Case) -> String {
+    let mut text = format!("\n{}. {}\n", case.number, case.title);
+    for attempt in &case.attempts {
+        text.push_str(&attempt_text(attempt));
+    }
+    let indent = " ".repeat(3 + LABEL_WIDTH + 1);
+    text.push_str(&format!(
+        "   {:<LABEL_WIDTH$} {}",
+        "why",
+        wrap(case.why, &indent)
+    ));
+    text
+}
+
+fn attempt_text(attempt: &Attempt) -> String {
+    let indent = " ".repeat(3 + LABEL_WIDTH + 1);
+    let mut text = format!(
+        "   {:<LABEL_WIDTH$} {}\n",
+        attempt.label,
+        wrap(&attempt.what, &indent)
+    );
+    let outcome = if attempt.completed {
+        format!("completed in {}", format_duration(attempt.wall))
+    } else {
+        format!(
+            "did NOT complete: stopped after {}",
+            format_duration(attempt.wall)
+        )
+    };
+    text.push_str(&format!("{indent}-> {outcome}\n"));
+    if let Some(after) = attempt.reported_after {
+        text.push_str(&format!(
+            "{indent}   first report after {}:\n",
+            format_duration(after)
+        ));
+    }
+    for line in &attempt.report {
+        for part in line.lines() {
+            text.push_str(&format!("{indent}   | {part}\n"));
+        }
+    }
+    text
+}
+
+/// Wraps `text` at [`TEXT_WIDTH`], continuing lines with `indent`.
+fn wrap(text: &str, indent: &str) -> String {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("starts with one line");
+        if !line.is_empty() && line.len() + 1 + word.len() > TEXT_WIDTH - indent.len() {
+            lines.push(word.to_string());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines.join(&format!("\n{indent}"))
+}
+
+pub fn failure_json(case: &Case) -> String {
+    let attempts: Vec<Value> = case
+        .attempts
+        .iter()
+        .map(|attempt| {
+            json!({
+                "label": attempt.label,
+                "what": attempt.what,
+                "wall_ms": attempt.wall.as_secs_f64() * 1000.0,
+                "completed": attempt.completed,
+                "detected": !attempt.report.is_empty(),
+                "report": attempt.report,
+                "reported_after_ms": attempt.reported_after.map(|after| after.as_secs_f64() * 1000.0),
+            })
+        })
+        .collect();
+    json!({
+        "step": 5,
+        "case": case.number,
+        "name": case.name,
+        "title": case.title,
+        "attempts": attempts,
+        "why": case.why,
+    })
+    .to_string()
 }

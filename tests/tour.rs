@@ -11,8 +11,16 @@ fn tour(args: &[&str]) -> Output {
         .expect("the tour binary runs")
 }
 
-/// Runs the tour with `--json` and parses each line of its output.
+/// Runs the tour with `--json` and parses each line of its output: the table's steps
+/// (0 to 4) only, not step 5's failure cases (see `failure_cases`).
 fn tour_json(args: &[&str]) -> Vec<Value> {
+    all_json_lines(args)
+        .into_iter()
+        .filter(|line| line.get("case").is_none())
+        .collect()
+}
+
+fn all_json_lines(args: &[&str]) -> Vec<Value> {
     let output = tour(&[args, &["--json"]].concat());
     assert!(output.status.success(), "tour failed: {output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
@@ -137,5 +145,88 @@ fn the_table_shows_every_step() {
         "peak in flight:",
     ] {
         assert!(stdout.contains(text), "missing `{text}` in:\n{stdout}");
+    }
+}
+
+/// Step 5 runs each failure case as documented: the failing runs are stopped (or
+/// finish late) and a detector names what went wrong; the fixes complete.
+#[test]
+fn failure_cases_are_detected_and_fixed() {
+    let cases = all_json_lines(&["--step", "5"]);
+    assert_eq!(cases.len(), 4);
+    let attempt = |case: usize, label: &str, nth: usize| -> Value {
+        let attempts = cases[case]["attempts"].as_array().unwrap();
+        attempts
+            .iter()
+            .filter(|a| a["label"] == label)
+            .nth(nth)
+            .unwrap()
+            .clone()
+    };
+    let report = |a: &Value| {
+        a["report"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    // 1. Lock across .await: threads complete; coroutines hang, the watchdog names the
+    //    blocked task; the async mutex completes.
+    assert_eq!(attempt(0, "threads", 0)["completed"], true);
+    let hung = attempt(0, "coroutines", 0);
+    assert_eq!(hung["completed"], false);
+    assert!(report(&hung).contains("stall: task 'unit 1'"), "{hung}");
+    assert_eq!(attempt(0, "fix", 0)["completed"], true);
+
+    // 2. Blocking call: completes, but every unit is reported as a stall.
+    let blocked = attempt(1, "coroutines", 0);
+    assert_eq!(blocked["completed"], true);
+    assert!(report(&blocked).contains("stall: task 'unit"), "{blocked}");
+    assert_eq!(attempt(1, "fix", 0)["completed"], true);
+    assert_eq!(attempt(1, "fix", 1)["completed"], true);
+
+    // 3. Pool starvation: threads hang (with the child's own report); coroutines complete.
+    let starved = attempt(2, "threads", 0);
+    assert_eq!(starved["completed"], false);
+    assert!(
+        report(&starved).contains("2 of 2 workers are blocked"),
+        "{starved}"
+    );
+    assert_eq!(attempt(2, "coroutines", 0)["completed"], true);
+
+    // 4. Unwakeable future: threads hang silently; coroutines are reported lost and
+    //    deadlocked, by name; the fix completes.
+    let silent = attempt(3, "threads", 0);
+    assert_eq!(
+        (silent["completed"].clone(), silent["detected"].clone()),
+        (Value::Bool(false), Value::Bool(false))
+    );
+    let lost = report(&attempt(3, "coroutines", 0));
+    assert!(lost.contains("lost task: task 'forgetful unit'"), "{lost}");
+    assert!(lost.contains("deadlock:"), "{lost}");
+    assert_eq!(attempt(3, "fix", 0)["completed"], true);
+}
+
+/// The detectors stay silent on the healthy steps 0 to 4 (step 4 runs with the stall
+/// watchdog on, and deadlock detection is always on).
+#[test]
+fn healthy_steps_raise_no_diagnostic() {
+    for step in ["0", "1", "2", "3", "4"] {
+        let output = tour(&[
+            "--step",
+            step,
+            "--units",
+            "40",
+            "--unit-ms",
+            "5",
+            "--workers",
+            "4",
+        ]);
+        assert!(output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("async-scratch:"), "step {step}: {stderr}");
     }
 }

@@ -121,13 +121,15 @@ impl fmt::Display for Diagnostic {
         match self {
             Diagnostic::Stall { task, held, still_running: true } => write!(
                 f,
-                "stall: {task} has held the executor's thread for {held:?} and has not returned; \
-                 every other task on this thread is stopped meanwhile (a blocking call in async code?)"
+                "stall: {task} has held the executor's thread for {} and has not returned; \
+                 every other task on this thread is stopped meanwhile (a blocking call in async code?)",
+                Millis(*held)
             ),
             Diagnostic::Stall { task, held, .. } => write!(
                 f,
-                "stall: {task} held the executor's thread for {held:?} in one poll; \
-                 every other task on this thread waited meanwhile (a blocking call in async code?)"
+                "stall: {task} held the executor's thread for {} in one poll; \
+                 every other task on this thread waited meanwhile (a blocking call in async code?)",
+                Millis(*held)
             ),
             Diagnostic::LostTask { task } => write!(
                 f,
@@ -139,6 +141,15 @@ impl fmt::Display for Diagnostic {
                 write_cycle(f, cycle)
             }
         }
+    }
+}
+
+/// A duration as people read a stall: `100.4 ms`.
+struct Millis(Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.1} ms", self.0.as_secs_f64() * 1000.0)
     }
 }
 

@@ -9,7 +9,8 @@
 //! Polling all the futures every time any one of them wakes would make a million
 //! futures cost a million polls per wake. So each child gets **its own waker**: waking
 //! it records the child's index in a shared list and wakes the parent task once; the
-//! parent then polls only the children on the list.
+//! parent then polls only the children on the list, at most 4,096 per poll (a budget,
+//! so that one poll never holds the thread for long).
 //!
 //! ```
 //! use async_scratch::executor::block_on;
@@ -165,12 +166,20 @@ impl Wakeable for ChildWaker {
     }
 }
 
+/// The most children one poll of a `JoinAll` polls. A million children polled in one
+/// go would hold the thread long enough for the stall watchdog to say so (rightly:
+/// every other task waits meanwhile); past this budget the `JoinAll` wakes itself and
+/// carries on at its next poll, after the other ready tasks have had their turn. tokio
+/// budgets every task the same way (128 operations a turn).
+const CHILDREN_PER_POLL: usize = 4096;
+
 /// The future of [`join_all`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct JoinAll<F: Future> {
     /// Pinned as one boxed slice: children never move once polled.
     children: Pin<Box<[MaybeDone<F>]>>,
-    /// One waker per child, made at the first poll.
+    /// One waker per child, made at the child's first poll (children are first
+    /// polled in input order, so this is also how many have been).
     wakers: Vec<Waker>,
     list: Arc<WokenList>,
     remaining: usize,
@@ -201,7 +210,7 @@ where
 
 impl<F: Future> JoinAll<F> {
     /// The children to poll now: all of them the first time, then those woken since.
-    fn children_to_poll(&mut self, parent: &Waker) -> Vec<usize> {
+    fn children_to_poll(&mut self, parent: &Waker) -> (Vec<usize>, bool) {
         let mut woken = self.list.lock();
         if !woken
             .parent
@@ -210,17 +219,25 @@ impl<F: Future> JoinAll<F> {
         {
             woken.parent = Some(parent.clone());
         }
-        if self.wakers.is_empty() && self.remaining > 0 {
-            drop(woken);
-            self.wakers = (0..self.children.len())
-                .map(|index| {
-                    let list = Arc::clone(&self.list);
-                    waker_from_arc(Arc::new(ChildWaker { index, list }))
-                })
-                .collect();
-            return (0..self.children.len()).collect();
+        // Children never polled yet, in input order, a budget's worth at a time; then
+        // as many woken ones as the budget leaves room for.
+        let never_polled = self.wakers.len()
+            ..self
+                .children
+                .len()
+                .min(self.wakers.len() + CHILDREN_PER_POLL);
+        let room = CHILDREN_PER_POLL - never_polled.len();
+        let take = woken.indices.len().min(room);
+        let mut batch: Vec<usize> = woken.indices.drain(..take).collect();
+        let more_left = !woken.indices.is_empty() || never_polled.end < self.children.len();
+        drop(woken);
+        for index in never_polled.clone() {
+            let list = Arc::clone(&self.list);
+            self.wakers
+                .push(waker_from_arc(Arc::new(ChildWaker { index, list })));
         }
-        mem::take(&mut woken.indices)
+        batch.extend(never_polled);
+        (batch, more_left)
     }
 }
 
@@ -244,7 +261,8 @@ impl<F: Future> Future for JoinAll<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut(); // `JoinAll` is `Unpin`: its children are boxed
-        for index in this.children_to_poll(cx.waker()) {
+        let (batch, more_left) = this.children_to_poll(cx.waker());
+        for index in batch {
             this.list.listed[index].store(false, Ordering::Release);
             let mut child_cx = Context::from_waker(&this.wakers[index]);
             let child = child(&mut this.children, index);
@@ -254,6 +272,9 @@ impl<F: Future> Future for JoinAll<F> {
             }
         }
         if this.remaining > 0 {
+            if more_left {
+                cx.waker().wake_by_ref(); // over budget: carry on at the next poll
+            }
             return Poll::Pending;
         }
         let outputs = (0..this.children.len())

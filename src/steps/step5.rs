@@ -1,0 +1,393 @@
+//! Step 5: failure points. Each failure is tried with threads and with coroutines,
+//! what happened is measured and the detector's own report shown, and the fix is run.
+//! The runs that block a thread for good happen in a child process (`child.rs`),
+//! stopped after a bound: the tour never hangs.
+
+use crate::child::{run_failure_child, ChildRun};
+use async_scratch::blocking::spawn_blocking;
+use async_scratch::diagnostics::Diagnostic;
+use async_scratch::executor::{spawn, spawn_named, Executor, DEFAULT_STALL_THRESHOLD};
+use async_scratch::join_all::join_all;
+use async_scratch::mutex::Mutex;
+use async_scratch::pool::ThreadPool;
+use async_scratch::time::sleep;
+use std::future::poll_fn;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::{Arc, Condvar, Mutex as StdMutex};
+use std::task::Poll;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// One way a failure was tried, and what came of it.
+pub struct Attempt {
+    pub label: &'static str,
+    pub what: String,
+    pub wall: Duration,
+    pub completed: bool,
+    /// What a detector said (our executor's diagnostics, or the child's own report).
+    pub report: Vec<String>,
+    /// When the first report arrived, for runs in a child process.
+    pub reported_after: Option<Duration>,
+}
+
+/// One failure point: its attempts in order (threads, coroutines, fixes), and why.
+pub struct Case {
+    pub number: u8,
+    pub name: &'static str,
+    pub title: &'static str,
+    pub attempts: Vec<Attempt>,
+    pub why: &'static str,
+}
+
+/// Every case, in order; each runs when the iterator reaches it.
+pub fn run_cases() -> impl Iterator<Item = Case> {
+    let cases: [fn() -> Case; 4] = [
+        lock_across_await,
+        blocking_call,
+        pool_starvation,
+        unwakeable_future,
+    ];
+    cases.into_iter().map(|run| run())
+}
+
+/// The entry point of `tour --failure-child CASE`: runs a failing version that blocks
+/// its thread for good, for the parent to watch and stop.
+pub fn child_main(case: &str) -> ExitCode {
+    match case {
+        "lock-across-await" => child_lock_across_await(),
+        "pool-starvation" => child_pool_starvation(),
+        "condvar" => child_condvar(),
+        _ => {
+            eprintln!("error: unknown failure case `{case}`");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+// ---- 1. A lock held across .await ------------------------------------------------
+
+const HOLD: Duration = Duration::from_millis(50);
+
+fn lock_across_await() -> Case {
+    let threads = timed(
+        "threads",
+        "4 units on a 4-thread pool share a std Mutex, held across a 50 ms wait",
+        || {
+            let pool = ThreadPool::new(4).expect("a pool of 4");
+            let lock = Arc::new(StdMutex::new(0));
+            for _ in 0..4 {
+                let lock = lock.clone();
+                pool.execute(move || {
+                    let mut held = lock.lock().unwrap();
+                    thread::sleep(HOLD); // stands for the .await: the lock stays held
+                    *held += 1;
+                });
+            }
+            pool.shutdown();
+        },
+    );
+    let coroutines = in_child(
+        "coroutines",
+        "2 units as coroutines on one thread share a std Mutex, held across `sleep(50 ms).await`",
+        "lock-across-await",
+    );
+    let fix = timed(
+        "fix",
+        "the same with async_scratch::mutex::Mutex: `lock().await` suspends the task",
+        || {
+            let lock = Rc::new(Mutex::named("shared", 0));
+            Executor::new().block_on(join_all((0..4).map(|_| {
+                let lock = lock.clone();
+                async move {
+                    let mut held = lock.lock().await;
+                    sleep(HOLD).await;
+                    *held += 1;
+                }
+            })));
+        },
+    );
+    Case {
+        number: 1,
+        name: "lock-across-await",
+        title: "A lock held across .await",
+        attempts: vec![threads, coroutines, fix],
+        why: "On threads, a blocked lock() parks one thread of several, and the holder runs on \
+              another: the units just take turns. On one thread, the second coroutine blocks THE \
+              thread inside lock() while the first, which holds the lock, waits for its timer: it \
+              can never be polled again to unlock. The async mutex suspends the waiter instead. \
+              (Clippy's await_holding_lock lint flags this very code at compile time.)",
+    }
+}
+
+// The failure, on purpose. Clippy's `await_holding_lock` lint catches it at compile
+// time, which is the first line of defence; the watchdog is the last.
+#[allow(clippy::await_holding_lock)]
+fn child_lock_across_await() {
+    let executor = watched_executor();
+    let lock = Rc::new(StdMutex::new(0));
+    executor.block_on(join_all((0..2).map(|unit| {
+        let lock = lock.clone();
+        executor.spawn_named(format!("unit {unit}"), async move {
+            let mut held = lock.lock().unwrap(); // blocks the thread if taken
+            sleep(HOLD).await;
+            *held += 1;
+        })
+    })));
+}
+
+// ---- 2. A blocking call inside a coroutine ---------------------------------------
+
+const BLOCKING_UNITS: usize = 8;
+const BLOCKING_UNIT: Duration = Duration::from_millis(120);
+
+fn blocking_call() -> Case {
+    let threads = timed(
+        "threads",
+        "8 units call std::thread::sleep(120 ms) on an 8-thread pool",
+        || {
+            let pool = ThreadPool::new(BLOCKING_UNITS).expect("a pool of 8");
+            for _ in 0..BLOCKING_UNITS {
+                pool.execute(|| thread::sleep(BLOCKING_UNIT));
+            }
+            pool.shutdown();
+        },
+    );
+    let mut coroutines = timed_with_diagnostics(
+        "coroutines",
+        "the same 8 units as coroutines on one thread, std::thread::sleep inside async fn",
+        |executor| {
+            executor.block_on(join_all((0..BLOCKING_UNITS).map(|unit| {
+                executor.spawn_named(format!("unit {unit}"), async {
+                    thread::sleep(BLOCKING_UNIT)
+                })
+            })));
+            Ok(())
+        },
+    );
+    summarize_repeats(&mut coroutines.report);
+    let fix_sleep = timed(
+        "fix",
+        "the async `sleep(120 ms).await`: the thread is free while it waits",
+        || {
+            Executor::new().block_on(join_all((0..BLOCKING_UNITS).map(|_| sleep(BLOCKING_UNIT))));
+        },
+    );
+    let fix_blocking = timed(
+        "fix",
+        "or, for blocking work that cannot be rewritten: `spawn_blocking(..).await`",
+        || {
+            Executor::new().block_on(join_all(
+                (0..BLOCKING_UNITS).map(|_| spawn_blocking(|| thread::sleep(BLOCKING_UNIT))),
+            ));
+        },
+    );
+    Case {
+        number: 2,
+        name: "blocking-call",
+        title: "A blocking call inside a coroutine",
+        attempts: vec![threads, coroutines, fix_sleep, fix_blocking],
+        why: "A coroutine gives the thread back only at an .await that returns Pending. \
+              std::thread::sleep never does: each unit keeps the only thread for its whole 120 ms \
+              and the others wait, so 8 units take 8 times as long. Threads do not mind blocking: \
+              each unit has its own.",
+    }
+}
+
+// ---- 3. Thread-pool starvation ---------------------------------------------------
+
+const STARVED_WORKERS: usize = 2;
+
+fn pool_starvation() -> Case {
+    let threads = in_child(
+        "threads",
+        "2 jobs on a 2-thread pool each spawn a subtask on the same pool and wait() for it",
+        "pool-starvation",
+    );
+    let coroutines = timed(
+        "coroutines",
+        "2 tasks on one thread each spawn a subtask and .await it",
+        || {
+            Executor::new().block_on(join_all((0..STARVED_WORKERS).map(|n| async move {
+                spawn(async move { n * 2 }).await.expect("the subtask runs")
+            })));
+        },
+    );
+    Case {
+        number: 3,
+        name: "pool-starvation",
+        title: "Thread-pool starvation",
+        attempts: vec![threads, coroutines],
+        why: "Each job blocks its worker in Task::wait until its subtask has run, but the subtask \
+              is queued on the same pool, behind jobs that never finish: once every worker waits, \
+              nothing can run. A coroutine awaiting its subtask gives the thread back, so the \
+              subtask runs: the coroutine version is the fix.",
+    }
+}
+
+fn child_pool_starvation() {
+    let pool = Arc::new(ThreadPool::new(STARVED_WORKERS).expect("a pool of 2"));
+    let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..STARVED_WORKERS {
+        let (inner_pool, waiting) = (pool.clone(), waiting.clone());
+        pool.execute(move || {
+            let subtask = inner_pool.spawn(|| 1);
+            waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = subtask.wait(); // blocks this worker until the subtask runs: never
+        });
+    }
+    thread::sleep(DEFAULT_STALL_THRESHOLD); // a watchdog's look, by hand
+    eprintln!(
+        "pool: {} of {STARVED_WORKERS} workers are blocked waiting for subtasks, and {} subtasks \
+         are queued behind them: no worker will ever be free to run them",
+        waiting.load(std::sync::atomic::Ordering::SeqCst),
+        pool.queued_jobs(),
+    );
+    hang_until_killed();
+}
+
+// ---- 4. A future that nobody will wake -------------------------------------------
+
+fn unwakeable_future() -> Case {
+    let threads = in_child(
+        "threads",
+        "a thread waits on a Condvar that nobody will ever notify",
+        "condvar",
+    );
+    let coroutines = timed_with_diagnostics(
+        "coroutines",
+        "a task polls a hand-written future that returns Pending without keeping its waker",
+        |executor| {
+            let forgetful =
+                executor.spawn_named("forgetful unit", poll_fn(|_cx| Poll::<()>::Pending));
+            let outcome = executor.try_block_on(forgetful);
+            outcome
+                .map(drop)
+                .map_err(|deadlock| format!("async-scratch: {deadlock}"))
+        },
+    );
+    let fix = timed(
+        "fix",
+        "a future that keeps its waker, woken when its pool job is done",
+        || {
+            Executor::new()
+                .block_on(async {
+                    spawn_named("patient unit", async { spawn_blocking(|| 42).await }).await
+                })
+                .expect("the task runs")
+                .expect("the job runs");
+        },
+    );
+    Case {
+        number: 4,
+        name: "unwakeable-future",
+        title: "A future that nobody will wake",
+        attempts: vec![threads, coroutines, fix],
+        why: "A future that returns Pending promises that someone holds its waker and will call \
+              it. This one kept none, so nothing can ever ask for it to be polled again. A thread \
+              on a forgotten Condvar hangs the same way, but silently. The executor counts each \
+              task's wakers, so it reports the lost task at once, and the deadlock when it runs dry.",
+    }
+}
+
+fn child_condvar() {
+    let never_notified = Condvar::new();
+    let lock = StdMutex::new(());
+    let guard = lock.lock().unwrap();
+    drop(never_notified.wait_while(guard, |()| true)); // nobody will notify: never returns
+}
+
+// ---- measuring -------------------------------------------------------------------
+
+/// The executor the failing coroutines run on: the stall watchdog on, reports printed
+/// on standard error for the parent to read.
+fn watched_executor() -> Executor {
+    Executor::builder()
+        .stall_watchdog(DEFAULT_STALL_THRESHOLD)
+        .build()
+}
+
+fn hang_until_killed() {
+    loop {
+        thread::park();
+    }
+}
+
+fn timed(label: &'static str, what: &str, run: impl FnOnce()) -> Attempt {
+    let started = Instant::now();
+    run();
+    Attempt {
+        label,
+        what: what.to_string(),
+        wall: started.elapsed(),
+        completed: true,
+        report: Vec::new(),
+        reported_after: None,
+    }
+}
+
+/// Runs `run` with an executor whose diagnostics (stall watchdog on) are collected.
+/// `run` returns an error, with a report of its own, when the run was stopped rather
+/// than completed (a deadlock returned by `try_block_on`).
+fn timed_with_diagnostics(
+    label: &'static str,
+    what: &str,
+    run: impl FnOnce(&Executor) -> Result<(), String>,
+) -> Attempt {
+    let report = Arc::new(StdMutex::new(Vec::new()));
+    let sink = report.clone();
+    let executor = Executor::builder()
+        .stall_watchdog(DEFAULT_STALL_THRESHOLD)
+        .on_diagnostic(move |diagnostic: &Diagnostic| {
+            sink.lock()
+                .unwrap()
+                .push(format!("async-scratch: {diagnostic}"))
+        })
+        .build();
+    let mut stopped = None;
+    let mut attempt = timed(label, what, || stopped = run(&executor).err());
+    drop(executor); // joins the watchdog: every report is in
+    attempt.report = report.lock().unwrap().clone();
+    if let Some(own_report) = stopped {
+        attempt.completed = false;
+        attempt.report.push(own_report);
+    }
+    attempt
+}
+
+fn in_child(label: &'static str, what: &str, case: &str) -> Attempt {
+    match run_failure_child(case) {
+        Ok(ChildRun {
+            wall,
+            exited,
+            lines,
+        }) => Attempt {
+            label,
+            what: what.to_string(),
+            wall,
+            completed: exited,
+            reported_after: lines.first().map(|(after, _)| *after),
+            report: lines.into_iter().map(|(_, line)| line).collect(),
+        },
+        Err(error) => Attempt {
+            label,
+            what: format!("{what} (could not run: {error})"),
+            wall: Duration::ZERO,
+            completed: false,
+            report: Vec::new(),
+            reported_after: None,
+        },
+    }
+}
+
+/// Keeps the first of many similar reports, and says how many more there were.
+fn summarize_repeats(report: &mut Vec<String>) {
+    if report.len() > 1 {
+        let more = report.len() - 1;
+        report.truncate(1);
+        report.push(format!(
+            "(and {more} more like it: each unit's poll is reported while it runs, and when it returns)"
+        ));
+    }
+}

@@ -97,8 +97,6 @@ pub(crate) struct TaskHeader {
     id: TaskId,
     /// True from the moment the task is queued until the executor starts polling it.
     scheduled: AtomicBool,
-    /// True while the executor polls the task (set before `scheduled` is cleared).
-    polling: AtomicBool,
     /// True once the task has delivered its outcome (or `block_on`'s future returned).
     finished: AtomicBool,
     /// Set by the first report of this task as lost, so it is reported once.
@@ -127,7 +125,6 @@ impl TaskHeader {
         TaskHeader {
             id,
             scheduled: AtomicBool::new(true), // a new task is queued at once
-            polling: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             reported_lost: AtomicBool::new(false),
             live_wakers: AtomicU32::new(0),
@@ -176,22 +173,27 @@ impl TaskHeader {
 
     pub(crate) fn waker_released(&self) {
         if self.live_wakers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.report_if_lost();
+            // The last waker went, perhaps on another thread, perhaps while the task is
+            // being polled (and about to make a new one). Only the executor's thread,
+            // between polls, can tell: it checks this task at its next turn.
+            self.shared.suspect(self.id);
         }
     }
 
-    /// Reports the task as lost if it is pending, not queued, not being polled, and no
-    /// waker for it is left anywhere. Called when its last waker goes, and after a poll
-    /// returned `Pending`. A task being woken is queued *before* its waker is released
-    /// (`wake` queues, then drops), so a wake in flight is never taken for a loss.
-    fn report_if_lost(&self) {
-        let idle = !self.scheduled.load(Ordering::Acquire)
-            && !self.polling.load(Ordering::Acquire)
-            && !self.finished.load(Ordering::Acquire);
-        if idle
-            && self.live_wakers.load(Ordering::Acquire) == 0
-            && !self.reported_lost.swap(true, Ordering::AcqRel)
+    /// Reports the task as lost if it is pending and no waker for it is left anywhere.
+    /// Runs on the executor's thread, between polls, so no poll can make a new waker
+    /// meanwhile. The count is read *first*: a wake in flight queues its task before it
+    /// releases its waker, so if the count is down to 0, `scheduled` already shows any
+    /// wake that happened. (Checked from any thread, this raced with polls: Miri found
+    /// a false report that way.)
+    fn check_lost(&self) {
+        if self.live_wakers.load(Ordering::Acquire) != 0
+            || self.scheduled.load(Ordering::Acquire)
+            || self.finished.load(Ordering::Acquire)
         {
+            return;
+        }
+        if !self.reported_lost.swap(true, Ordering::AcqRel) {
             self.shared
                 .report_later(Diagnostic::LostTask { task: self.info() });
         }
@@ -409,9 +411,11 @@ struct Shared {
     ready: Mutex<Vec<TaskId>>,
     /// The executor's thread, unparked by every wake.
     executor_thread: Thread,
-    /// Diagnostics found on any thread (a waker dropped elsewhere), handed to the
-    /// reporter on the executor's thread at its next turn.
+    /// Diagnostics found on any thread, handed to the reporter on the executor's thread
+    /// at its next turn.
     reports: Mutex<Vec<Diagnostic>>,
+    /// Tasks whose last waker went: the executor checks whether they are lost.
+    suspects: Mutex<Vec<TaskId>>,
     reporter: Reporter,
     /// The poll in progress, for the stall watchdog; `None` when it is off.
     watch: Option<StallWatch>,
@@ -439,6 +443,18 @@ impl StallWatch {
 }
 
 impl Shared {
+    fn suspect(&self, id: TaskId) {
+        self.suspects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(id);
+        self.executor_thread.unpark();
+    }
+
+    fn take_suspects(&self) -> Vec<TaskId> {
+        mem::take(&mut *self.suspects.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     fn report_later(&self, diagnostic: Diagnostic) {
         self.reports
             .lock()
@@ -549,6 +565,14 @@ impl Slab {
         }
         self.occupied += 1;
         id
+    }
+
+    fn get(&self, id: TaskId) -> Option<&TaskSlot> {
+        let entry = self.entries.get(id.index as usize)?;
+        if entry.generation != id.generation {
+            return None;
+        }
+        entry.slot.as_ref()
     }
 
     fn get_mut(&mut self, id: TaskId) -> Option<&mut TaskSlot> {
@@ -670,6 +694,7 @@ impl ExecutorBuilder {
             ready: Mutex::new(Vec::new()),
             executor_thread: thread::current(),
             reports: Mutex::new(Vec::new()),
+            suspects: Mutex::new(Vec::new()),
             reporter: self.reporter,
             watch,
         });
@@ -873,6 +898,7 @@ impl Executor {
                     break Ok(output);
                 }
             }
+            self.core.check_suspects(&root);
             self.core.shared.deliver_reports();
             self.core.fire_due_timers();
             let polled = self.core.run_ready_batch();
@@ -883,6 +909,7 @@ impl Executor {
             }
         };
         root.mark_finished();
+        self.core.check_suspects(&root);
         self.core.shared.deliver_reports();
         outcome
     }
@@ -1005,6 +1032,22 @@ impl Core {
         true
     }
 
+    /// Checks the tasks whose last waker went since the last turn (see `check_lost`).
+    fn check_suspects(&self, root: &TaskHeader) {
+        let suspects = self.shared.take_suspects();
+        if suspects.is_empty() {
+            return;
+        }
+        let tasks = self.tasks.borrow();
+        for id in suspects {
+            if id == ROOT {
+                root.check_lost();
+            } else if let Some(future) = tasks.get(id).and_then(|slot| slot.future.as_ref()) {
+                future.header().check_lost();
+            }
+        }
+    }
+
     /// Polls `block_on`'s own future once.
     fn poll_root<F: Future>(&self, root: &Arc<TaskHeader>, future: Pin<&mut F>) -> Poll<F::Output> {
         let _current = CurrentTask::enter(root);
@@ -1069,14 +1112,14 @@ impl Core {
 /// Runs one poll of the task with `header`, keeping its flags and the watchdog up to
 /// date, and checking afterwards whether a pending task kept any waker.
 pub(crate) fn polled<T>(header: &TaskHeader, poll: impl FnOnce() -> Poll<T>) -> Poll<T> {
-    header.polling.store(true, Ordering::Release); // before `scheduled` is cleared
     header.take_scheduled(); // a wake from here on queues it again
     header.shared.poll_started(header);
     let outcome = poll();
     header.shared.poll_ended();
-    header.polling.store(false, Ordering::Release);
-    if outcome.is_pending() {
-        header.report_if_lost();
+    match &outcome {
+        Poll::Ready(_) => header.mark_finished(),
+        // Polls run on the executor's thread, so this is between polls: safe to check.
+        Poll::Pending => header.check_lost(),
     }
     outcome
 }

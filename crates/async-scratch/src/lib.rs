@@ -20,6 +20,8 @@
 //! | 4 | `join_all` and `join`: many futures awaited at once, outputs in order | [`join_all`](mod@join_all) | `cargo run --release -- --step 4` |
 //! | 4 | what an `async fn` compiles into: the unit of work as a hand-written state machine | [`coroutine`] | `cargo test -p async-scratch --test coroutine` |
 //! | 4 | from threads to coroutines: awaiting a pool [`Task`](task::Task), `spawn_blocking` | [`task`], [`blocking`] | `cargo test -p async-scratch --test task` |
+//! | 5 | an async mutex: `lock().await` suspends, FIFO hand-over, cancellation-safe | [`mutex`] | `cargo run --release -- --step 5` (case 1) |
+//! | 5 | diagnostics: deadlocks, lost tasks, wait cycles, stalls, found by the executor | [`diagnostics`], [`executor`] | `cargo run --release -- --step 5` |
 //!
 //! # The whole story in one example
 //!

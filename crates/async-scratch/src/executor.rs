@@ -340,22 +340,24 @@ impl Drop for WaitRegistration {
     }
 }
 
-/// The longest wait chain followed when looking for a cycle: far more than any real
-/// chain, and a bound in case a record changes while we follow it.
-const MAX_WAIT_CHAIN: usize = 10_000;
-
 /// Follows "waits for" from `start`; if the chain comes back to it, returns the cycle.
+/// The walk stops at the first task seen twice, so a cycle elsewhere on the chain (one
+/// that `start` waits on but is not part of) ends it too; tasks are described only once
+/// a cycle through `start` is found.
 fn wait_cycle_through(start: &TaskHeader) -> Option<Vec<StuckTask>> {
-    let mut cycle = vec![start.stuck()];
+    let mut chain: Vec<Arc<dyn TaskHandle>> = Vec::new();
     let mut next = start.waits_for_task();
-    for _ in 0..MAX_WAIT_CHAIN {
-        let task = next?;
+    while let Some(task) = next {
         let header = task.header();
         if std::ptr::eq(header, start) {
-            return Some(cycle);
+            let rest = chain.iter().map(|task| task.header().stuck());
+            return Some(std::iter::once(start.stuck()).chain(rest).collect());
         }
-        cycle.push(header.stuck());
+        if chain.iter().any(|seen| std::ptr::eq(seen.header(), header)) {
+            return None; // a cycle, but not through `start`
+        }
         next = header.waits_for_task();
+        chain.push(task);
     }
     None
 }

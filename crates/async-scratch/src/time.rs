@@ -27,6 +27,11 @@
 //! every task is asleep on a timer, time passes instantly. Timer tests and demos then
 //! run in microseconds and give the same result every time.
 //!
+//! Mind what "would otherwise wait" means: the executor cannot see work running on
+//! other threads, so it also jumps while a `spawn_blocking` job or a pool `Task` is
+//! still running. Under the manual clock, `timeout(d, spawn_blocking(..))` elapses at
+//! once. (tokio's paused clock holds back while blocking tasks run; ours does not yet.)
+//!
 //! ```
 //! use async_scratch::executor::Executor;
 //! use async_scratch::time::{self, sleep, Clock, ManualClock};

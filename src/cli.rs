@@ -57,6 +57,11 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// Also write every span as Chrome trace-event JSON to FILE (open it in Perfetto
+    /// or chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<std::path::PathBuf>,
+
     /// Internal: run one failing case of step 5 (the tour starts itself with this, in
     /// a child process it can stop).
     #[arg(long, hide = true)]

@@ -8,6 +8,8 @@ mod progress;
 mod report;
 mod runner;
 mod steps;
+mod terminal_timeline;
+mod trace;
 
 use async_scratch::work::WorkKind;
 use clap::Parser;
@@ -20,6 +22,16 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse(); // a bad option exits here, with code 2
     if let Some(case) = &cli.failure_child {
         return steps::step5::child_main(case);
+    }
+    if let Some(path) = &cli.trace {
+        // Checked before anything runs: a typo should not cost a 25-second tour.
+        if let Err(error) = std::fs::File::create(path) {
+            eprintln!(
+                "error: cannot write the trace to {}: {error}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
     }
     let mut any_failed = false;
     if cli.selected_steps().next().is_some() {
@@ -53,6 +65,7 @@ fn run_table(cli: &cli::Cli) -> bool {
     }
     let mut baseline = Baseline::Nominal(workload.sequential_time());
     let mut any_failed = false;
+    let mut ran = Vec::new();
     for step in cli.selected_steps() {
         let outcome = runner::run_step(step, &workload, &settings);
         if let (0, Outcome::Ran(measured)) = (step.number, &outcome) {
@@ -64,11 +77,39 @@ fn run_table(cli: &cli::Cli) -> bool {
         } else {
             println!("{}", report::row(step, &outcome, baseline));
         }
+        if let Outcome::Ran(measured) = outcome {
+            ran.push((step, measured.spans));
+        }
     }
+    let ran: Vec<trace::StepSpans<'_>> = ran
+        .iter()
+        .map(|(step, spans)| (*step, spans.as_slice()))
+        .collect();
     if !cli.json {
         println!("{}", report::footer(baseline));
+        print_timelines(&ran);
+    }
+    if let Some(path) = &cli.trace {
+        if let Err(error) = trace::write_trace(path, &ran) {
+            eprintln!("error: {error}");
+            any_failed = true;
+        }
     }
     any_failed
+}
+
+/// Each step's timeline in Unicode blocks, under the table.
+fn print_timelines(ran: &[trace::StepSpans<'_>]) {
+    let width = terminal_timeline::terminal_width();
+    println!("\ntimelines: time runs across each step's own wall time, one row per lane");
+    println!("(a thread, or a task in step 4); each unit in █ or ▒ in turn, · where idle;");
+    println!("past 8 lanes, one row of units in flight instead:");
+    for &(step, spans) in ran {
+        println!("step {}", step.number);
+        for row in terminal_timeline::render(step, spans, width) {
+            println!("{row}");
+        }
+    }
 }
 
 /// Step 5: each failure case, printed as soon as it has run.

@@ -3,7 +3,7 @@
 
 use crate::progress;
 use crate::steps::{Step, Workload};
-use async_scratch::timeline::{peak_in_flight, threads_used, Timeline};
+use async_scratch::timeline::{peak_in_flight, threads_used, Span, Timeline};
 use std::time::{Duration, Instant};
 
 /// What the runner needs to know besides the workload.
@@ -17,13 +17,15 @@ pub struct Settings {
 }
 
 /// What one run of a step measured.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Measured {
     pub wall: Duration,
     pub threads: usize,
     pub peak_in_flight: usize,
     /// Units that recorded a span: every unit, unless the step failed part-way.
     pub units_done: usize,
+    /// Every unit's span, for the pictures and the trace.
+    pub spans: Vec<Span>,
 }
 
 /// How a step's turn ended.
@@ -60,6 +62,7 @@ pub fn run_step(step: &Step, workload: &Workload, settings: &Settings) -> Outcom
                 threads: threads_used(&spans),
                 peak_in_flight: peak_in_flight(&spans),
                 units_done: spans.len(),
+                spans,
             })
         }
         Err(error) => Outcome::Failed(error.to_string()),

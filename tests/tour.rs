@@ -230,3 +230,111 @@ fn healthy_steps_raise_no_diagnostic() {
         assert!(!stderr.contains("async-scratch:"), "step {step}: {stderr}");
     }
 }
+
+/// `--trace FILE` writes Chrome trace-event JSON: one complete event per unit with its
+/// start and duration, on the track of the lane it ran on, and named tracks.
+#[test]
+fn the_trace_has_one_event_per_unit() {
+    let path = std::env::temp_dir().join(format!("tour-trace-{}.json", std::process::id()));
+    let path_text = path.to_str().unwrap();
+    let output = tour(&[
+        "--step",
+        "1",
+        "--units",
+        "6",
+        "--unit-ms",
+        "5",
+        "--workers",
+        "2",
+        "--trace",
+        path_text,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let trace: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    let units: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X").collect();
+    assert_eq!(units.len(), 6);
+    for event in &units {
+        assert_eq!(event["pid"], 1);
+        assert!(event["ts"].as_f64().unwrap() >= 0.0);
+        assert!(event["dur"].as_f64().unwrap() > 0.0);
+    }
+    let mut names: Vec<&str> = units.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["unit 0", "unit 1", "unit 2", "unit 3", "unit 4", "unit 5"]
+    );
+    let tracks = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+        .count();
+    assert_eq!(tracks, 2, "one named track per worker");
+}
+
+/// A trace path that cannot be written is refused before anything runs.
+#[test]
+fn an_unwritable_trace_path_is_an_error() {
+    let output = tour(&["--step", "0", "--trace", "/no/such/directory/trace.json"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: cannot write the trace to /no/such/directory/trace.json"),
+        "{stderr}"
+    );
+}
+
+/// Under the table, each step's timeline: step 0 is one lane whose units alternate
+/// glyphs (one after another), the pool step has one row per worker, and step 4, past
+/// 8 lanes, a single row of units in flight.
+#[test]
+fn the_terminal_timelines_show_each_step() {
+    let output = tour(&[
+        "--units",
+        "12",
+        "--unit-ms",
+        "5",
+        "--workers",
+        "3",
+        "--step",
+        "0",
+    ]);
+    let step0 = timeline_rows(&output, "step 0");
+    assert_eq!(step0.len(), 1);
+    assert!(
+        step0[0].contains('█') && step0[0].contains('▒'),
+        "{step0:?}"
+    );
+    let output = tour(&[
+        "--units",
+        "12",
+        "--unit-ms",
+        "5",
+        "--workers",
+        "3",
+        "--step",
+        "1",
+    ]);
+    assert_eq!(
+        timeline_rows(&output, "step 1").len(),
+        3,
+        "one row per worker"
+    );
+    let output = tour(&["--units", "12", "--unit-ms", "5", "--step", "4"]);
+    let step4 = timeline_rows(&output, "step 4");
+    assert_eq!(step4.len(), 1);
+    assert!(step4[0].trim_start().starts_with("in flight"), "{step4:?}");
+}
+
+/// The rows of one step's terminal timeline, from the tour's standard output.
+fn timeline_rows(output: &Output, step: &str) -> Vec<String> {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .skip_while(|line| *line != step)
+        .skip(1)
+        .take_while(|line| line.starts_with(' '))
+        .map(str::to_string)
+        .collect()
+}

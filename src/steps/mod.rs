@@ -6,7 +6,7 @@
 use async_scratch::join::JoinError;
 use async_scratch::pool::PoolError;
 use async_scratch::task::TaskError;
-use async_scratch::timeline::Timeline;
+use async_scratch::timeline::{Span, Timeline};
 use async_scratch::work::{Work, WorkKind};
 use std::fmt;
 use std::time::Duration;
@@ -91,9 +91,20 @@ impl From<TaskError> for StepError {
     }
 }
 
+/// What a lane of a step's pictures stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lanes {
+    /// One lane per OS thread (steps 0 to 3).
+    Threads,
+    /// One lane per task (step 4: every unit is a task, all on one thread).
+    Tasks,
+}
+
 /// One step of the tour, as the runner sees it.
 pub struct Step {
     pub number: u8,
+    /// What a lane is in this step's pictures.
+    pub lanes: Lanes,
     /// A short name, for the table and for `--json`.
     pub name: &'static str,
     /// What the step does, in a few words, for the table.
@@ -103,6 +114,24 @@ pub struct Step {
     /// About how long `run` takes on a machine with this many cores; used to skip a
     /// step that would run for hours, and to decide whether a progress bar is worth it.
     pub expected_time: fn(&Workload, usize) -> Duration,
+}
+
+impl Step {
+    /// The lane `span` is drawn in.
+    pub fn lane_of(&self, span: &Span) -> usize {
+        match self.lanes {
+            Lanes::Threads => span.lane.0,
+            Lanes::Tasks => span.unit,
+        }
+    }
+
+    /// How a lane is named in pictures and traces.
+    pub fn lane_name(&self, lane: usize) -> String {
+        match self.lanes {
+            Lanes::Threads => format!("thread #{lane}"),
+            Lanes::Tasks => format!("task {lane}"),
+        }
+    }
 }
 
 /// Every step, in tour order.

@@ -1,11 +1,12 @@
 //! Step 0: the baseline. A plain loop runs the units one after another on the main
 //! thread, so the wall time is the sum of every unit's time.
 
-use super::{Step, StepError, Workload};
+use super::{Lanes, Step, StepError, Workload};
 use async_scratch::timeline::Timeline;
 
 pub const STEP: Step = Step {
     number: 0,
+    lanes: Lanes::Threads,
     name: "sequential",
     what: "a loop, one unit after another",
     run,

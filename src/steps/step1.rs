@@ -2,12 +2,13 @@
 //! the workers run them side by side. Shutting the pool down waits for the queue to
 //! drain, so when `run` returns every unit is done.
 
-use super::{Step, StepError, Workload};
+use super::{Lanes, Step, StepError, Workload};
 use async_scratch::pool::ThreadPool;
 use async_scratch::timeline::Timeline;
 
 pub const STEP: Step = Step {
     number: 1,
+    lanes: Lanes::Threads,
     name: "thread-pool",
     what: "every unit a job on a thread pool",
     run,

@@ -2,12 +2,13 @@
 //! spawned, as the tutorial does. A task gives a result (or the job's panic) back, but
 //! waiting for each one in turn means only one unit ever runs: step 0's time again.
 
-use super::{Step, StepError, Workload};
+use super::{Lanes, Step, StepError, Workload};
 use async_scratch::pool::ThreadPool;
 use async_scratch::timeline::Timeline;
 
 pub const STEP: Step = Step {
     number: 2,
+    lanes: Lanes::Threads,
     name: "tasks",
     what: "spawn a task, wait for it, then the next",
     run,

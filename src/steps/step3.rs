@@ -1,13 +1,14 @@
 //! Step 3: run all. Every unit is spawned first, then all are waited for together, so
 //! the pool is busy on every worker again, and each result (or failure) comes back.
 
-use super::{Step, StepError, Workload};
+use super::{Lanes, Step, StepError, Workload};
 use async_scratch::pool::ThreadPool;
 use async_scratch::run_all::run_all;
 use async_scratch::timeline::Timeline;
 
 pub const STEP: Step = Step {
     number: 3,
+    lanes: Lanes::Threads,
     name: "run-all",
     what: "spawn every task, then wait for all",
     run,

@@ -4,7 +4,7 @@
 //! is in flight at once on one thread. (A `cpu` unit cannot be suspended, so those run
 //! one at a time: coroutines share a thread, they do not add cores.)
 
-use super::{Step, StepError, Workload};
+use super::{Lanes, Step, StepError, Workload};
 use async_scratch::coroutine::run_unit;
 use async_scratch::executor::{spawn, yield_now, Executor, DEFAULT_STALL_THRESHOLD};
 use async_scratch::join_all::join_all;
@@ -13,6 +13,7 @@ use async_scratch::work::WorkKind;
 
 pub const STEP: Step = Step {
     number: 4,
+    lanes: Lanes::Tasks,
     name: "coroutines",
     what: "every unit a coroutine task, on one thread",
     run,

@@ -62,6 +62,10 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub trace: Option<std::path::PathBuf>,
 
+    /// Also write DIR/index.html: the table and every step's timeline, for a browser.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<std::path::PathBuf>,
+
     /// Internal: run one failing case of step 5 (the tour starts itself with this, in
     /// a child process it can stop).
     #[arg(long, hide = true)]

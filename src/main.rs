@@ -4,10 +4,12 @@
 
 mod child;
 mod cli;
+mod html_report;
 mod progress;
 mod report;
 mod runner;
 mod steps;
+mod svg_timeline;
 mod terminal_timeline;
 mod trace;
 
@@ -30,6 +32,12 @@ fn main() -> ExitCode {
                 "error: cannot write the trace to {}: {error}",
                 path.display()
             );
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(dir) = &cli.report {
+        if let Err(error) = html_report::prepare(dir) {
+            eprintln!("error: {error}");
             return ExitCode::from(2);
         }
     }
@@ -78,12 +86,20 @@ fn run_table(cli: &cli::Cli) -> bool {
             println!("{}", report::row(step, &outcome, baseline));
         }
         if let Outcome::Ran(measured) = outcome {
-            ran.push((step, measured.spans));
+            ran.push((step, measured));
+        }
+    }
+    if let Some(dir) = &cli.report {
+        let results: Vec<html_report::StepResult<'_>> =
+            ran.iter().map(|(step, m)| (*step, m)).collect();
+        if let Err(error) = html_report::write(dir, &workload, &results, baseline) {
+            eprintln!("error: {error}");
+            any_failed = true;
         }
     }
     let ran: Vec<trace::StepSpans<'_>> = ran
         .iter()
-        .map(|(step, spans)| (*step, spans.as_slice()))
+        .map(|(step, m)| (*step, m.spans.as_slice()))
         .collect();
     if !cli.json {
         println!("{}", report::footer(baseline));

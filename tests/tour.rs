@@ -338,3 +338,99 @@ fn timeline_rows(output: &Output, step: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// `--report DIR` writes one self-contained page: a timeline per step, each an SVG
+/// that parses as XML, with one bar per unit, placed where its span says: in step 0
+/// each unit starts where the one before it ends; in step 4 the bars overlap.
+#[test]
+fn the_report_draws_one_bar_per_unit_where_its_span_is() {
+    let dir = std::env::temp_dir().join(format!("tour-report-{}", std::process::id()));
+    let output = tour(&[
+        "--units",
+        "6",
+        "--unit-ms",
+        "5",
+        "--workers",
+        "2",
+        "--report",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!html.contains("<script"), "self-contained: no scripts");
+    let svgs = svg_documents(&html);
+    assert_eq!(svgs.len(), 5, "one timeline per step 0-4");
+    for svg in &svgs {
+        let doc = roxmltree::Document::parse(svg).expect("the SVG parses as XML");
+        assert_eq!(unit_bars(&doc).len(), 6);
+    }
+    let step0 = roxmltree::Document::parse(&svgs[0]).unwrap();
+    let bars0 = bars_by_unit(&step0);
+    for pair in bars0.windows(2) {
+        let (end_of_first, start_of_next) = (pair[0].0 + pair[0].1, pair[1].0);
+        assert!(
+            (start_of_next - end_of_first).abs() < 1.0,
+            "step 0: {pair:?}"
+        );
+    }
+    let step4 = roxmltree::Document::parse(&svgs[4]).unwrap();
+    let bars4 = bars_by_unit(&step4);
+    let overlap = bars4[0].0 < bars4[1].0 + bars4[1].1 && bars4[1].0 < bars4[0].0 + bars4[0].1;
+    assert!(overlap, "step 4's units run at once: {bars4:?}");
+}
+
+/// Past 300 lanes the timeline turns into a density view: no bars, one line.
+#[test]
+fn many_lanes_become_a_density_view() {
+    let dir = std::env::temp_dir().join(format!("tour-density-{}", std::process::id()));
+    let output = tour(&[
+        "--step",
+        "4",
+        "--units",
+        "400",
+        "--unit-ms",
+        "5",
+        "--report",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let svg = &svg_documents(&html)[0];
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    assert!(unit_bars(&doc).is_empty());
+    let lines = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("density"))
+        .count();
+    assert_eq!(lines, 1);
+}
+
+/// Every `<svg>…</svg>` in a page.
+fn svg_documents(html: &str) -> Vec<String> {
+    html.split("<svg")
+        .skip(1)
+        .map(|rest| format!("<svg{}</svg>", rest.split("</svg>").next().unwrap()))
+        .collect()
+}
+
+fn unit_bars<'a>(doc: &'a roxmltree::Document<'a>) -> Vec<roxmltree::Node<'a, 'a>> {
+    doc.descendants()
+        .filter(|n| n.attribute("class") == Some("unit"))
+        .collect()
+}
+
+/// (x, width) of each unit's bar, in unit order.
+fn bars_by_unit(doc: &roxmltree::Document<'_>) -> Vec<(f64, f64)> {
+    let mut bars: Vec<(usize, f64, f64)> = unit_bars(doc)
+        .iter()
+        .map(|bar| {
+            let number = |name: &str| bar.attribute(name).unwrap().parse::<f64>().unwrap();
+            let unit: usize = bar.attribute("data-unit").unwrap().parse().unwrap();
+            (unit, number("x"), number("width"))
+        })
+        .collect();
+    bars.sort_by_key(|bar| bar.0);
+    bars.into_iter().map(|(_, x, width)| (x, width)).collect()
+}

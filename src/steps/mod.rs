@@ -103,6 +103,8 @@ pub enum Lanes {
 /// One step of the tour, as the runner sees it.
 pub struct Step {
     pub number: u8,
+    /// What a learner should see in this step's timeline, one sentence.
+    pub look_for: &'static str,
     /// What a lane is in this step's pictures.
     pub lanes: Lanes,
     /// A short name, for the table and for `--json`.

@@ -13,6 +13,7 @@ use async_scratch::work::WorkKind;
 
 pub const STEP: Step = Step {
     number: 4,
+    look_for: "One lane per task, all on one thread, all in flight at once: the thread is free while every unit awaits its timer.",
     lanes: Lanes::Tasks,
     name: "coroutines",
     what: "every unit a coroutine task, on one thread",

@@ -1,0 +1,100 @@
+//! `--report DIR`: the tour as one HTML page a learner opens in a browser: the machine
+//! it ran on, the workload, the table, and each step's timeline with a sentence on what
+//! to see in it. Self-contained: inline CSS and SVG, nothing fetched from anywhere, so
+//! it opens from disk.
+
+use crate::report::{format_duration, Baseline};
+use crate::runner::Measured;
+use crate::steps::{Step, Workload};
+use crate::svg_timeline::{self, escape};
+use std::fmt::Write;
+use std::path::Path;
+
+/// A step that ran, with what it measured.
+pub type StepResult<'a> = (&'a Step, &'a Measured);
+
+/// Creates `dir` if needed: called before anything runs, so a bad path fails fast.
+pub fn prepare(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|error| format!("cannot write the report to {}: {error}", dir.display()))
+}
+
+/// Writes `dir/index.html`.
+pub fn write(
+    dir: &Path,
+    workload: &Workload,
+    results: &[StepResult<'_>],
+    baseline: Baseline,
+) -> Result<(), String> {
+    let path = dir.join("index.html");
+    std::fs::write(&path, page(workload, results, baseline))
+        .map_err(|error| format!("cannot write the report to {}: {error}", path.display()))
+}
+
+fn page(workload: &Workload, results: &[StepResult<'_>], baseline: Baseline) -> String {
+    let mut html = String::from(HEAD);
+    let _ = write!(
+        html,
+        "<h1>async-from-scratch: the tour</h1>\n<p class=\"machine\">Ran on {}.</p>\n<p>Workload: {} units of {} ({}), {} pool workers.</p>\n",
+        escape(&machine()),
+        workload.units,
+        format_duration(workload.work.duration),
+        workload.work.kind,
+        workload.workers
+    );
+    html.push_str(&table(results, baseline));
+    for &(step, measured) in results {
+        let svg = svg_timeline::render(step, &measured.spans, measured.wall);
+        let _ = write!(
+            html,
+            "<figure>\n{svg}\n<figcaption>{}</figcaption>\n</figure>\n",
+            escape(step.look_for)
+        );
+    }
+    html.push_str("</body>\n</html>\n");
+    html
+}
+
+const HEAD: &str = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>async-from-scratch: the tour</title>\n<style>\nbody { font-family: sans-serif; max-width: 960px; margin: 2em auto; color: #222; }\ntable { border-collapse: collapse; margin: 1em 0 2em; }\nth, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }\nth:nth-child(2), td:nth-child(2) { text-align: left; }\nfigure { margin: 0 0 2em; }\nfigcaption { color: #444; margin-top: 4px; }\n.machine { color: #555; }\n</style>\n</head>\n<body>\n";
+
+fn table(results: &[StepResult<'_>], baseline: Baseline) -> String {
+    let mut html = String::from(
+        "<table>\n<tr><th>step</th><th>what it does</th><th>wall</th><th>speedup</th><th>threads</th><th>peak in flight</th></tr>\n",
+    );
+    for &(step, measured) in results {
+        let speedup =
+            baseline.wall().as_secs_f64() / measured.wall.as_secs_f64().max(f64::MIN_POSITIVE);
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{speedup:.1}×</td><td>{}</td><td>{}</td></tr>",
+            step.number,
+            escape(step.what),
+            format_duration(measured.wall),
+            measured.threads,
+            measured.peak_in_flight
+        );
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+/// The machine, in words: CPU model (from /proc/cpuinfo on Linux), cores, OS.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|line| {
+                line.strip_prefix("model name")?
+                    .split(':')
+                    .nth(1)
+                    .map(|m| m.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| "an unknown CPU".to_string());
+    format!(
+        "{model}, {cores} cores, {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}

@@ -19,16 +19,24 @@ pub fn prepare(dir: &Path) -> Result<(), String> {
         .map_err(|error| format!("cannot write the report to {}: {error}", dir.display()))
 }
 
-/// Writes `dir/index.html`.
+/// Writes `dir/index.html`, and each step's timeline as `dir/stepN.svg` too (for
+/// pages that embed one picture, such as the README).
 pub fn write(
     dir: &Path,
     workload: &Workload,
     results: &[StepResult<'_>],
     baseline: Baseline,
 ) -> Result<(), String> {
-    let path = dir.join("index.html");
-    std::fs::write(&path, page(workload, results, baseline))
-        .map_err(|error| format!("cannot write the report to {}: {error}", path.display()))
+    let write_file = |name: String, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|error| format!("cannot write the report to {}: {error}", path.display()))
+    };
+    for &(step, measured) in results {
+        let svg = svg_timeline::render(step, &measured.spans, measured.wall);
+        write_file(format!("step{}.svg", step.number), svg)?;
+    }
+    write_file("index.html".to_string(), page(workload, results, baseline))
 }
 
 fn page(workload: &Workload, results: &[StepResult<'_>], baseline: Baseline) -> String {

@@ -21,7 +21,12 @@ const LEFT: f64 = 90.0; // room for lane labels
 const RIGHT: f64 = 20.0;
 const TOP: f64 = 44.0; // room for the title
 const BOTTOM: f64 = 34.0; // room for the time axis
+/// A lane's height while lanes are few; with many, they share [`PLOT_HEIGHT`].
 const LANE_HEIGHT: f64 = 14.0;
+/// The most a plot of many lanes grows to: a hundred lanes of 14 px would be a scroll.
+const PLOT_HEIGHT: f64 = 400.0;
+/// The thinnest lane drawn, still a visible bar.
+const MIN_LANE_HEIGHT: f64 = 1.0;
 const DENSITY_HEIGHT: f64 = 160.0;
 /// Time buckets of the density view: one per two pixels is as fine as the eye sees.
 const DENSITY_BUCKETS: usize = 400;
@@ -81,15 +86,16 @@ pub fn render(step: &Step, spans: &[Span], wall: Duration) -> String {
 /// One row per lane, one bar per unit; returns the SVG and the plot's height.
 fn bars(step: &Step, lanes: &BTreeMap<usize, Vec<&Span>>, axis: &TimeAxis) -> (String, f64) {
     let mut svg = String::new();
-    let label_every = lanes.len().div_ceil(30).max(1); // at most ~30 labels
+    let lane_height = (PLOT_HEIGHT / lanes.len() as f64).clamp(MIN_LANE_HEIGHT, LANE_HEIGHT);
+    let label_every = lanes.len().div_ceil(20).max(1); // at most ~20 labels
     for (row, (&lane, lane_spans)) in lanes.iter().enumerate() {
-        let y = TOP + row as f64 * LANE_HEIGHT;
+        let y = TOP + row as f64 * lane_height;
         if row % label_every == 0 {
             let _ = write!(
                 svg,
                 r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
                 LEFT - 6.0,
-                y + LANE_HEIGHT - 3.0,
+                y + lane_height.max(10.0) - 3.0,
                 escape(&step.lane_name(lane))
             );
         }
@@ -100,16 +106,16 @@ fn bars(step: &Step, lanes: &BTreeMap<usize, Vec<&Span>>, axis: &TimeAxis) -> (S
                 svg,
                 r#"<rect class="unit" data-unit="{}" x="{x:.3}" y="{:.3}" width="{:.3}" height="{:.3}" fill="{fill}"><title>unit {}: {:.1}–{:.1} ms</title></rect>"#,
                 span.unit,
-                y + 1.0,
+                y + lane_height * 0.1,
                 (end_x - x).max(0.0),
-                LANE_HEIGHT - 2.0,
+                lane_height * 0.8,
                 span.unit,
                 span.start.as_secs_f64() * 1e3,
                 span.end.as_secs_f64() * 1e3,
             );
         }
     }
-    (svg, lanes.len() as f64 * LANE_HEIGHT)
+    (svg, lanes.len() as f64 * lane_height)
 }
 
 /// Units in flight over time, as one line, scaled to the peak.
@@ -164,7 +170,11 @@ fn time_axis(axis: &TimeAxis, end: Duration, y: f64) -> String {
             r##"<line x1="{x:.2}" y1="{y}" x2="{x:.2}" y2="{}" stroke="#444"/><text x="{x:.2}" y="{}" text-anchor="middle">{}</text>"##,
             y + 4.0,
             y + 16.0,
-            crate::report::format_duration(t)
+            if tick == 0 {
+                "0".to_string()
+            } else {
+                crate::report::format_duration(t)
+            }
         );
     }
     svg

@@ -66,6 +66,16 @@ pub struct Cli {
     #[arg(long, value_name = "DIR")]
     pub report: Option<std::path::PathBuf>,
 
+    /// Also run each strategy (steps 0-4) at 10, 100, ... units of 10 ms, each in a
+    /// process of its own, for wall time and peak memory against size (charted with
+    /// --report). Sizes over --budget-secs are skipped.
+    #[arg(long)]
+    pub scale: bool,
+
+    /// The largest size --scale runs.
+    #[arg(long, value_name = "UNITS", default_value_t = 1_000_000, value_parser = RangedU64ValueParser::<usize>::new().range(10..=MAX_UNITS))]
+    pub scale_up_to: usize,
+
     /// Internal: run one failing case of step 5 (the tour starts itself with this, in
     /// a child process it can stop).
     #[arg(long, hide = true)]

@@ -8,7 +8,9 @@ mod html_report;
 mod progress;
 mod report;
 mod runner;
+mod scaling;
 mod steps;
+mod svg_scaling;
 mod svg_timeline;
 mod terminal_timeline;
 mod trace;
@@ -42,8 +44,30 @@ fn main() -> ExitCode {
         }
     }
     let mut any_failed = false;
-    if cli.selected_steps().next().is_some() {
-        any_failed |= run_table(&cli);
+    let table = cli
+        .selected_steps()
+        .next()
+        .is_some()
+        .then(|| run_table(&cli));
+    let scale = cli.scale.then(|| run_scaling(&cli));
+    if let Some(table) = &table {
+        any_failed |= table.any_failed;
+    }
+    if let Some(dir) = &cli.report {
+        let results: Vec<html_report::StepResult<'_>> = match &table {
+            Some(table) => table.ran.iter().map(|(step, m)| (*step, m)).collect(),
+            None => Vec::new(),
+        };
+        let baseline = table
+            .as_ref()
+            .map_or(Baseline::Nominal(cli.workload().sequential_time()), |t| {
+                t.baseline
+            });
+        let scaling = scale.as_deref().map(|points| (points, cli.budget()));
+        if let Err(error) = html_report::write(dir, &cli.workload(), &results, baseline, scaling) {
+            eprintln!("error: {error}");
+            any_failed = true;
+        }
     }
     if cli.runs_failures() {
         run_failures(cli.json);
@@ -55,8 +79,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Steps 0 to 4, side by side: returns whether any step failed.
-fn run_table(cli: &cli::Cli) -> bool {
+/// What the table's run left for the report.
+struct TableRun {
+    ran: Vec<(&'static steps::Step, runner::Measured)>,
+    baseline: Baseline,
+    any_failed: bool,
+}
+
+/// Steps 0 to 4, side by side.
+fn run_table(cli: &cli::Cli) -> TableRun {
     let workload = cli.workload();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let settings = Settings {
@@ -89,29 +120,55 @@ fn run_table(cli: &cli::Cli) -> bool {
             ran.push((step, measured));
         }
     }
-    if let Some(dir) = &cli.report {
-        let results: Vec<html_report::StepResult<'_>> =
-            ran.iter().map(|(step, m)| (*step, m)).collect();
-        if let Err(error) = html_report::write(dir, &workload, &results, baseline) {
-            eprintln!("error: {error}");
-            any_failed = true;
-        }
-    }
-    let ran: Vec<trace::StepSpans<'_>> = ran
+    let spans: Vec<trace::StepSpans<'_>> = ran
         .iter()
         .map(|(step, m)| (*step, m.spans.as_slice()))
         .collect();
     if !cli.json {
         println!("{}", report::footer(baseline));
-        print_timelines(&ran);
+        print_timelines(&spans);
     }
     if let Some(path) = &cli.trace {
-        if let Err(error) = trace::write_trace(path, &ran) {
+        if let Err(error) = trace::write_trace(path, &spans) {
             eprintln!("error: {error}");
             any_failed = true;
         }
     }
-    any_failed
+    TableRun {
+        ran,
+        baseline,
+        any_failed,
+    }
+}
+
+/// `--scale`: every strategy at every size, each point printed as it is measured.
+fn run_scaling(cli: &cli::Cli) -> Vec<scaling::Point> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if !cli.json {
+        println!(
+            "\nScaling: each strategy at 10 to {} units of 10 ms, each run in a process of its own",
+            cli.scale_up_to
+        );
+    }
+    let points = scaling::run(
+        &cli.workload(),
+        cli.budget(),
+        cores,
+        cli.scale_up_to,
+        |point| {
+            if cli.json {
+                println!("{}", report::scale_json(point));
+            } else {
+                println!("{}", report::scale_row(point));
+            }
+        },
+    );
+    if !cli.json {
+        for note in svg_scaling::skipped_notes(&points, cli.budget()) {
+            println!("  {note}");
+        }
+    }
+    points
 }
 
 /// Each step's timeline in Unicode blocks, under the table.

@@ -130,6 +130,7 @@ pub fn json_line(
             "threads": measured.threads,
             "peak_in_flight": measured.peak_in_flight,
             "units_done": measured.units_done,
+            "peak_rss_kib": peak_rss_kib(),
         }),
         Outcome::Skipped(reason) => json!({ "status": "skipped", "reason": reason }),
         Outcome::Failed(reason) => json!({ "status": "failed", "reason": reason }),
@@ -242,4 +243,50 @@ pub fn failure_json(case: &Case) -> String {
         "why": case.why,
     })
     .to_string()
+}
+
+/// The process's peak resident memory so far, in KiB (`VmHWM` in /proc/self/status);
+/// `None` where there is no /proc. For one step per process, as `--scale` runs them,
+/// it is that step's peak.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// One `--scale` point, as a line of the terminal output.
+pub fn scale_row(point: &crate::scaling::Point) -> String {
+    use crate::scaling::PointOutcome;
+    let lead = format!("  step {} at {:>9} units:", point.step.number, point.units);
+    match &point.outcome {
+        PointOutcome::Ran { wall, peak_rss_kib } => {
+            let memory = peak_rss_kib.map_or(String::new(), |kib| {
+                format!(", peak memory {} MiB", kib / 1024)
+            });
+            format!("{lead} {}{memory}", format_duration(*wall))
+        }
+        PointOutcome::Skipped(expected) => {
+            format!("{lead} skipped (about {})", format_duration(*expected))
+        }
+        PointOutcome::Failed(reason) => format!("{lead} FAILED: {reason}"),
+    }
+}
+
+/// One `--scale` point as a JSON line.
+pub fn scale_json(point: &crate::scaling::Point) -> String {
+    use crate::scaling::PointOutcome;
+    let mut line = json!({ "scale": true, "step": point.step.number, "units": point.units });
+    let fields = match &point.outcome {
+        PointOutcome::Ran { wall, peak_rss_kib } => {
+            json!({ "status": "ran", "wall_ms": wall.as_secs_f64() * 1000.0, "peak_rss_kib": peak_rss_kib })
+        }
+        PointOutcome::Skipped(expected) => {
+            json!({ "status": "skipped", "expected_ms": expected.as_secs_f64() * 1000.0 })
+        }
+        PointOutcome::Failed(reason) => json!({ "status": "failed", "reason": reason }),
+    };
+    merge(&mut line, fields);
+    line.to_string()
 }

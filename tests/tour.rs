@@ -434,3 +434,56 @@ fn bars_by_unit(doc: &roxmltree::Document<'_>) -> Vec<(f64, f64)> {
     bars.sort_by_key(|bar| bar.0);
     bars.into_iter().map(|(_, x, width)| (x, width)).collect()
 }
+
+/// `--scale` runs every strategy at each size up to the limit, skips the sizes over the
+/// budget, and with `--report` charts both: one line per strategy on each chart (an SVG
+/// that parses as XML), and the skipped sizes said under it.
+#[test]
+fn scaling_charts_every_strategy_and_says_what_it_skipped() {
+    let dir = std::env::temp_dir().join(format!("tour-scale-{}", std::process::id()));
+    let args = [
+        "--step",
+        "0",
+        "--units",
+        "2",
+        "--unit-ms",
+        "1",
+        "--scale",
+        "--scale-up-to",
+        "1000",
+    ];
+    let output = tour(
+        &[
+            &args[..],
+            &["--budget-secs", "1", "--report", dir.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let points = stdout
+        .lines()
+        .filter(|line| line.starts_with("  step ") && line.contains(" at "));
+    assert_eq!(points.count(), 15, "5 strategies at 10, 100 and 1000 units");
+    for chart in ["scaling-wall.svg", "scaling-memory.svg"] {
+        let svg = std::fs::read_to_string(dir.join(chart)).unwrap();
+        let doc = roxmltree::Document::parse(&svg).expect("the chart parses as XML");
+        let lines = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("strategy"))
+            .count();
+        assert_eq!(lines, 5, "{chart}: one line per strategy");
+        let skipped: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("skipped"))
+            .filter_map(|n| n.text())
+            .collect();
+        assert!(
+            skipped
+                .iter()
+                .any(|note| note.starts_with("step 0 (sequential) skipped from 1000 units")),
+            "{skipped:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -14,10 +14,13 @@ const MAX_LANE_ROWS: usize = 8;
 /// Width of the label in front of each row.
 const LABEL_WIDTH: usize = 12;
 
-/// The columns the pictures use: `$COLUMNS` when set (terminals export it), else 100;
-/// never narrower than 40 nor wider than 200.
+/// The columns the pictures use: the terminal's width when standard output is one,
+/// else `$COLUMNS` when set, else 100; never narrower than 40 nor wider than 200.
 pub fn terminal_width() -> usize {
-    let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+    let terminal = console::Term::stdout()
+        .size_checked()
+        .map(|(_rows, columns)| usize::from(columns));
+    let columns = terminal.or_else(|| std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()));
     columns.unwrap_or(100).clamp(40, 200)
 }
 

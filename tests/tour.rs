@@ -344,20 +344,10 @@ fn timeline_rows(output: &Output, step: &str) -> Vec<String> {
 /// each unit starts where the one before it ends; in step 4 the bars overlap.
 #[test]
 fn the_report_draws_one_bar_per_unit_where_its_span_is() {
-    let dir = std::env::temp_dir().join(format!("tour-report-{}", std::process::id()));
-    let output = tour(&[
-        "--units",
-        "6",
-        "--unit-ms",
-        "5",
-        "--workers",
-        "2",
-        "--report",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{output:?}");
-    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    let html = report_page(
+        "report",
+        &["--units", "6", "--unit-ms", "5", "--workers", "2"],
+    );
     assert!(!html.contains("<script"), "self-contained: no scripts");
     let svgs = svg_documents(&html);
     assert_eq!(svgs.len(), 5, "one timeline per step 0-4");
@@ -383,20 +373,10 @@ fn the_report_draws_one_bar_per_unit_where_its_span_is() {
 /// Past 300 lanes the timeline turns into a density view: no bars, one line.
 #[test]
 fn many_lanes_become_a_density_view() {
-    let dir = std::env::temp_dir().join(format!("tour-density-{}", std::process::id()));
-    let output = tour(&[
-        "--step",
-        "4",
-        "--units",
-        "400",
-        "--unit-ms",
-        "5",
-        "--report",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{output:?}");
-    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    let html = report_page(
+        "density",
+        &["--step", "4", "--units", "400", "--unit-ms", "5"],
+    );
     let svg = &svg_documents(&html)[0];
     let doc = roxmltree::Document::parse(svg).unwrap();
     assert!(unit_bars(&doc).is_empty());
@@ -405,6 +385,17 @@ fn many_lanes_become_a_density_view() {
         .filter(|n| n.attribute("class") == Some("density"))
         .count();
     assert_eq!(lines, 1);
+}
+
+/// Runs the tour with `args` and `--report` into a fresh directory, and returns the
+/// page it wrote (the directory is removed).
+fn report_page(label: &str, args: &[&str]) -> String {
+    let dir = std::env::temp_dir().join(format!("tour-{label}-{}", std::process::id()));
+    let output = tour(&[args, &["--report", dir.to_str().unwrap()]].concat());
+    assert!(output.status.success(), "{output:?}");
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    html
 }
 
 /// Every `<svg>…</svg>` in a page.

@@ -446,27 +446,29 @@ impl StallWatch {
 
 impl Shared {
     fn suspect(&self, id: TaskId) {
-        self.suspects
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(id);
-        self.executor_thread.unpark();
+        self.hand_over(&self.suspects, id);
     }
 
     fn take_suspects(&self) -> Vec<TaskId> {
-        mem::take(&mut *self.suspects.lock().unwrap_or_else(PoisonError::into_inner))
+        take_all(&self.suspects)
     }
 
     fn report_later(&self, diagnostic: Diagnostic) {
-        self.reports
+        self.hand_over(&self.reports, diagnostic);
+    }
+
+    /// Adds `item` to a queue the executor empties at its next turn, and wakes it up
+    /// for that turn (it may be parked, and the item may come from another thread).
+    fn hand_over<T>(&self, queue: &Mutex<Vec<T>>, item: T) {
+        queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(diagnostic);
+            .push(item);
         self.executor_thread.unpark();
     }
 
     fn deliver_reports(&self) {
-        let reports = mem::take(&mut *self.reports.lock().unwrap_or_else(PoisonError::into_inner));
+        let reports = take_all(&self.reports);
         for diagnostic in &reports {
             (self.reporter)(diagnostic);
         }
@@ -1124,6 +1126,11 @@ pub(crate) fn polled<T>(header: &TaskHeader, poll: impl FnOnce() -> Poll<T>) -> 
         Poll::Pending => header.check_lost(),
     }
     outcome
+}
+
+/// Empties one of the queues handed to the executor (see `Shared::hand_over`).
+fn take_all<T>(queue: &Mutex<Vec<T>>) -> Vec<T> {
+    mem::take(&mut *queue.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
 /// Every wait cycle through `headers`, each once (whichever task it is found from).

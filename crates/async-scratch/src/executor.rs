@@ -55,6 +55,7 @@
 
 use crate::diagnostics::{print_to_stderr, Deadlock, Diagnostic, Reporter, StuckTask};
 use crate::join::{JoinHandle, Spawned, TaskCell};
+use crate::locking::lock;
 use crate::time::{Clock, TimerQueue};
 use crate::waker::{waker_ref, Wakeable};
 use std::cell::{Cell, RefCell};
@@ -65,7 +66,7 @@ use std::panic::Location;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, JoinHandle as ThreadHandle, Thread};
 use std::time::{Duration, Instant};
@@ -151,7 +152,7 @@ impl TaskHeader {
     }
 
     fn lock_waits_on(&self) -> MutexGuard<'_, Option<WaitTarget>> {
-        self.waits_on.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.waits_on)
     }
 
     /// The task and what it waits for, in words.
@@ -277,10 +278,7 @@ pub(crate) struct LockRecord {
 
 impl LockRecord {
     fn holder(&self) -> Option<Arc<dyn TaskHandle>> {
-        self.holder
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        lock(&self.holder).clone()
     }
 }
 
@@ -440,7 +438,7 @@ struct PollRecord {
 
 impl StallWatch {
     fn lock(&self) -> MutexGuard<'_, Option<PollRecord>> {
-        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.current)
     }
 }
 
@@ -450,7 +448,7 @@ impl Shared {
     }
 
     fn take_suspects(&self) -> Vec<TaskId> {
-        take_all(&self.suspects)
+        drain(&self.suspects)
     }
 
     fn report_later(&self, diagnostic: Diagnostic) {
@@ -460,15 +458,12 @@ impl Shared {
     /// Adds `item` to a queue the executor empties at its next turn, and wakes it up
     /// for that turn (it may be parked, and the item may come from another thread).
     fn hand_over<T>(&self, queue: &Mutex<Vec<T>>, item: T) {
-        queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(item);
+        lock(queue).push(item);
         self.executor_thread.unpark();
     }
 
     fn deliver_reports(&self) {
-        let reports = take_all(&self.reports);
+        let reports = drain(&self.reports);
         for diagnostic in &reports {
             (self.reporter)(diagnostic);
         }
@@ -503,7 +498,7 @@ impl Shared {
 
     fn lock_ready(&self) -> MutexGuard<'_, Vec<TaskId>> {
         // Only ids are pushed and swapped under this lock: never left half-done.
-        self.ready.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.ready)
     }
 
     fn push_ready(&self, id: TaskId) {
@@ -1129,8 +1124,8 @@ pub(crate) fn polled<T>(header: &TaskHeader, poll: impl FnOnce() -> Poll<T>) -> 
 }
 
 /// Empties one of the queues handed to the executor (see `Shared::hand_over`).
-fn take_all<T>(queue: &Mutex<Vec<T>>) -> Vec<T> {
-    mem::take(&mut *queue.lock().unwrap_or_else(PoisonError::into_inner))
+fn drain<T>(queue: &Mutex<Vec<T>>) -> Vec<T> {
+    mem::take(&mut *lock(queue))
 }
 
 /// Every wait cycle through `headers`, each once (whichever task it is found from).

@@ -23,6 +23,7 @@ use crate::executor::{
     polled, register_wait, CurrentTask, TaskFuture, TaskHandle, TaskHeader, WaitRegistration,
     WaitTarget,
 };
+use crate::locking::lock;
 use crate::task::panic_message;
 use crate::waker::{waker_ref, Wakeable};
 use std::fmt;
@@ -30,7 +31,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 /// Why a spawned task gave no value.
@@ -133,7 +134,7 @@ impl<T> JoinSlot<T> {
 
     fn lock(&self) -> MutexGuard<'_, JoinState<T>> {
         // Only ever held to move values in and out: never left half-written.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     fn finish(&self, result: Result<T, JoinError>) {

@@ -29,12 +29,13 @@
 //! });
 //! ```
 
+use crate::locking::lock;
 use crate::waker::{waker_from_arc, Wakeable};
 use std::future::Future;
 use std::mem;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 /// A future, then its output, then nothing once the output is taken.
@@ -135,7 +136,7 @@ struct Woken {
 impl WokenList {
     fn lock(&self) -> MutexGuard<'_, Woken> {
         // Only indices and a waker are moved under this lock: never half-written.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 }
 

@@ -70,6 +70,7 @@ pub mod diagnostics;
 pub mod executor;
 pub mod join;
 pub mod join_all;
+mod locking;
 pub mod mutex;
 pub mod pool;
 pub mod run_all;

@@ -42,13 +42,14 @@
 //! intrusive linked list of waiters: no allocation per waiter, O(1) removal.
 
 use crate::executor::{current_task, register_wait, LockRecord, WaitRegistration, WaitTarget};
+use crate::locking::lock;
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdGuard, PoisonError};
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdGuard};
 use std::task::{Context, Poll, Waker};
 
 /// A mutual-exclusion lock for async code: waiting for it suspends the task, not the
@@ -132,26 +133,18 @@ impl<T> Mutex<T> {
 
     fn lock_queue(&self) -> StdGuard<'_, LockQueue> {
         // Only flags and waiters are changed under this lock, never half-way.
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.queue)
     }
 
     /// The guard of a lock just taken; records the holder for the wait graph.
     fn acquired(&self) -> MutexGuard<'_, T> {
-        *self
-            .record
-            .holder
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = current_task();
+        *lock(&self.record.holder) = current_task();
         MutexGuard { mutex: self }
     }
 
     /// Frees the lock, or hands it to the first waiter.
     fn release(&self) {
-        *self
-            .record
-            .holder
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = None;
+        *lock(&self.record.holder) = None;
         let handed_to = {
             let mut queue = self.lock_queue();
             hand_over(&mut queue)

@@ -52,12 +52,13 @@
 //! queue and let idle workers steal, so workers rarely touch the same lock at all; step 7
 //! of the roadmap builds that.
 
+use crate::locking::{lock, wait};
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 
 /// A job: any closure that can be sent to another thread and run once.
@@ -251,13 +252,6 @@ impl fmt::Debug for ThreadPool {
     }
 }
 
-/// Locks one half of the queue. Jobs run outside these locks, and our own code does not
-/// panic while holding them, so a poisoned lock still guards a consistent queue: carry
-/// on rather than fail.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Shared {
     /// The body of every worker thread.
     fn work_until_closed(&self) {
@@ -304,10 +298,7 @@ impl Shared {
     fn sleep_until_signalled(&self, mut incoming: MutexGuard<'_, Incoming>) {
         incoming.idle_workers += 1;
         // May wake spuriously; the caller looks at the queue again either way.
-        incoming = self
-            .job_ready
-            .wait(incoming)
-            .unwrap_or_else(PoisonError::into_inner);
+        incoming = wait(&self.job_ready, incoming);
         incoming.idle_workers -= 1;
     }
 

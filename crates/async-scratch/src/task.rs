@@ -32,13 +32,14 @@
 //! 2's program waits for each task before it spawns the next, and is back to step 0's
 //! speed. Step 3's [`run_all`](crate::run_all::run_all) spawns first and waits after.
 
+use crate::locking::{lock, wait};
 use crate::pool::ThreadPool;
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 /// How a task can fail to produce its value.
@@ -89,7 +90,7 @@ impl<T> Slot<T> {
     fn lock(&self) -> MutexGuard<'_, SlotState<T>> {
         // The lock is only ever held to move a value in or out, which cannot panic
         // half-way, so a poisoned lock still holds a consistent value.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     fn fill(&self, result: Result<T, TaskError>) {
@@ -119,11 +120,7 @@ impl<T> Task<T> {
                 "Task::wait called after an .await returned its result"
             );
             // Condvars may wake spuriously: the loop checks the slot again.
-            state = self
-                .slot
-                .finished
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = wait(&self.slot.finished, state);
         }
     }
 

@@ -47,12 +47,13 @@
 //! ```
 
 use crate::executor;
+use crate::locking::lock;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -115,12 +116,6 @@ impl Default for ManualClock {
     fn default() -> Self {
         ManualClock::new()
     }
-}
-
-/// Locks a mutex that only ever guards plain data moved in and out: a panic elsewhere
-/// cannot leave it half-written, so poisoning is ignored.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The time on the clock of the executor running the current task; the real time

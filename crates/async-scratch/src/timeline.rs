@@ -20,11 +20,12 @@
 //! assert_eq!(peak_in_flight(&spans), 1); // one after another
 //! ```
 
+use crate::locking::lock;
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where a unit ran: the OS thread, numbered from 0 in the order threads first ask.
@@ -155,11 +156,7 @@ impl Timeline {
     pub fn push(&self, span: Span) {
         // A panic while holding this lock cannot leave the Vec half-written, so a
         // poisoned lock still holds good data: take it rather than lose the record.
-        let mut spans = self
-            .inner
-            .spans
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut spans = lock(&self.inner.spans);
         spans.push(span);
         drop(spans);
         if let Some(observer) = &self.inner.observer {
@@ -169,11 +166,7 @@ impl Timeline {
 
     /// A copy of every span recorded so far, in the order they were recorded.
     pub fn spans(&self) -> Vec<Span> {
-        let spans = self
-            .inner
-            .spans
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let spans = lock(&self.inner.spans);
         spans.clone()
     }
 }
@@ -186,11 +179,7 @@ impl Default for Timeline {
 
 impl fmt::Debug for Timeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let spans = self
-            .inner
-            .spans
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let spans = lock(&self.inner.spans);
         f.debug_struct("Timeline")
             .field("spans", &spans.len())
             .field("observed", &self.inner.observer.is_some())

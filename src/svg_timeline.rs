@@ -8,7 +8,7 @@
 //! density view: units in flight over time (`<polyline class="density">`).
 
 use crate::steps::Step;
-use async_scratch::timeline::{peak_in_flight, Span};
+use async_scratch::timeline::{in_flight_over_time, peak_in_flight, Span};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
@@ -48,14 +48,11 @@ pub fn render(step: &Step, spans: &[Span], wall: Duration) -> String {
     let axis = TimeAxis {
         total: end.as_secs_f64().max(1e-9),
     };
-    let mut lanes: BTreeMap<usize, Vec<&Span>> = BTreeMap::new();
-    for span in spans {
-        lanes.entry(step.lane_of(span)).or_default().push(span);
-    }
+    let lanes = step.spans_by_lane(spans);
     let (body, plot_height) = if lanes.len() <= MAX_LANES {
         bars(step, &lanes, &axis)
     } else {
-        (density(spans, &axis), DENSITY_HEIGHT)
+        (density(spans), DENSITY_HEIGHT)
     };
     let height = TOP + plot_height + BOTTOM;
     let title = format!(
@@ -119,23 +116,8 @@ fn bars(step: &Step, lanes: &BTreeMap<usize, Vec<&Span>>, axis: &TimeAxis) -> (S
 }
 
 /// Units in flight over time, as one line, scaled to the peak.
-fn density(spans: &[Span], axis: &TimeAxis) -> String {
-    let bucket_of = |t: Duration| {
-        ((t.as_secs_f64() / axis.total * DENSITY_BUCKETS as f64) as usize).min(DENSITY_BUCKETS - 1)
-    };
-    let mut changes = vec![0i64; DENSITY_BUCKETS + 1];
-    for span in spans {
-        changes[bucket_of(span.start)] += 1;
-        changes[bucket_of(span.end) + 1] -= 1;
-    }
-    let mut in_flight = 0;
-    let counts: Vec<i64> = changes[..DENSITY_BUCKETS]
-        .iter()
-        .map(|change| {
-            in_flight += change;
-            in_flight
-        })
-        .collect();
+fn density(spans: &[Span]) -> String {
+    let counts = in_flight_over_time(spans, DENSITY_BUCKETS);
     let peak = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
     let points: Vec<String> = counts
         .iter()

@@ -5,8 +5,7 @@
 //! `▁` to `█` scaled to the peak.
 
 use crate::steps::Step;
-use async_scratch::timeline::Span;
-use std::collections::BTreeMap;
+use async_scratch::timeline::{in_flight_over_time, slices_covered, Span};
 
 /// The most lanes drawn one row each; past it, the density row.
 const MAX_LANE_ROWS: usize = 8;
@@ -35,44 +34,25 @@ pub fn render(step: &Step, spans: &[Span], width: usize) -> Vec<String> {
         return Vec::new();
     };
     let columns = width.saturating_sub(LABEL_WIDTH + 1).max(10);
-    // The columns a span covers: at least one, so a short unit still shows.
-    let cover = |span: &Span| {
-        let at = |t: std::time::Duration| {
-            (t.as_secs_f64() / total.as_secs_f64() * columns as f64) as usize
-        };
-        let first = at(span.start).min(columns - 1);
-        (first, at(span.end).clamp(first + 1, columns))
-    };
-    let mut lanes: BTreeMap<usize, Vec<&Span>> = BTreeMap::new();
-    for span in spans {
-        lanes.entry(step.lane_of(span)).or_default().push(span);
+    let lanes = step.spans_by_lane(spans);
+    if lanes.len() > MAX_LANE_ROWS {
+        let in_flight = in_flight_over_time(spans, columns);
+        let peak = in_flight.iter().copied().max().unwrap_or(1).max(1);
+        let bar: String = in_flight.iter().map(|&n| density_block(n, peak)).collect();
+        return vec![format!("{:>LABEL_WIDTH$} {bar}", "in flight")];
     }
-    if lanes.len() <= MAX_LANE_ROWS {
-        return lanes
-            .iter_mut()
-            .map(|(&lane, lane_spans)| {
-                // Glyphs alternate along the lane, so neighbours always differ.
-                lane_spans.sort_by_key(|span| span.start);
-                let mut row = vec![None; columns];
-                for (nth, span) in lane_spans.iter().enumerate() {
-                    let (first, end) = cover(span);
-                    row[first..end].fill(Some(nth));
-                }
-                let bar: String = row.into_iter().map(unit_glyph).collect();
-                format!("{:>LABEL_WIDTH$} {bar}", step.lane_name(lane))
-            })
-            .collect();
-    }
-    let mut changes = vec![0i64; columns + 1];
-    for span in spans {
-        let (first, end) = cover(span);
-        changes[first] += 1;
-        changes[end] -= 1;
-    }
-    let in_flight = running(&changes);
-    let peak = in_flight.iter().copied().max().unwrap_or(1).max(1);
-    let bar: String = in_flight.iter().map(|&n| density_block(n, peak)).collect();
-    vec![format!("{:>LABEL_WIDTH$} {bar}", "in flight")]
+    lanes
+        .iter()
+        .map(|(&lane, lane_spans)| {
+            // Glyphs alternate along the lane (in start order), so neighbours differ.
+            let mut row = vec![None; columns];
+            for (nth, span) in lane_spans.iter().enumerate() {
+                row[slices_covered(span, total, columns)].fill(Some(nth));
+            }
+            let bar: String = row.into_iter().map(unit_glyph).collect();
+            format!("{:>LABEL_WIDTH$} {bar}", step.lane_name(lane))
+        })
+        .collect()
 }
 
 /// `█` and `▒` for the even and odd units of a lane, `·` for idle.
@@ -84,24 +64,12 @@ fn unit_glyph(nth_in_lane: Option<usize>) -> char {
     }
 }
 
-/// Running sums of a difference array: how many units are in flight in each column.
-fn running(changes: &[i64]) -> Vec<i64> {
-    let mut now = 0;
-    changes[..changes.len() - 1]
-        .iter()
-        .map(|change| {
-            now += change;
-            now
-        })
-        .collect()
-}
-
 /// `▁` for a few units in flight up to `█` at the peak; a space for none.
-fn density_block(in_flight: i64, peak: i64) -> char {
+fn density_block(in_flight: usize, peak: usize) -> char {
     const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    if in_flight <= 0 {
+    if in_flight == 0 {
         return ' ';
     }
-    let level = ((in_flight * LEVELS.len() as i64 - 1) / peak) as usize;
+    let level = (in_flight * LEVELS.len() - 1) / peak;
     LEVELS[level.min(LEVELS.len() - 1)]
 }

@@ -9,7 +9,6 @@
 use crate::steps::Step;
 use async_scratch::timeline::Span;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 use std::path::Path;
 
 /// A step that ran, with its spans.
@@ -31,8 +30,7 @@ fn trace(steps: &[StepSpans<'_>]) -> Value {
             None,
             format!("step {}: {}", step.number, step.what),
         ));
-        let lanes: BTreeSet<usize> = spans.iter().map(|span| step.lane_of(span)).collect();
-        for lane in lanes {
+        for &lane in step.spans_by_lane(spans).keys() {
             events.push(metadata(
                 "thread_name",
                 step,

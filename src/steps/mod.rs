@@ -8,6 +8,7 @@ use async_scratch::pool::PoolError;
 use async_scratch::task::TaskError;
 use async_scratch::timeline::{Span, Timeline};
 use async_scratch::work::{Work, WorkKind};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -125,6 +126,18 @@ impl Step {
             Lanes::Threads => span.lane.0,
             Lanes::Tasks => span.unit,
         }
+    }
+
+    /// `spans` grouped by lane, lanes in order, each lane's spans in start order.
+    pub fn spans_by_lane<'a>(&self, spans: &'a [Span]) -> BTreeMap<usize, Vec<&'a Span>> {
+        let mut lanes: BTreeMap<usize, Vec<&Span>> = BTreeMap::new();
+        for span in spans {
+            lanes.entry(self.lane_of(span)).or_default().push(span);
+        }
+        for lane_spans in lanes.values_mut() {
+            lane_spans.sort_by_key(|span| span.start);
+        }
+        lanes
     }
 
     /// How a lane is named in pictures and traces.

@@ -24,6 +24,7 @@ use crate::locking::lock;
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::fmt;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -221,6 +222,66 @@ pub fn peak_in_flight(spans: &[Span]) -> usize {
         }
     }
     peak
+}
+
+/// The slices of time a span covers, when the time from the origin to `until` is cut
+/// into `slices` equal slices, numbered from 0: from the slice its start falls in, up
+/// to the one its end falls in (half-open, as spans are), but always at least one, so
+/// that a unit shorter than a slice still shows in a picture.
+///
+/// ```
+/// use async_scratch::timeline::{slices_covered, Lane, Span};
+/// use std::time::Duration;
+///
+/// let ms = Duration::from_millis;
+/// let span = Span { unit: 0, lane: Lane(0), start: ms(5), end: ms(15) };
+/// assert_eq!(slices_covered(&span, ms(20), 4), 1..3); // slices [5, 10) and [10, 15)
+/// let blink = Span { unit: 1, lane: Lane(0), start: ms(6), end: ms(7) };
+/// assert_eq!(slices_covered(&blink, ms(20), 4), 1..2);
+/// ```
+pub fn slices_covered(span: &Span, until: Duration, slices: usize) -> Range<usize> {
+    if slices == 0 {
+        return 0..0;
+    }
+    let slice_of = |t: Duration| {
+        let fraction = t.as_secs_f64() / until.as_secs_f64().max(f64::MIN_POSITIVE);
+        (fraction * slices as f64) as usize
+    };
+    let first = slice_of(span.start).min(slices - 1);
+    first..slice_of(span.end).clamp(first + 1, slices)
+}
+
+/// How many spans are in flight in each of `slices` equal slices of time, from the
+/// origin to the end of the latest span (a span counts in every slice it covers, see
+/// [`slices_covered`]). What a picture draws when there are too many lanes for a row
+/// each.
+///
+/// ```
+/// use async_scratch::timeline::{in_flight_over_time, Lane, Span};
+/// use std::time::Duration;
+///
+/// let ms = Duration::from_millis;
+/// let span = |unit, start, end| Span { unit, lane: Lane(0), start: ms(start), end: ms(end) };
+/// let spans = [span(0, 0, 10), span(1, 5, 15), span(2, 15, 20)];
+/// assert_eq!(in_flight_over_time(&spans, 4), [1, 2, 1, 1]); // slices of 5 ms
+/// ```
+pub fn in_flight_over_time(spans: &[Span], slices: usize) -> Vec<usize> {
+    let until = spans.iter().map(|span| span.end).max().unwrap_or_default();
+    // A difference array: +1 where a span's slices begin, -1 just after they end.
+    let mut changes = vec![0isize; slices + 1];
+    for span in spans {
+        let covered = slices_covered(span, until, slices);
+        changes[covered.start] += 1;
+        changes[covered.end] -= 1;
+    }
+    let mut in_flight = 0isize;
+    changes[..slices]
+        .iter()
+        .map(|change| {
+            in_flight += change;
+            in_flight as usize
+        })
+        .collect()
 }
 
 /// How many distinct threads ran at least one span.

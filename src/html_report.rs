@@ -113,8 +113,7 @@ fn table(results: &[StepResult<'_>], baseline: Baseline) -> String {
         "<table>\n<tr><th>step</th><th>what it does</th><th>wall</th><th>speedup</th><th>threads</th><th>peak in flight</th></tr>\n",
     );
     for &(step, measured) in results {
-        let speedup =
-            baseline.wall().as_secs_f64() / measured.wall.as_secs_f64().max(f64::MIN_POSITIVE);
+        let speedup = baseline.speedup(measured);
         let _ = writeln!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{speedup:.1}×</td><td>{}</td><td>{}</td></tr>",
@@ -131,7 +130,7 @@ fn table(results: &[StepResult<'_>], baseline: Baseline) -> String {
 
 /// The machine, in words: CPU model (from /proc/cpuinfo on Linux), cores, OS.
 fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = crate::runner::machine_cores();
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {

@@ -89,7 +89,7 @@ struct TableRun {
 /// Steps 0 to 4, side by side.
 fn run_table(cli: &cli::Cli) -> TableRun {
     let workload = cli.workload();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = runner::machine_cores();
     let settings = Settings {
         budget: cli.budget(),
         cores,
@@ -143,7 +143,7 @@ fn run_table(cli: &cli::Cli) -> TableRun {
 
 /// `--scale`: every strategy at every size, each point printed as it is measured.
 fn run_scaling(cli: &cli::Cli) -> Vec<scaling::Point> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = runner::machine_cores();
     if !cli.json {
         println!(
             "\nScaling: each strategy at 10 to {} units of 10 ms, each run in a process of its own",

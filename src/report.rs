@@ -16,7 +16,7 @@ pub enum Baseline {
 }
 
 impl Baseline {
-    pub fn wall(self) -> Duration {
+    fn wall(self) -> Duration {
         match self {
             Baseline::Measured(wall) | Baseline::Nominal(wall) => wall,
         }
@@ -29,7 +29,8 @@ impl Baseline {
         }
     }
 
-    fn speedup(self, measured: &Measured) -> f64 {
+    /// How many times faster than the baseline `measured` was.
+    pub fn speedup(self, measured: &Measured) -> f64 {
         self.wall().as_secs_f64() / measured.wall.as_secs_f64().max(f64::MIN_POSITIVE)
     }
 }

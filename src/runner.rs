@@ -36,6 +36,11 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// The cores this machine offers the tour (1 if the OS will not say).
+pub fn machine_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 pub fn run_step(step: &Step, workload: &Workload, settings: &Settings) -> Outcome {
     let expected = (step.expected_time)(workload, settings.cores);
     if expected > settings.budget {

@@ -290,39 +290,27 @@ fn an_unwritable_trace_path_is_an_error() {
 /// 8 lanes, a single row of units in flight.
 #[test]
 fn the_terminal_timelines_show_each_step() {
-    let output = tour(&[
-        "--units",
-        "12",
-        "--unit-ms",
-        "5",
-        "--workers",
-        "3",
-        "--step",
-        "0",
-    ]);
-    let step0 = timeline_rows(&output, "step 0");
+    let rows_of_step = |step: &str| {
+        let output = tour(&[
+            "--units",
+            "12",
+            "--unit-ms",
+            "5",
+            "--workers",
+            "3",
+            "--step",
+            step,
+        ]);
+        timeline_rows(&output, &format!("step {step}"))
+    };
+    let step0 = rows_of_step("0");
     assert_eq!(step0.len(), 1);
     assert!(
         step0[0].contains('█') && step0[0].contains('▒'),
         "{step0:?}"
     );
-    let output = tour(&[
-        "--units",
-        "12",
-        "--unit-ms",
-        "5",
-        "--workers",
-        "3",
-        "--step",
-        "1",
-    ]);
-    assert_eq!(
-        timeline_rows(&output, "step 1").len(),
-        3,
-        "one row per worker"
-    );
-    let output = tour(&["--units", "12", "--unit-ms", "5", "--step", "4"]);
-    let step4 = timeline_rows(&output, "step 4");
+    assert_eq!(rows_of_step("1").len(), 3, "one row per worker");
+    let step4 = rows_of_step("4");
     assert_eq!(step4.len(), 1);
     assert!(step4[0].trim_start().starts_with("in flight"), "{step4:?}");
 }

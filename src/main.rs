@@ -5,6 +5,7 @@
 mod child;
 mod cli;
 mod html_report;
+mod output;
 mod progress;
 mod report;
 mod runner;
@@ -17,6 +18,7 @@ mod trace;
 
 use async_scratch::work::WorkKind;
 use clap::Parser;
+use output::say;
 use report::Baseline;
 use runner::{Outcome, Settings};
 use std::io::IsTerminal;
@@ -100,7 +102,7 @@ fn run_table(cli: &cli::Cli) -> TableRun {
         async_scratch::work::calibrate_cpu();
     }
     if !cli.json {
-        println!("{}", report::header(&workload, cores));
+        say!("{}", report::header(&workload, cores));
     }
     let mut baseline = Baseline::Nominal(workload.sequential_time());
     let mut any_failed = false;
@@ -112,9 +114,9 @@ fn run_table(cli: &cli::Cli) -> TableRun {
         }
         any_failed |= matches!(outcome, Outcome::Failed(_));
         if cli.json {
-            println!("{}", report::json_line(step, &workload, &outcome, baseline));
+            say!("{}", report::json_line(step, &workload, &outcome, baseline));
         } else {
-            println!("{}", report::row(step, &outcome, baseline));
+            say!("{}", report::row(step, &outcome, baseline));
         }
         if let Outcome::Ran(measured) = outcome {
             ran.push((step, measured));
@@ -125,7 +127,7 @@ fn run_table(cli: &cli::Cli) -> TableRun {
         .map(|(step, m)| (*step, m.spans.as_slice()))
         .collect();
     if !cli.json {
-        println!("{}", report::footer(baseline));
+        say!("{}", report::footer(baseline));
         print_timelines(&spans);
     }
     if let Some(path) = &cli.trace {
@@ -145,7 +147,7 @@ fn run_table(cli: &cli::Cli) -> TableRun {
 fn run_scaling(cli: &cli::Cli) -> Vec<scaling::Point> {
     let cores = runner::machine_cores();
     if !cli.json {
-        println!(
+        say!(
             "\nScaling: each strategy at 10 to {} units of 10 ms, each run in a process of its own",
             cli.scale_up_to
         );
@@ -157,15 +159,15 @@ fn run_scaling(cli: &cli::Cli) -> Vec<scaling::Point> {
         cli.scale_up_to,
         |point| {
             if cli.json {
-                println!("{}", report::scale_json(point));
+                say!("{}", report::scale_json(point));
             } else {
-                println!("{}", report::scale_row(point));
+                say!("{}", report::scale_row(point));
             }
         },
     );
     if !cli.json {
         for note in svg_scaling::skipped_notes(&points, cli.budget()) {
-            println!("  {note}");
+            say!("  {note}");
         }
     }
     points
@@ -174,13 +176,13 @@ fn run_scaling(cli: &cli::Cli) -> Vec<scaling::Point> {
 /// Each step's timeline in Unicode blocks, under the table.
 fn print_timelines(ran: &[trace::StepSpans<'_>]) {
     let width = terminal_timeline::terminal_width();
-    println!("\ntimelines: time runs across each step's own wall time, one row per lane");
-    println!("(a thread, or a task in step 4); each unit in █ or ▒ in turn, · where idle;");
-    println!("past 8 lanes, one row of units in flight instead:");
+    say!("\ntimelines: time runs across each step's own wall time, one row per lane");
+    say!("(a thread, or a task in step 4); each unit in █ or ▒ in turn, · where idle;");
+    say!("past 8 lanes, one row of units in flight instead:");
     for &(step, spans) in ran {
-        println!("step {}", step.number);
+        say!("step {}", step.number);
         for row in terminal_timeline::render(step, spans, width) {
-            println!("{row}");
+            say!("{row}");
         }
     }
 }
@@ -188,13 +190,13 @@ fn print_timelines(ran: &[trace::StepSpans<'_>]) {
 /// Step 5: each failure case, printed as soon as it has run.
 fn run_failures(json: bool) {
     if !json {
-        println!("\n{}", report::failures_header());
+        say!("\n{}", report::failures_header());
     }
     for case in steps::step5::run_cases() {
         if json {
-            println!("{}", report::failure_json(&case));
+            say!("{}", report::failure_json(&case));
         } else {
-            println!("{}", report::failure_text(&case));
+            say!("{}", report::failure_text(&case));
         }
     }
 }

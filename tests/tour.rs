@@ -466,3 +466,39 @@ fn scaling_charts_every_strategy_and_says_what_it_skipped() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Piped into a reader that stops early (`tour | head`), the tour ends quietly with
+/// success instead of panicking on the closed pipe.
+#[test]
+fn a_closed_standard_output_ends_the_tour_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tour"))
+        .args([
+            "--step",
+            "1",
+            "--units",
+            "40",
+            "--unit-ms",
+            "5",
+            "--workers",
+            "4",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    assert!(
+        first_line.starts_with("async-from-scratch tour"),
+        "{first_line}"
+    );
+    // The reader is dropped here: every later line meets a closed pipe.
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

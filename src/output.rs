@@ -1,6 +1,6 @@
 //! Standard output that may be closed: `cargo run --release | head` closes it after ten
 //! lines, and `println!` would then panic with a backtrace. Every line the tour prints
-//! goes through [`line`] instead, which ends the program quietly when nobody reads on.
+//! goes through [`line`](fn@line) instead, which ends the program quietly when nobody reads on.
 
 use std::fmt;
 use std::io::{self, ErrorKind, Write};
@@ -19,7 +19,7 @@ pub fn line(text: fmt::Arguments<'_>) {
     }
 }
 
-/// `println!` for the tour, through [`line`].
+/// `println!` for the tour, through [`line`](fn@line).
 macro_rules! say {
     ($($arg:tt)*) => {
         $crate::output::line(format_args!($($arg)*))

@@ -4,9 +4,9 @@
 //! One runtime per process, so that each peak belongs to one runtime alone:
 //!
 //! ```text
-//! cargo run --release -p async-scratch --example sleep_memory -- async-scratch
-//! cargo run --release -p async-scratch --example sleep_memory -- tokio
-//! cargo run --release -p async-scratch --example sleep_memory -- smol
+//! cargo run --release -p async-scratch-bench --bin sleep_memory -- async-scratch
+//! cargo run --release -p async-scratch-bench --bin sleep_memory -- tokio
+//! cargo run --release -p async-scratch-bench --bin sleep_memory -- smol
 //! ```
 //!
 //! An optional second argument sets N (default 100,000). Linux only: it reads

@@ -5,9 +5,9 @@
 //! - a chain of 100,000 tasks, each spawning the next (the last one signals the end);
 //! - 200 tasks, each yielding 1,000 times;
 //! - 100,000 tasks sleeping 1 second each, at once (wall time; for memory per sleeping
-//!   task, see `examples/sleep_memory.rs`, which needs a process of its own).
+//!   task, see `src/bin/sleep_memory.rs`, which needs a process of its own).
 //!
-//! Run with `cargo bench -p async-scratch --bench executor`.
+//! Run with `cargo bench -p async-scratch-bench --bench executor`.
 
 use async_scratch::executor::{self as ours, Executor};
 use criterion::measurement::WallTime;

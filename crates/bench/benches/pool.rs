@@ -5,7 +5,7 @@
 //! countdown latch the last job opens), so the only difference measured is the pool:
 //! queueing a job, handing it to a worker, and running it.
 //!
-//! Run with `cargo bench -p async-scratch --bench pool`.
+//! Run with `cargo bench -p async-scratch-bench --bench pool`.
 
 use async_scratch::pool::ThreadPool;
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -12,6 +12,15 @@ use std::time::{Duration, Instant};
 /// without making the tour wait.
 pub const CHILD_BOUND: Duration = Duration::from_secs(1);
 
+/// How long a child that owes a report may take to give it, on a machine busy enough
+/// that starting a process and a 100 ms watchdog take longer than [`CHILD_BOUND`]. Past
+/// this the child is stopped anyway, and the attempt shows no report: the tour never
+/// hangs.
+pub const REPORT_BOUND: Duration = Duration::from_secs(30);
+
+/// How often the parent looks at the child.
+const LOOK_EVERY: Duration = Duration::from_millis(5);
+
 /// How a child run ended.
 pub struct ChildRun {
     /// From start to exit, or to the moment it was stopped.
@@ -22,8 +31,11 @@ pub struct ChildRun {
     pub lines: Vec<(Duration, String)>,
 }
 
-/// Runs `tour --failure-child CASE`, stops it after [`CHILD_BOUND`].
-pub fn run_failure_child(case: &str) -> Result<ChildRun, String> {
+/// Runs `tour --failure-child CASE` and stops it after [`CHILD_BOUND`]. When the child
+/// owes a report, a line containing `awaited_report`, it is stopped only once that line
+/// has come (or after [`REPORT_BOUND`]), however slow the machine: what is shown does
+/// not depend on how fast the child got going.
+pub fn run_failure_child(case: &str, awaited_report: Option<&str>) -> Result<ChildRun, String> {
     let executable =
         std::env::current_exe().map_err(|e| format!("cannot find the tour executable: {e}"))?;
     let started = Instant::now();
@@ -34,14 +46,25 @@ pub fn run_failure_child(case: &str) -> Result<ChildRun, String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start the child process: {e}"))?;
-    let lines = read_lines_as_they_come(child.stderr.take(), started);
+    let incoming = read_lines_as_they_come(child.stderr.take(), started);
+    let mut lines = Vec::new();
     let mut exited = false;
-    while started.elapsed() < CHILD_BOUND {
+    loop {
+        lines.extend(incoming.try_iter());
         if child.try_wait().map_err(|e| e.to_string())?.is_some() {
             exited = true;
             break;
         }
-        thread::sleep(Duration::from_millis(5));
+        let reported = awaited_report.is_none_or(|text| {
+            lines
+                .iter()
+                .any(|(_, line): &(Duration, String)| line.contains(text))
+        });
+        let waited = started.elapsed();
+        if (waited >= CHILD_BOUND && reported) || waited >= REPORT_BOUND {
+            break;
+        }
+        thread::sleep(LOOK_EVERY);
     }
     let wall = started.elapsed();
     if !exited {
@@ -50,10 +73,11 @@ pub fn run_failure_child(case: &str) -> Result<ChildRun, String> {
             .map_err(|e| format!("cannot stop the child process: {e}"))?;
     }
     child.wait().map_err(|e| e.to_string())?;
+    lines.extend(incoming.iter()); // ends when the child's standard error closes
     Ok(ChildRun {
         wall,
         exited,
-        lines: lines.iter().collect(),
+        lines,
     })
 }
 

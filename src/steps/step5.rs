@@ -14,7 +14,7 @@ use async_scratch::time::sleep;
 use std::future::poll_fn;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::sync::{Arc, Condvar, Mutex as StdMutex};
+use std::sync::{Arc, Barrier, Condvar, Mutex as StdMutex};
 use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -92,6 +92,9 @@ fn lock_across_await() -> Case {
         "coroutines",
         "2 units as coroutines on one thread share a std Mutex, held across `sleep(50 ms).await`",
         "lock-across-await",
+        // The watchdog's report on the blocked unit: unit 0 holds the lock, unit 1
+        // blocks the thread in lock().
+        Some("stall: task 'unit 1'"),
     );
     let fix = timed(
         "fix",
@@ -204,6 +207,7 @@ fn pool_starvation() -> Case {
         "threads",
         "2 jobs on a 2-thread pool each spawn a subtask on the same pool and wait() for it",
         "pool-starvation",
+        Some(STARVATION_REPORT),
     );
     let coroutines = timed(
         "coroutines",
@@ -226,22 +230,27 @@ fn pool_starvation() -> Case {
     }
 }
 
+/// What the starved pool's child reports, once it is sure.
+const STARVATION_REPORT: &str = "workers are blocked waiting for subtasks";
+
 fn child_pool_starvation() {
     let pool = Arc::new(ThreadPool::new(STARVED_WORKERS).expect("a pool of 2"));
-    let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // The parties: every job, once its subtask is queued, and this thread, which looks.
+    let all_queued = Arc::new(Barrier::new(STARVED_WORKERS + 1));
     for _ in 0..STARVED_WORKERS {
-        let (inner_pool, waiting) = (pool.clone(), waiting.clone());
+        let (inner_pool, all_queued) = (pool.clone(), all_queued.clone());
         pool.execute(move || {
             let subtask = inner_pool.spawn(|| 1);
-            waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            all_queued.wait();
             let _ = subtask.wait(); // blocks this worker until the subtask runs: never
         });
     }
-    thread::sleep(DEFAULT_STALL_THRESHOLD); // a watchdog's look, by hand
+    // A watchdog's look, by hand, at the moment it becomes certain: every worker is
+    // inside a job that waits for a subtask, and the subtasks are queued behind them.
+    all_queued.wait();
     eprintln!(
-        "pool: {} of {STARVED_WORKERS} workers are blocked waiting for subtasks, and {} subtasks \
-         are queued behind them: no worker will ever be free to run them",
-        waiting.load(std::sync::atomic::Ordering::SeqCst),
+        "pool: {STARVED_WORKERS} of {STARVED_WORKERS} {STARVATION_REPORT}, and {} subtasks are \
+         queued behind them: no worker will ever be free to run them",
         pool.queued_jobs(),
     );
     hang_until_killed();
@@ -254,6 +263,7 @@ fn unwakeable_future() -> Case {
         "threads",
         "a thread waits on a Condvar that nobody will ever notify",
         "condvar",
+        None, // it hangs silently: that is the point
     );
     let coroutines = timed_with_diagnostics(
         "coroutines",
@@ -356,8 +366,10 @@ fn timed_with_diagnostics(
     attempt
 }
 
-fn in_child(label: &'static str, what: &str, case: &str) -> Attempt {
-    match run_failure_child(case) {
+/// Runs a failing version in a child process (see `child.rs`); `awaited_report` is a
+/// report the child surely gives, which the parent waits for before stopping it.
+fn in_child(label: &'static str, what: &str, case: &str, awaited_report: Option<&str>) -> Attempt {
+    match run_failure_child(case, awaited_report) {
         Ok(ChildRun {
             wall,
             exited,

@@ -73,3 +73,63 @@ fn density_block(in_flight: usize, peak: usize) -> char {
     let level = (in_flight * LEVELS.len() - 1) / peak;
     LEVELS[level.min(LEVELS.len() - 1)]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::STEPS;
+    use async_scratch::timeline::Lane;
+    use std::time::Duration;
+
+    fn span(unit: usize, lane: usize, start_ms: u64, end_ms: u64) -> Span {
+        Span {
+            unit,
+            lane: Lane(lane),
+            start: Duration::from_millis(start_ms),
+            end: Duration::from_millis(end_ms),
+        }
+    }
+
+    /// The bar of a row, after its label.
+    fn bar(row: &str) -> &str {
+        &row[LABEL_WIDTH + 1..]
+    }
+
+    /// Units back to back on one lane alternate glyphs, each over its share of the
+    /// columns, and a gap between units is drawn idle.
+    #[test]
+    fn units_in_a_lane_alternate_glyphs_and_gaps_are_idle() {
+        let spans = [span(0, 0, 0, 10), span(1, 0, 10, 20), span(2, 0, 30, 40)];
+        let rows = render(&STEPS[0], &spans, LABEL_WIDTH + 1 + 40);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            bar(&rows[0]),
+            format!(
+                "{}{}{}{}",
+                "█".repeat(10),
+                "▒".repeat(10),
+                "·".repeat(10),
+                "█".repeat(10)
+            )
+        );
+    }
+
+    /// One row per lane, up to the limit; past it, one row of units in flight.
+    #[test]
+    fn many_lanes_become_one_row_in_flight() {
+        let lanes = |count: usize| -> Vec<Span> {
+            (0..count).map(|lane| span(lane, lane, 0, 10)).collect()
+        };
+        assert_eq!(
+            render(&STEPS[1], &lanes(MAX_LANE_ROWS), 60).len(),
+            MAX_LANE_ROWS
+        );
+        let rows = render(&STEPS[1], &lanes(MAX_LANE_ROWS + 1), 60);
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].trim_start().starts_with("in flight"), "{rows:?}");
+        assert!(
+            bar(&rows[0]).chars().all(|c| c == '█'),
+            "all in flight all the time"
+        );
+    }
+}

@@ -424,6 +424,10 @@ struct Shared {
 /// What the stall watchdog sees of the executor: the poll in progress.
 struct StallWatch {
     threshold: Duration,
+    /// The executor's own clock: with a [`ManualClock`](crate::time::ManualClock), a
+    /// poll lasts only the time a test advances the clock by inside it, so a test of
+    /// healthy work is quiet however slow or busy the machine is.
+    clock: Clock,
     current: Mutex<Option<PollRecord>>,
     /// Set when the executor is dropped: the watchdog thread then ends.
     stop: AtomicBool,
@@ -439,6 +443,11 @@ struct PollRecord {
 impl StallWatch {
     fn lock(&self) -> MutexGuard<'_, Option<PollRecord>> {
         lock(&self.current)
+    }
+
+    /// How long the poll that started at `started` has held the thread, on the clock.
+    fn held_since(&self, started: Instant) -> Duration {
+        self.clock.now().saturating_duration_since(started)
     }
 }
 
@@ -474,7 +483,7 @@ impl Shared {
         if let Some(watch) = &self.watch {
             *watch.lock() = Some(PollRecord {
                 task: header.info(),
-                started: Instant::now(),
+                started: watch.clock.now(),
                 reported: false,
             });
         }
@@ -486,7 +495,7 @@ impl Shared {
         let Some(record) = watch.lock().take() else {
             return;
         };
-        let held = record.started.elapsed();
+        let held = watch.held_since(record.started);
         if held > watch.threshold {
             (self.reporter)(&Diagnostic::Stall {
                 task: record.task,
@@ -658,6 +667,14 @@ impl ExecutorBuilder {
     /// is reported with its task's name and spawn location, when it returns, or by a
     /// watchdog thread while it has not returned. Off by default: it costs a lock and
     /// a clock read per poll, and a thread.
+    ///
+    /// Time is read on the executor's [`clock`](ExecutorBuilder::clock): with a
+    /// [`ManualClock`](crate::time::ManualClock), a poll holds the thread only for the
+    /// time that the clock is advanced by during it. A test of the watchdog is then
+    /// deterministic: healthy work is never reported, on however busy a machine (the
+    /// clock jumps to a deadline only between polls), and a stall is a poll that
+    /// advances the clock past the threshold. The watchdog thread still looks every
+    /// quarter threshold of real time.
     pub fn stall_watchdog(mut self, threshold: Duration) -> ExecutorBuilder {
         self.stall_threshold = Some(threshold);
         self
@@ -686,6 +703,7 @@ impl ExecutorBuilder {
     pub fn build(self) -> Executor {
         let watch = self.stall_threshold.map(|threshold| StallWatch {
             threshold,
+            clock: self.clock.clone(),
             current: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
@@ -728,11 +746,10 @@ fn start_watchdog(shared: &Arc<Shared>) -> ThreadHandle<()> {
                 let stalled = {
                     let mut current = watch.lock();
                     match current.as_mut() {
-                        Some(record)
-                            if !record.reported && record.started.elapsed() > watch.threshold =>
-                        {
-                            record.reported = true;
-                            Some((record.task.clone(), record.started.elapsed()))
+                        Some(record) if !record.reported => {
+                            let held = watch.held_since(record.started);
+                            record.reported = held > watch.threshold;
+                            record.reported.then(|| (record.task.clone(), held))
                         }
                         _ => None,
                     }

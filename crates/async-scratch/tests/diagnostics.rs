@@ -7,7 +7,7 @@ mod common;
 use async_scratch::blocking::spawn_blocking;
 use async_scratch::diagnostics::Diagnostic;
 use async_scratch::executor::{yield_now, Executor};
-use async_scratch::time::sleep;
+use async_scratch::time::{sleep, Clock, ManualClock};
 use common::collect_diagnostics;
 use std::future::{pending, poll_fn};
 use std::sync::{mpsc, Mutex};
@@ -213,12 +213,15 @@ fn the_watchdog_reports_a_blocking_poll_while_it_blocks() {
 }
 
 /// Healthy executors say nothing: many tasks that spawn, yield, sleep and join, with
-/// the watchdog on.
+/// the watchdog on. The executor runs on a manual clock, which the watchdog reads too:
+/// a poll holds the thread for no time on it, however long the OS (or Miri) takes to
+/// run it, so silence is the only right answer on any machine.
 #[test]
 fn healthy_work_raises_no_diagnostic() {
     let (reporter, seen) = collect_diagnostics();
     let executor = Executor::builder()
-        .stall_watchdog(Duration::from_secs(5))
+        .clock(Clock::Manual(ManualClock::new()))
+        .stall_watchdog(Duration::from_millis(1))
         .on_diagnostic(reporter)
         .build();
     executor.block_on(async {
@@ -234,5 +237,51 @@ fn healthy_work_raises_no_diagnostic() {
         let outputs = async_scratch::join_all::join_all(tasks).await;
         assert_eq!(outputs.len(), 100);
     });
-    assert!(seen.lock().unwrap().is_empty());
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+}
+
+/// How long a test waits for a report that must come before it calls it missing: far
+/// beyond any wait it has on a working watchdog, which reports within a quarter of its
+/// threshold.
+const NEVER_REPORTED: Duration = Duration::from_secs(30);
+
+/// On a manual clock, a stall is a poll during which the clock moves past the
+/// threshold: the watchdog thread reports it while the poll still runs (the poll waits
+/// for that report before it returns), and the executor again when it returns.
+#[test]
+fn the_watchdog_reads_the_executors_manual_clock() {
+    let (report_sender, reports) = mpsc::channel::<Diagnostic>();
+    let report_sender = Mutex::new(report_sender);
+    let clock = ManualClock::new();
+    let executor = Executor::builder()
+        .clock(Clock::Manual(clock.clone()))
+        .stall_watchdog(Duration::from_secs(1))
+        .on_diagnostic(move |d| drop(report_sender.lock().unwrap().send(d.clone())))
+        .build();
+    let task = executor.spawn_named("slow on the clock", async move {
+        clock.advance(Duration::from_secs(3));
+        // Blocks this poll until the report comes; the bound only turns a watchdog that
+        // never reports into a failure instead of a hang.
+        let while_running = reports.recv_timeout(NEVER_REPORTED).unwrap();
+        (while_running, reports)
+    });
+    let (while_running, reports) = executor.block_on(task).unwrap();
+    let at_the_end = reports.recv_timeout(NEVER_REPORTED).unwrap();
+    for (report, running) in [(while_running, true), (at_the_end, false)] {
+        let Diagnostic::Stall {
+            task,
+            held,
+            still_running,
+        } = report
+        else {
+            panic!("expected a stall, got {report:?}");
+        };
+        assert_eq!(task.name.as_deref(), Some("slow on the clock"));
+        assert_eq!(held, Duration::from_secs(3));
+        assert_eq!(still_running, running);
+    }
 }

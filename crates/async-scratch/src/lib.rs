@@ -52,13 +52,17 @@
 //! assert!(results.iter().all(Result::is_ok));
 //! assert_eq!(timeline.spans().len(), 4);
 //!
-//! // Step 4: the same units as coroutines, all at once, on this one thread.
+//! // Step 4: the same units as coroutines, all at once, on this one thread. (On a
+//! // manual clock, which jumps to each deadline: no real waiting, and the same
+//! // answer on any machine, however busy.)
 //! use async_scratch::coroutine::run_unit;
-//! use async_scratch::executor::block_on;
+//! use async_scratch::executor::Executor;
 //! use async_scratch::join_all::join_all;
+//! use async_scratch::time::{Clock, ManualClock};
 //!
 //! let timeline = Timeline::new();
-//! block_on(join_all((0..4).map(|unit| run_unit(work, unit, timeline.clone()))));
+//! let executor = Executor::with_clock(Clock::Manual(ManualClock::new()));
+//! executor.block_on(join_all((0..4).map(|unit| run_unit(work, unit, timeline.clone()))));
 //! assert_eq!(peak_in_flight(&timeline.spans()), 4);
 //! # Ok::<(), async_scratch::pool::PoolError>(())
 //! ```

@@ -4,9 +4,12 @@
 use serde_json::Value;
 use std::process::{Command, Output};
 
+/// Runs the tour as a user would, with the timelines 100 columns wide (whatever the
+/// terminal running the tests says).
 fn tour(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tour"))
         .args(args)
+        .env("COLUMNS", "100")
         .output()
         .expect("the tour binary runs")
 }
@@ -282,7 +285,8 @@ fn failure_cases_are_detected_and_fixed() {
     let starved = attempt(2, "threads", 0);
     assert_eq!(starved["completed"], false);
     assert!(
-        report(&starved).contains("2 of 2 workers are blocked"),
+        report(&starved).contains("2 of 2 workers are blocked")
+            && report(&starved).contains("and 2 subtasks are queued"),
         "{starved}"
     );
     assert_eq!(attempt(2, "coroutines", 0)["completed"], true);
@@ -411,8 +415,10 @@ fn the_terminal_timelines_show_each_step() {
     };
     let step0 = timeline_rows(&run_step("0"), "step 0");
     assert_eq!(step0.len(), 1);
+    // Which glyph a column shows depends on how long each unit took: a late unit can
+    // squeeze the others into columns where a later one is drawn over them.
     let bar = step0[0].split_whitespace().last().unwrap(); // after the lane's label
-    assert!(bar.contains('█'), "{step0:?}");
+    assert!(bar.contains(['█', '▒']), "{step0:?}");
     assert!(bar.chars().all(|c| "█▒·".contains(c)), "{step0:?}");
 
     let step1 = run_step("1");

@@ -235,11 +235,16 @@ const STARVATION_REPORT: &str = "workers are blocked waiting for subtasks";
 
 fn child_pool_starvation() {
     let pool = Arc::new(ThreadPool::new(STARVED_WORKERS).expect("a pool of 2"));
+    // Every job is on a worker before any subtask is queued: otherwise a worker still
+    // free could take the first subtask, and there would be no starvation to show.
+    let all_running = Arc::new(Barrier::new(STARVED_WORKERS));
     // The parties: every job, once its subtask is queued, and this thread, which looks.
     let all_queued = Arc::new(Barrier::new(STARVED_WORKERS + 1));
     for _ in 0..STARVED_WORKERS {
-        let (inner_pool, all_queued) = (pool.clone(), all_queued.clone());
+        let (inner_pool, all_running, all_queued) =
+            (pool.clone(), all_running.clone(), all_queued.clone());
         pool.execute(move || {
+            all_running.wait();
             let subtask = inner_pool.spawn(|| 1);
             all_queued.wait();
             let _ = subtask.wait(); // blocks this worker until the subtask runs: never
@@ -393,8 +398,12 @@ fn in_child(label: &'static str, what: &str, case: &str, awaited_report: Option<
     }
 }
 
-/// Keeps the first of many similar reports, and says how many more there were.
+/// Keeps the first report about a unit (one about another task is possible when the
+/// OS deschedules the thread in its poll), and says how many more there were.
 fn summarize_repeats(report: &mut Vec<String>) {
+    if let Some(first_unit) = report.iter().position(|line| line.contains("task 'unit")) {
+        report.swap(0, first_unit);
+    }
     if report.len() > 1 {
         let more = report.len() - 1;
         report.truncate(1);

@@ -10,10 +10,11 @@
 //!
 //! ```
 //! use async_scratch::timeline::{peak_in_flight, Timeline};
+//! use std::time::Duration;
 //!
 //! let timeline = Timeline::new();
 //! for unit in 0..3 {
-//!     timeline.record(unit, || { /* the work */ });
+//!     timeline.record(unit, || std::thread::sleep(Duration::from_millis(1))); // the work
 //! }
 //! let spans = timeline.spans();
 //! assert_eq!(spans.len(), 3);
@@ -191,7 +192,9 @@ impl fmt::Debug for Timeline {
 /// The largest number of spans that were running at the same instant.
 ///
 /// Spans are half-open, `[start, end)`: one that ends exactly when another starts
-/// does not overlap it, so work done strictly one after another counts as 1.
+/// does not overlap it, so work done strictly one after another counts as 1. A span
+/// that starts and ends at the same instant (work too short for the clock to see) is
+/// empty, and never in flight.
 ///
 /// ```
 /// use async_scratch::timeline::{peak_in_flight, Lane, Span};
@@ -208,6 +211,7 @@ pub fn peak_in_flight(spans: &[Span]) -> usize {
     // ends sort first (`false < true`), which is what makes spans half-open.
     let mut events: Vec<(Duration, bool)> = spans
         .iter()
+        .filter(|span| span.start < span.end) // an empty span's end would sort first
         .flat_map(|span| [(span.start, true), (span.end, false)])
         .collect();
     events.sort_unstable();
@@ -318,6 +322,17 @@ mod tests {
         assert_eq!(
             threads_used(&[span(0, 0, 1), span(1, 0, 1), span(2, 0, 1)]),
             2
+        );
+    }
+
+    /// A span too short for the clock to see is empty: it counts for nothing, and its
+    /// end (at the same instant as its start) never takes the count below zero.
+    #[test]
+    fn an_empty_span_is_never_in_flight() {
+        assert_eq!(peak_in_flight(&[span(0, 5, 5)]), 0);
+        assert_eq!(
+            peak_in_flight(&[span(0, 5, 5), span(1, 5, 9), span(2, 7, 7)]),
+            1
         );
     }
 

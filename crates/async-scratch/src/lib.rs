@@ -81,5 +81,6 @@ pub mod run_all;
 pub mod task;
 pub mod time;
 pub mod timeline;
+mod unwind;
 pub mod waker;
 pub mod work;

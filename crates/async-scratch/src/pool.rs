@@ -23,10 +23,11 @@
 //! What it promises:
 //! - **Nothing queued is lost.** Dropping the pool, or [`ThreadPool::shutdown`], lets the
 //!   workers finish every queued job, then joins them.
-//! - **A panicking job does not kill its worker.** The panic is caught, the worker takes
-//!   the next job, and the panic is not silent: the standard panic hook prints its message
-//!   once, as for any thread, and [`ThreadPool::panicked_jobs`] counts it. To get the
-//!   message back as a value, use [`ThreadPool::spawn`] (step 2, in [`crate::task`]).
+//! - **A panicking job does not kill its worker**, not even with a panic payload whose
+//!   own `Drop` panics. The panic is caught, the worker takes the next job, and the
+//!   panic is not silent: the standard panic hook prints its message once, as for any
+//!   thread, and [`ThreadPool::panicked_jobs`] counts it. To get the message back as a
+//!   value, use [`ThreadPool::spawn`] (step 2, in [`crate::task`]).
 //! - **Zero workers is an error**, not a pool that silently never runs anything.
 //!
 //! ```
@@ -53,6 +54,7 @@
 //! of the roadmap builds that.
 
 use crate::locking::{lock, wait};
+use crate::unwind::drop_payload;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
@@ -325,8 +327,11 @@ impl Shared {
     fn run(&self, job: Job) {
         // `AssertUnwindSafe`: if the job panics, everything it captured is dropped with
         // it, so no half-updated state of the job's is ever seen again by the worker.
-        if catch_unwind(AssertUnwindSafe(job)).is_err() {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
             self.panicked_jobs.fetch_add(1, Ordering::Relaxed);
+            // Not a plain drop: the payload's own `Drop` may panic, and out here that
+            // would end this worker and strand every job queued behind this one.
+            drop_payload(payload);
         }
     }
 

@@ -34,6 +34,7 @@
 
 use crate::locking::{lock, wait};
 use crate::pool::ThreadPool;
+use crate::unwind::drop_payload;
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
@@ -204,8 +205,13 @@ impl ThreadPool {
 fn run_catching_panic<T>(job: impl FnOnce() -> T) -> Result<T, TaskError> {
     // `AssertUnwindSafe`: a job that panics is dropped with everything it captured;
     // only its message comes out, so no broken state of the job's can be observed.
-    catch_unwind(AssertUnwindSafe(job))
-        .map_err(|payload| TaskError::Panicked(panic_message(&*payload)))
+    catch_unwind(AssertUnwindSafe(job)).map_err(|payload| {
+        let message = panic_message(&*payload);
+        // The payload's `Drop` may panic too; let loose here, that panic would skip
+        // filling the slot, and `wait` would never return.
+        drop_payload(payload);
+        TaskError::Panicked(message)
+    })
 }
 
 /// The text of a panic: `panic!("literal")` carries a `&str`, `panic!("{x}")` a `String`.

@@ -4,7 +4,7 @@
 mod common;
 
 use async_scratch::pool::{PoolError, ThreadPool};
-use common::{quiet_deliberate_panics, Gate, DELIBERATE};
+use common::{quiet_deliberate_panics, receive_or_give_up, Gate, PanicsWhenDropped, DELIBERATE};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -103,6 +103,30 @@ fn panicking_jobs_leave_every_worker_running() {
         pool.panicked_jobs()
     };
     assert_eq!(panicked, 100);
+}
+
+/// A job panics with a payload whose own `Drop` panics, on a one-worker pool: the
+/// worker survives dropping it, so the 10 jobs queued behind it all run, in order; the
+/// panic is counted once, and the payload was dropped once (not leaked).
+#[test]
+fn a_payload_that_panics_when_dropped_kills_no_worker() {
+    const JOBS_BEHIND: usize = 10;
+    quiet_deliberate_panics();
+    let pool = ThreadPool::new(1).unwrap();
+    let payload_drops = Arc::new(AtomicUsize::new(0));
+    let payload = PanicsWhenDropped::new(&payload_drops);
+    pool.execute(move || std::panic::panic_any(payload));
+    let (done, finished) = mpsc::channel();
+    for job in 0..JOBS_BEHIND {
+        let done = done.clone();
+        pool.execute(move || done.send(job).unwrap());
+    }
+    let ran: Vec<usize> = (0..JOBS_BEHIND)
+        .map(|job| receive_or_give_up(&finished, &format!("queued job {job}")))
+        .collect();
+    assert_eq!(ran, (0..JOBS_BEHIND).collect::<Vec<_>>());
+    assert_eq!(pool.panicked_jobs(), 1);
+    assert_eq!(payload_drops.load(Ordering::SeqCst), 1);
 }
 
 /// Zero workers is refused with an error that says why.

@@ -4,8 +4,9 @@ mod common;
 
 use async_scratch::pool::ThreadPool;
 use async_scratch::task::TaskError;
-use common::{quiet_deliberate_panics, DELIBERATE};
-use std::sync::mpsc;
+use common::{quiet_deliberate_panics, receive_or_give_up, PanicsWhenDropped, DELIBERATE};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 
 /// The job's return value is what `wait` returns, whatever its type.
 #[test]
@@ -33,6 +34,34 @@ fn a_panic_comes_back_as_an_error_with_its_message() {
     assert_eq!(error.to_string(), "task panicked: deliberate unit 7");
     assert_eq!(pool.spawn(|| "still serving").wait(), Ok("still serving"));
     assert_eq!(pool.panicked_jobs(), 0);
+}
+
+/// A task panics with a payload whose own `Drop` panics: `wait` still returns, with
+/// the placeholder message of a non-string payload; the payload was dropped once, and
+/// the pool serves the next task. `wait` runs on a thread of its own, so that if it
+/// never returns the test fails instead of hanging.
+#[test]
+fn a_payload_that_panics_when_dropped_still_comes_back_as_an_error() {
+    quiet_deliberate_panics();
+    let pool = ThreadPool::new(1).unwrap();
+    let payload_drops = Arc::new(AtomicUsize::new(0));
+    let payload = PanicsWhenDropped::new(&payload_drops);
+    let task = pool.spawn(move || -> () { std::panic::panic_any(payload) });
+    let (sender, result) = mpsc::channel();
+    std::thread::spawn(move || sender.send(task.wait()).unwrap());
+    assert_eq!(
+        receive_or_give_up(&result, "the result of `wait`"),
+        Err(TaskError::Panicked(
+            "(a panic with a non-string payload)".into()
+        ))
+    );
+    assert_eq!(payload_drops.load(Ordering::SeqCst), 1);
+    assert_eq!(pool.spawn(|| "still serving").wait(), Ok("still serving"));
+    assert_eq!(
+        pool.panicked_jobs(),
+        0,
+        "a task's panic is the task's, not the pool's"
+    );
 }
 
 /// A dropped task is detached, not cancelled: its job still runs.

@@ -3,14 +3,16 @@
 
 pub mod futures;
 
-use std::sync::{Condvar, Mutex, Once};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, Once};
 use std::time::Duration;
 
 /// Every panic a test provokes on purpose carries this word, so the hook can hide it.
 pub const DELIBERATE: &str = "deliberate";
 
-/// Keeps the output readable: panics whose message contains [`DELIBERATE`] are not
-/// printed; every other panic still is, by the standard hook.
+/// Keeps the output readable: panics whose message contains [`DELIBERATE`], or whose
+/// payload is a [`PanicsWhenDropped`], are not printed; every other panic still is, by
+/// the standard hook.
 pub fn quiet_deliberate_panics() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
@@ -22,7 +24,8 @@ pub fn quiet_deliberate_panics() {
                 .map(|s| s.to_string())
                 .or_else(|| info.payload().downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            if !text.contains(DELIBERATE) {
+            let deliberate_payload = info.payload().is::<PanicsWhenDropped>();
+            if !text.contains(DELIBERATE) && !deliberate_payload {
                 standard(info);
             }
         }));
@@ -32,7 +35,37 @@ pub fn quiet_deliberate_panics() {
 /// How long a gate waits before giving up. It only matters when a test is already
 /// failing: it turns "hangs forever" into "fails with a message". It is never a
 /// measurement.
-const GIVE_UP_AFTER: Duration = Duration::from_secs(20);
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(20);
+
+/// Receives from `receiver`, or fails the test (saying `what` never came) after
+/// [`GIVE_UP_AFTER`], instead of hanging when the sender is stuck or gone.
+pub fn receive_or_give_up<T>(receiver: &mpsc::Receiver<T>, what: &str) -> T {
+    receiver
+        .recv_timeout(GIVE_UP_AFTER)
+        .unwrap_or_else(|error| panic!("{what} never came ({error})"))
+}
+
+/// A panic payload whose own `Drop` panics, with a [`DELIBERATE`] message: thrown with
+/// `std::panic::panic_any`, it checks that whoever catches a panic also catches the one
+/// its payload throws when dropped. Each drop bumps the counter it was made with.
+pub struct PanicsWhenDropped {
+    drops: Arc<AtomicUsize>,
+}
+
+impl PanicsWhenDropped {
+    pub fn new(drops: &Arc<AtomicUsize>) -> PanicsWhenDropped {
+        PanicsWhenDropped {
+            drops: Arc::clone(drops),
+        }
+    }
+}
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+        panic!("{DELIBERATE} panic while dropping a panic payload");
+    }
+}
 
 /// A reusable barrier for `parties` threads that panics instead of waiting forever.
 ///

@@ -98,11 +98,12 @@ impl ManualClock {
         *lock(&self.now)
     }
 
-    /// Moves the clock forward by `by` (saturating far in the future). Timers that
+    /// Moves the clock forward by `by`, or, if `by` goes past the latest `Instant` the
+    /// platform can represent, to that latest `Instant` (it saturates). Timers that
     /// become due fire the next time the executor looks, which is before it waits.
     pub fn advance(&self, by: Duration) {
         let mut now = lock(&self.now);
-        *now = now.checked_add(by).unwrap_or(*now);
+        *now = saturating_add(*now, by);
     }
 
     /// Moves the clock to `to` if that is later; a clock never goes back.
@@ -110,6 +111,29 @@ impl ManualClock {
         let mut now = lock(&self.now);
         *now = (*now).max(to);
     }
+}
+
+/// `from + by`, or the latest `Instant` after `from` if that sum cannot be represented.
+///
+/// `Instant` does not say where its range ends (that is the platform's business), so
+/// the end is found by trying: from `from`, take `step` forward while it fits, and halve
+/// it when it does not. Before each halving the room left is under `step`, so every
+/// step size fits at most twice: a few tries per bit of `by`, a few hundred at most for
+/// `Duration::MAX`. The loop ends only when a one-nanosecond step does not fit, that is
+/// exactly at the latest `Instant` there is.
+fn saturating_add(from: Instant, by: Duration) -> Instant {
+    if let Some(sum) = from.checked_add(by) {
+        return sum;
+    }
+    let mut reached = from;
+    let mut step = by;
+    while !step.is_zero() {
+        match reached.checked_add(step) {
+            Some(later) => reached = later,
+            None => step /= 2,
+        }
+    }
+    reached
 }
 
 impl Default for ManualClock {

@@ -114,6 +114,33 @@ fn edge_durations_are_handled() {
     assert_eq!(executor.pending_timers(), 0);
 }
 
+/// `advance(Duration::MAX)` saturates, as its doc says: the clock ends up later than a
+/// century's advance would take it, and a second `advance(Duration::MAX)` neither
+/// panics nor moves it back. A sleep due in a thousand years is pending before and
+/// ready after; it is polled by hand (`poll!`), so the executor never gets the chance
+/// to jump the clock to its deadline by itself.
+#[test]
+fn advancing_by_duration_max_saturates() {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    let (executor, clock) = manual_executor();
+    let a_century_later = clock.now() + CENTURY;
+    executor.block_on(async {
+        let mut far = sleep(CENTURY * 10);
+        assert!(futures::poll!(&mut far).is_pending());
+        clock.advance(Duration::MAX);
+        assert!(futures::poll!(&mut far).is_ready(), "the far sleep is due");
+    });
+    let saturated = clock.now();
+    assert!(saturated > a_century_later);
+    clock.advance(Duration::MAX);
+    assert_eq!(
+        clock.now(),
+        saturated,
+        "already as late as an `Instant` goes"
+    );
+    assert_eq!(executor.pending_timers(), 0);
+}
+
 /// `timeout` gives the output when the future wins, `Elapsed` when time runs out, and
 /// drops (cancels) the future it gave up on.
 #[test]

@@ -69,7 +69,8 @@ pub trait Wakeable: Send + Sync + 'static {
     fn waker_created(&self) {}
 
     /// Called when an owning waker goes away: dropped, or consumed by `wake` (after the
-    /// wake, so that a task is queued before its last waker is gone).
+    /// wake, so that a task is queued before its last waker is gone; also when the wake
+    /// panics, since the waker is consumed all the same).
     fn waker_released(&self) {}
 }
 
@@ -160,8 +161,24 @@ unsafe fn wake<W: Wakeable>(data: *const ()) {
     // SAFETY: `wake` consumes the waker, so taking back the reference it owned (and
     // dropping it after waking) keeps the count right.
     let wakeable = unsafe { Arc::from_raw(data.cast::<W>()) };
-    wakeable.wake_by_ref();
-    wakeable.waker_released();
+    // The guard reports the release when it goes: after the wake, or while a panicking
+    // `wake_by_ref` unwinds, since the waker is consumed either way.
+    let consumed = ReleasedOnDrop { wakeable };
+    consumed.wakeable.wake_by_ref();
+}
+
+/// The reference of a waker consumed by `wake`, which calls [`Wakeable::waker_released`]
+/// when it goes, then gives the reference back, as `drop_waker` does: on every way out
+/// of `wake`, the panicking one too.
+struct ReleasedOnDrop<W: Wakeable> {
+    wakeable: Arc<W>,
+}
+
+impl<W: Wakeable> Drop for ReleasedOnDrop<W> {
+    fn drop(&mut self) {
+        self.wakeable.waker_released();
+        // `wakeable`, and with it the reference, is dropped right after this.
+    }
 }
 
 /// # Safety
@@ -185,6 +202,7 @@ unsafe fn drop_waker<W: Wakeable>(data: *const ()) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::panic::AssertUnwindSafe;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[derive(Default)]
@@ -216,6 +234,44 @@ mod tests {
         drop(waker);
         assert_eq!(Arc::strong_count(&counter), 1);
         assert_eq!(counter.wakes.load(Ordering::Relaxed), 4);
+    }
+
+    /// Counts the wakers made and released for it; its wake always panics.
+    #[derive(Default)]
+    struct PanicsOnWake {
+        created: AtomicUsize,
+        released: AtomicUsize,
+    }
+
+    impl Wakeable for PanicsOnWake {
+        fn wake_by_ref(self: &Arc<Self>) {
+            panic!("deliberate panic in wake");
+        }
+        fn waker_created(&self) {
+            self.created.fetch_add(1, Ordering::Relaxed);
+        }
+        fn waker_released(&self) {
+            self.released.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A waker consumed by a `wake` that panics is still released, as `Wakeable`'s
+    /// contract says, and gives its reference back: counted after each step.
+    #[test]
+    fn a_waker_consumed_by_a_panicking_wake_is_released() {
+        let wakeable = Arc::new(PanicsOnWake::default());
+        let waker = waker_from_arc(wakeable.clone());
+        let clone = waker.clone();
+        assert_eq!(wakeable.created.load(Ordering::Relaxed), 2);
+        assert_eq!(wakeable.released.load(Ordering::Relaxed), 0);
+        let woken = std::panic::catch_unwind(AssertUnwindSafe(|| clone.wake()));
+        assert!(woken.is_err(), "the wake panicked");
+        assert_eq!(wakeable.released.load(Ordering::Relaxed), 1);
+        assert_eq!(Arc::strong_count(&wakeable), 2, "reference given back");
+        drop(waker);
+        let created = wakeable.created.load(Ordering::Relaxed);
+        assert_eq!(wakeable.released.load(Ordering::Relaxed), created);
+        assert_eq!(Arc::strong_count(&wakeable), 1);
     }
 
     /// Wakers made from the same `Arc` are recognised as waking the same task.

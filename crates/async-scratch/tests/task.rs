@@ -48,13 +48,14 @@ fn a_payload_that_panics_when_dropped_still_comes_back_as_an_error() {
     let payload = PanicsWhenDropped::new(&payload_drops);
     let task = pool.spawn(move || -> () { std::panic::panic_any(payload) });
     let (sender, result) = mpsc::channel();
-    std::thread::spawn(move || sender.send(task.wait()).unwrap());
+    let waiter = std::thread::spawn(move || sender.send(task.wait()).unwrap());
     assert_eq!(
         receive_or_give_up(&result, "the result of `wait`"),
         Err(TaskError::Panicked(
             "(a panic with a non-string payload)".into()
         ))
     );
+    waiter.join().unwrap(); // it has sent: no thread outlives the test (Miri checks)
     assert_eq!(payload_drops.load(Ordering::SeqCst), 1);
     assert_eq!(pool.spawn(|| "still serving").wait(), Ok("still serving"));
     assert_eq!(

@@ -6,9 +6,12 @@
 //! - 200 tasks, each yielding 1,000 times;
 //! - 100,000 tasks sleeping 1 second each, at once (wall time).
 //!
-//! The workloads are the ones in `async_scratch_bench::runtime`, written once per
-//! runtime. For memory per sleeping task, see `src/bin/sleep_memory.rs`, which needs
-//! a process of its own.
+//! The workloads are the ones in `async_scratch_bench::runtime`, which the
+//! comparison runner (`src/bin/compare.rs`) also runs. This benchmark loops in one
+//! warm process, which reuses the memory earlier iterations grew; the runner starts a
+//! fresh process for every run, as a real program starts, and its figures are the
+//! ones to quote. Memory per task needs a process of its own too: see the runner's
+//! `queued-bytes` and `sleep-bytes`.
 //!
 //! Run with `cargo bench -p async-scratch-bench --bench executor`; set
 //! `EXECUTOR_BENCH` to part of a group's name to run only that group.

@@ -2,9 +2,10 @@
 //!
 //! Every single-threaded workload is written here once per runtime, and everything
 //! that measures them runs this one copy: the criterion benchmark
-//! (`benches/executor.rs`), which loops in one process, and `sleep_memory`, which
-//! needs a process of its own for each runtime, so that each peak of memory belongs
-//! to one runtime alone.
+//! (`benches/executor.rs`), which loops in one process, and the comparison runner,
+//! which runs each workload once per fresh process, because a loop in one warm
+//! process hides what a real program pays the first time: growing the allocator's
+//! heap, and the page faults of touching new memory.
 //!
 //! # Layout
 //!
@@ -14,17 +15,28 @@
 //! | [`ping_pong`] | the two tasks of a ping-pong pair, the same futures on every runtime |
 //! | [`workload`] | the workloads by name, their sizes, and running one measured: wall time or memory per task |
 //! | [`rss`] | the process's peak resident memory, from `/proc/self/status` |
+//! | [`result_line`] | the one JSON line a measured run prints, and reading it back |
+//! | [`child`] | one measured run in a fresh process, whatever becomes of it |
+//! | [`stats`] | medians and spread of several runs |
+//! | [`report`] | the comparison's table (Markdown) or JSON lines, ours ÷ the faster peer |
 //!
-//! The binary `sleep_memory` reports memory per sleeping task, one runtime per
-//! process:
+//! The binaries: `workload <runtime> <workload>` runs one workload once and prints
+//! one JSON line; `compare` runs `workload` for every runtime, rounds interleaved,
+//! and prints the medians as ratios; `sleep_memory` reports memory per sleeping task
+//! in a sentence.
 //!
 //! ```text
-//! cargo run --release -p async-scratch-bench --bin sleep_memory -- tokio
+//! cargo build --release -p async-scratch-bench
+//! cargo run --release -p async-scratch-bench --bin compare -- --workloads spawn,chain
 //! ```
 
 #![warn(missing_docs)]
 
+pub mod child;
 pub mod ping_pong;
+pub mod report;
+pub mod result_line;
 pub mod rss;
 pub mod runtime;
+pub mod stats;
 pub mod workload;

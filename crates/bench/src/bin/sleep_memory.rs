@@ -9,8 +9,10 @@
 //! cargo run --release -p async-scratch-bench --bin sleep_memory -- smol
 //! ```
 //!
-//! An optional second argument sets N (default 100,000). Linux only: it reads
-//! `/proc/self/status`.
+//! An optional second argument sets N (default 100,000). It is the `sleep-bytes`
+//! workload with a task count of your choosing; `compare --workloads sleep-bytes`
+//! runs that workload for every runtime, five times each, and takes the medians.
+//! Linux only: it reads `/proc/self/status`.
 
 use async_scratch_bench::rss::Baseline;
 use async_scratch_bench::runtime::RuntimeName;

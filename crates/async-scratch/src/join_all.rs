@@ -72,11 +72,16 @@ impl<F: Future> MaybeDone<F> {
     /// If the output is not there.
     fn take_output(self: Pin<&mut Self>) -> F::Output {
         // SAFETY: only a `Done` is moved out of, and it holds an output, not the
-        // pinned future; a `Pending` future is left where it is (we panic instead).
+        // pinned future: the variant is checked before anything is moved, so a
+        // `Pending` future stays where it is (we panic instead).
         let this = unsafe { self.get_unchecked_mut() };
+        assert!(
+            matches!(this, MaybeDone::Done(_)),
+            "join output taken before it was ready"
+        );
         match mem::replace(this, MaybeDone::Taken) {
             MaybeDone::Done(output) => output,
-            _ => panic!("join output taken before it was ready"),
+            _ => unreachable!("checked above"),
         }
     }
 }
@@ -264,7 +269,11 @@ impl<F: Future> Future for JoinAll<F> {
         let this = self.get_mut(); // `JoinAll` is `Unpin`: its children are boxed
         let (batch, more_left) = this.children_to_poll(cx.waker());
         for index in batch {
-            this.list.listed[index].store(false, Ordering::Release);
+            // A swap, not a store: a store could become visible only after the child's
+            // poll has read its state, while a wake on another thread sees the flag
+            // still set and queues nothing: a lost wake (the store-buffer pattern).
+            // Both sides being read-modify-writes of the flag, one always sees the other.
+            this.list.listed[index].swap(false, Ordering::AcqRel);
             let mut child_cx = Context::from_waker(&this.wakers[index]);
             let child = child(&mut this.children, index);
             let was_done = matches!(*child, MaybeDone::Done(_));

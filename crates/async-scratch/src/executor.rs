@@ -532,9 +532,23 @@ pub struct TaskInfo {
 /// A task as the executor stores it: one boxed future (16 bytes), since the slab holds
 /// one per live task. Its waker is borrowed from its cell at each poll.
 struct TaskSlot {
+    /// The task's header, kept apart from its future: the executor reads a pending
+    /// task's name, flags and waits here. It never makes a reference to a future that
+    /// is not being polled, because the future may hold references into itself (a
+    /// `&mut` to a local, held across an `.await`), and any other reference to its
+    /// memory would invalidate them (Miri reported exactly that while the header was
+    /// read through the future).
+    header: Arc<dyn TaskHandle>,
     /// `None` only while the task is being polled (taken out so that the poll can
     /// spawn new tasks into the slab).
     future: Option<Pin<Box<dyn TaskFuture>>>,
+}
+
+impl TaskSlot {
+    /// The header of a task that is not being polled.
+    fn idle_header(&self) -> Option<&TaskHeader> {
+        self.future.as_ref().map(|_| self.header.header())
+    }
 }
 
 /// Task storage: a `Vec` of slots with a free list, so ids stay small and slots are
@@ -952,7 +966,7 @@ impl Executor {
         tasks
             .iter()
             .filter_map(|(id, slot)| {
-                let header = slot.future.as_ref()?.header();
+                let header = slot.idle_header()?;
                 Some(TaskInfo {
                     id,
                     name: header.name.as_deref().map(str::to_string),
@@ -996,7 +1010,9 @@ impl Core {
         let header = TaskHeader::new(id, &self.shared, name, spawned_at);
         let cell = Arc::new(TaskCell::new(header));
         let future: Pin<Box<dyn TaskFuture>> = Box::pin(Spawned::new(future, Arc::clone(&cell)));
+        let header: Arc<dyn TaskHandle> = cell.clone();
         tasks.insert(TaskSlot {
+            header,
             future: Some(future),
         });
         drop(tasks);
@@ -1058,8 +1074,8 @@ impl Core {
         for id in suspects {
             if id == ROOT {
                 root.check_lost();
-            } else if let Some(future) = tasks.get(id).and_then(|slot| slot.future.as_ref()) {
-                future.header().check_lost();
+            } else if let Some(header) = tasks.get(id).and_then(TaskSlot::idle_header) {
+                header.check_lost();
             }
         }
     }
@@ -1104,10 +1120,8 @@ impl Core {
             return None;
         }
         let tasks = self.tasks.borrow();
-        let pending = tasks.iter().filter_map(|(_, slot)| slot.future.as_ref());
-        let headers: Vec<&TaskHeader> = std::iter::once(root)
-            .chain(pending.map(|future| future.header()))
-            .collect();
+        let pending = tasks.iter().filter_map(|(_, slot)| slot.idle_header());
+        let headers: Vec<&TaskHeader> = std::iter::once(root).chain(pending).collect();
         if headers.iter().any(|header| header.outside_wakers() > 0) {
             return None;
         }

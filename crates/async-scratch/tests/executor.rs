@@ -487,3 +487,43 @@ fn an_outcome_ready_before_the_first_poll_is_not_lost() {
     });
     assert_eq!(results, (Ok("task"), Ok("pool job")));
 }
+
+/// Ordinary async code keeps a `&mut` to its own local across `.await`s. While such a
+/// task is suspended, the executor looks at it three ways: `pending_task_info`, the
+/// lost-task check (a clone of the task's waker was dropped), and the deadlock check
+/// while it parks (the task waits for another thread). None of them may make a
+/// reference to the task's future, or the task's own `&mut` is invalid when it resumes:
+/// under Miri this test fails on a header read through the future.
+#[test]
+fn a_task_may_borrow_its_own_state_across_awaits() {
+    let executor = Rc::new(Executor::new());
+    let (gate, release, _counters) = gate();
+    let borrower = executor.spawn(async move {
+        let mut count = 0;
+        let counter = &mut count;
+        poll_fn(|cx| {
+            drop(cx.waker().clone()); // the last clone goes: the task is checked for loss
+            Poll::Ready(())
+        })
+        .await;
+        yield_now().await;
+        *counter += 1;
+        gate.await; // suspended while the executor parks and checks for a deadlock
+        *counter += 1;
+        count
+    });
+    let releaser = thread::spawn(move || {
+        while release.waker().is_none() {
+            thread::yield_now();
+        }
+        release.open();
+    });
+    let inner = executor.clone();
+    let count = executor.block_on(async move {
+        yield_now().await;
+        assert_eq!(inner.pending_task_info().len(), 1);
+        borrower.await
+    });
+    releaser.join().unwrap();
+    assert_eq!(count, Ok(2));
+}

@@ -18,6 +18,9 @@
 //!   `JoinHandle`s are recorded (task → lock holder, task → awaited task), so a cycle is
 //!   reported with its tasks in order, the moment it closes, like a database's
 //!   lock-wait graph.
+//! - **Caught panic.** A panic in user code that nobody waits to be handed (a waker's
+//!   `wake`, the `Drop` of a detached task's output) is caught and reported; the runtime
+//!   carries on (see the executor's doc for where user code runs, and what catches it).
 //! - **Stall.** With the watchdog on ([`ExecutorBuilder::stall_watchdog`]), a poll that
 //!   holds the thread longer than a threshold is reported, by a watchdog thread if the
 //!   poll never returns.
@@ -54,6 +57,16 @@ pub enum Diagnostic {
     WaitCycle {
         /// Each task of the cycle and what it waits for; the last waits for the first.
         cycle: Vec<StuckTask>,
+    },
+    /// User code panicked where no one waits to be handed the panic (a waker's `wake`,
+    /// the `Drop` of an output nobody will take): the runtime caught it and went on.
+    CaughtPanic {
+        /// The task it concerns, when there is one.
+        task: Option<TaskInfo>,
+        /// Where the panic happened, in words: "a waker's wake", …
+        place: &'static str,
+        /// The panic's message.
+        message: String,
     },
 }
 
@@ -139,6 +152,17 @@ impl fmt::Display for Diagnostic {
             Diagnostic::WaitCycle { cycle } => {
                 writeln!(f, "wait cycle: these tasks wait on each other and none can go on:")?;
                 write_cycle(f, cycle)
+            }
+            Diagnostic::CaughtPanic {
+                task,
+                place,
+                message,
+            } => {
+                write!(f, "caught panic: '{message}' in {place}")?;
+                if let Some(task) = task {
+                    write!(f, ", for {task}")?;
+                }
+                write!(f, "; the runtime caught it and carried on")
             }
         }
     }

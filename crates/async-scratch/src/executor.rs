@@ -31,6 +31,28 @@
 //! Futures stay on the executor's thread, so they need not be `Send`; the thread-safe
 //! part of a task (its id, its flag and the queue) is what its wakers hold.
 //!
+//! # Where user code runs, and what catches its panics
+//! The executor calls code it did not write in a few places, and any of it may panic.
+//! A panic is caught where the code runs, and goes to whoever waits for it; when nobody
+//! does, it is reported ([`Diagnostic::CaughtPanic`]) and the executor carries on.
+//! Nothing else is lost: no other task, no queued wake, no cleanup.
+//!
+//! | user code | where it runs | a panic goes to |
+//! |---|---|---|
+//! | a task's `poll` | the task's poll | its `JoinHandle`, as [`JoinError::Panicked`](crate::join::JoinError::Panicked) |
+//! | a task's future's `Drop` | right after its last poll, or on abort, or when the executor drops it | its `JoinHandle`, in place of the value or `Cancelled` |
+//! | a panic payload's `Drop` | after its message is read | nowhere: caught, and its own payload dropped or, if that could panic too, leaked (see `unwind`) |
+//! | an output's `Drop`, when the `JoinHandle` is gone | as the task ends, or as the handle is dropped | a report |
+//! | the `wake` of the waker that awaits a `JoinHandle` | as the task ends | a report |
+//! | the `wake` of a timer's waker | when timers fire | a report; the other due timers still fire |
+//! | `block_on`'s own future | its poll | the caller of `block_on`: it is the caller's code |
+//!
+//! So the executor's own loop never unwinds through a half-done step, and dropping an
+//! executor always finishes its cleanup (watchdog, every task, timers), even while a
+//! panic unwinds (where a second panic escaping a `Drop` would abort the process). As
+//! a last line, the tasks of a batch not yet polled go back to the queue if a poll
+//! ever unwinds.
+//!
 //! ```
 //! use async_scratch::executor::{block_on, spawn, yield_now};
 //!
@@ -56,7 +78,9 @@
 use crate::diagnostics::{print_to_stderr, Deadlock, Diagnostic, Reporter, StuckTask};
 use crate::join::{JoinHandle, Spawned, TaskCell};
 use crate::locking::lock;
+use crate::task::panic_message;
 use crate::time::{Clock, TimerQueue};
+use crate::unwind::Payload;
 use crate::waker::{waker_ref, Wakeable};
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -200,6 +224,16 @@ impl TaskHeader {
         }
     }
 
+    /// Reports a panic in user code, concerning this task, that nobody waits to be
+    /// handed (see the module doc's rule on where user code runs).
+    pub(crate) fn report_caught_panic(&self, place: &'static str, payload: &Payload) {
+        self.shared.report_later(Diagnostic::CaughtPanic {
+            task: Some(self.info()),
+            place,
+            message: panic_message(&**payload),
+        });
+    }
+
     pub(crate) fn mark_finished(&self) {
         self.finished.store(true, Ordering::Release);
     }
@@ -234,11 +268,9 @@ impl Wakeable for TaskHeader {
     }
 }
 
-/// What the executor needs of a spawned task besides polling it: its header. Lets the
-/// slab hold every task behind one type, whatever its future and output.
+/// A spawned task as the slab holds it, whatever its future and output: something to
+/// poll. (Its header is kept beside it, in the slot: see `TaskSlot`.)
 pub(crate) trait TaskFuture {
-    fn header(&self) -> &TaskHeader;
-
     /// Polls the task's future once, with the task's own waker.
     fn poll_task(self: Pin<&mut Self>) -> Poll<()>;
 }
@@ -1029,9 +1061,15 @@ impl Core {
         let mut batch = self.spare_batch.take();
         mem::swap(&mut batch, &mut *self.spawned.borrow_mut());
         batch.append(&mut self.shared.lock_ready());
-        let polled = batch.iter().filter(|&&id| self.poll_task(id)).count();
-        batch.clear();
-        *self.spare_batch.borrow_mut() = batch;
+        let mut batch = Batch {
+            ids: batch,
+            next: 0,
+            core: self,
+        };
+        let mut polled = 0;
+        while let Some(id) = batch.take_next() {
+            polled += usize::from(self.poll_task(id));
+        }
         polled
     }
 
@@ -1179,22 +1217,25 @@ fn distinct_cycles(headers: &[&TaskHeader]) -> Vec<Vec<StuckTask>> {
 
 impl Drop for Core {
     fn drop(&mut self) {
-        // Taken out first, then dropped: a future's `Drop` may touch the timers or wake
-        // other tasks, and must find no borrow held. Every task is marked finished
-        // before any is dropped, so wakers dropped along the way report no lost task.
-        let tasks = self.tasks.get_mut().take_all();
-        for slot in &tasks {
-            if let Some(future) = &slot.future {
-                future.header().mark_finished();
-            }
-        }
-        drop(tasks);
-        self.timers.clear();
+        // The watchdog first: stopping it runs no user code, so nothing can skip it.
         if let (Some(watchdog), Some(watch)) = (self.watchdog.take(), &self.shared.watch) {
             watch.stop.store(true, Ordering::Release);
             watchdog.thread().unpark();
             let _ = watchdog.join();
         }
+        // Taken out first, then dropped: a future's `Drop` may touch the timers or wake
+        // other tasks, and must find no borrow held. Every task is marked finished
+        // before any is dropped, so wakers dropped along the way report no lost task.
+        // Dropping a task drops its future inside `catch_unwind` (see `join::Spawned`),
+        // so a panicking `Drop` stops neither this loop nor, during an unwinding, the
+        // process.
+        let tasks = self.tasks.get_mut().take_all();
+        for slot in &tasks {
+            slot.header.header().mark_finished();
+        }
+        drop(tasks);
+        self.timers.clear();
+        self.shared.deliver_reports(); // what the drops above found
     }
 }
 
@@ -1219,6 +1260,37 @@ pub(crate) fn current_clock() -> Option<Clock> {
 /// The clock and timer queue of the executor running on this thread.
 pub(crate) fn current_timers() -> Option<(Clock, Arc<TimerQueue>)> {
     current().map(|core| (core.clock.clone(), Arc::clone(&core.timers)))
+}
+
+/// The ready tasks being polled in one turn. Every panic in user code is caught inside
+/// a poll, so none should leave `poll_task`; if one ever did, the tasks not yet polled
+/// go back to the queue rather than being lost with their `scheduled` flag still set
+/// (which would keep every later wake from queueing them).
+struct Batch<'a> {
+    ids: Vec<TaskId>,
+    next: usize,
+    core: &'a Core,
+}
+
+impl Batch<'_> {
+    fn take_next(&mut self) -> Option<TaskId> {
+        let id = self.ids.get(self.next).copied()?;
+        self.next += 1;
+        Some(id)
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        let mut ids = mem::take(&mut self.ids);
+        if let Ok(mut spawned) = self.core.spawned.try_borrow_mut() {
+            spawned.extend_from_slice(&ids[self.next..]);
+        }
+        ids.clear();
+        if let Ok(mut spare) = self.core.spare_batch.try_borrow_mut() {
+            *spare = ids; // its allocation serves the next turn
+        }
+    }
 }
 
 /// Marks an executor as running on this thread for as long as it lives, and restores

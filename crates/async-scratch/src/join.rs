@@ -25,9 +25,11 @@ use crate::executor::{
 };
 use crate::locking::lock;
 use crate::task::panic_message;
+use crate::unwind::{drop_payload, Payload};
 use crate::waker::{waker_ref, Wakeable};
 use std::fmt;
 use std::future::Future;
+use std::mem::{self, ManuallyDrop};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,6 +114,9 @@ struct JoinState<T> {
     /// The waker of whoever awaits the handle, called when the outcome arrives, and
     /// the executor's record of that wait (when the awaiter is one of its tasks).
     joiner: Option<(Waker, Option<WaitRegistration>)>,
+    /// The handle was dropped: nobody will take the outcome, so it is dropped as it
+    /// arrives (on the executor's thread, where a panic in its `Drop` is caught).
+    detached: bool,
 }
 
 enum Outcome<T> {
@@ -127,6 +132,7 @@ impl<T> JoinSlot<T> {
             state: Mutex::new(JoinState {
                 outcome: Outcome::Running,
                 joiner: None,
+                detached: false,
             }),
             abort_requested: AtomicBool::new(false),
         }
@@ -137,23 +143,50 @@ impl<T> JoinSlot<T> {
         lock(&self.state)
     }
 
-    fn finish(&self, result: Result<T, JoinError>) {
-        let joiner = {
+    /// Hands `result` to the handle and wakes whoever awaits it. The awaiter's waker and
+    /// the `Drop` of an output nobody will take are user code: a panic in either is
+    /// caught and reported, never thrown into the executor.
+    fn finish(&self, result: Result<T, JoinError>, header: &TaskHeader) {
+        let (unwanted, joiner) = {
             let mut state = self.lock();
-            state.outcome = Outcome::Finished(result);
-            state.joiner.take()
+            if state.detached {
+                (Some(result), None)
+            } else {
+                state.outcome = Outcome::Finished(result);
+                (None, state.joiner.take())
+            }
         };
-        if let Some((joiner, registration)) = joiner {
-            joiner.wake();
-            drop(registration);
+        if let Some(result) = unwanted {
+            drop_output(result, header, "the drop of a detached task's output");
         }
+        if let Some((joiner, registration)) = joiner {
+            drop(registration);
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| joiner.wake())) {
+                header.report_caught_panic("the wake of the task awaiting it", &payload);
+                drop_payload(payload);
+            }
+        }
+    }
+}
+
+/// Drops an outcome nobody will take, catching and reporting a panic in its `Drop`.
+fn drop_output<T>(result: Result<T, JoinError>, header: &TaskHeader, place: &'static str) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(result))) {
+        header.report_caught_panic(place, &payload);
+        drop_payload(payload);
     }
 }
 
 /// A spawned future as the executor stores it: the user's future, plus what turns its
 /// end (value, panic, or being dropped unfinished) into the handle's outcome.
+///
+/// The future is dropped the moment the task ends, inside `catch_unwind`: its `Drop` is
+/// user code, and a panic there belongs to the task's handle, not to whatever happens
+/// to drop the task later (the executor's loop, or its own `Drop`).
 pub(crate) struct Spawned<F: Future> {
-    future: F,
+    /// Dropped by hand, once, in `drop_future` (`future_dropped` says when).
+    future: ManuallyDrop<F>,
+    future_dropped: bool,
     cell: Arc<TaskCell<F::Output>>,
     /// Whether the outcome has been delivered; if not when dropped, it is `Cancelled`.
     delivered: bool,
@@ -162,17 +195,43 @@ pub(crate) struct Spawned<F: Future> {
 impl<F: Future> Spawned<F> {
     pub(crate) fn new(future: F, cell: Arc<TaskCell<F::Output>>) -> Spawned<F> {
         Spawned {
-            future,
+            future: ManuallyDrop::new(future),
+            future_dropped: false,
             cell,
             delivered: false,
         }
     }
 
-    fn deliver(&mut self, result: Result<F::Output, JoinError>) -> Poll<()> {
+    /// Ends the task with `result`: drops the future, then hands the outcome over. A
+    /// panic in the future's `Drop` replaces the outcome (the value, if any, is dropped
+    /// too, its own panic caught): the handle learns that the task panicked.
+    fn end(&mut self, result: Result<F::Output, JoinError>) -> Poll<()> {
+        let result = match self.drop_future() {
+            Ok(()) => result,
+            Err(payload) => {
+                let panicked = Err(JoinError::Panicked(panic_message(&*payload)));
+                drop_payload(payload);
+                drop_output(result, &self.cell.header, "the drop of a task's output");
+                panicked
+            }
+        };
         self.delivered = true;
         self.cell.header.mark_finished();
-        self.cell.slot.finish(result);
+        self.cell.slot.finish(result, &self.cell.header);
         Poll::Ready(())
+    }
+
+    /// Drops the future in place, at most once, catching a panic from its `Drop`.
+    fn drop_future(&mut self) -> Result<(), Payload> {
+        if mem::replace(&mut self.future_dropped, true) {
+            return Ok(());
+        }
+        let future = &mut self.future;
+        // SAFETY: the future is dropped where it lies, as `Pin` requires of pinned
+        // data, and only once: `future_dropped` was false and is now true, and no code
+        // touches `future` once it is set (polls check `delivered`, which `end` sets
+        // right after this).
+        catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(future) }))
     }
 }
 
@@ -181,25 +240,22 @@ where
     F: Future,
     F::Output: Send + 'static,
 {
-    fn header(&self) -> &TaskHeader {
-        &self.cell.header
-    }
-
     fn poll_task(self: Pin<&mut Self>) -> Poll<()> {
         // SAFETY: pin projection. `future` is never moved while pinned: no method
-        // moves it, and `Drop` only touches `cell` and `delivered`. The other fields
-        // are `Unpin`, so a plain `&mut` to them is fine.
+        // moves it, and it is only ever dropped in place (`drop_future`). The other
+        // fields are `Unpin`, so a plain `&mut` to them is fine.
         let this = unsafe { self.get_unchecked_mut() };
         if this.delivered {
             return Poll::Ready(()); // polled again after finishing: nothing to do
         }
         if this.cell.slot.abort_requested.load(Ordering::Relaxed) {
-            return this.deliver(Err(JoinError::Cancelled));
+            return this.end(Err(JoinError::Cancelled));
         }
         let outcome = {
             let cell = &this.cell;
-            // SAFETY: as above, `this.future` stays where it is until it is dropped.
-            let future = unsafe { Pin::new_unchecked(&mut this.future) };
+            // SAFETY: as above, `this.future` stays where it is until it is dropped,
+            // and it has not been dropped: `delivered` is false.
+            let future = unsafe { Pin::new_unchecked(&mut *this.future) };
             let _current = CurrentTask::enter(cell);
             // The waker is borrowed from the task's own cell: the poll takes no
             // reference; only a future that keeps a clone does.
@@ -207,17 +263,22 @@ where
             let mut cx = Context::from_waker(&waker);
             polled(&cell.header, || {
                 // `AssertUnwindSafe`: after a panic the future is never polled again
-                // (the task is finished and dropped), so its broken state is never seen.
+                // (the task ends and the future is dropped), so its broken state is
+                // never seen.
                 match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
                     Ok(Poll::Pending) => Poll::Pending,
                     Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-                    Err(payload) => Poll::Ready(Err(JoinError::Panicked(panic_message(&*payload)))),
+                    Err(payload) => {
+                        let message = panic_message(&*payload);
+                        drop_payload(payload);
+                        Poll::Ready(Err(JoinError::Panicked(message)))
+                    }
                 }
             })
         };
         match outcome {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(result) => this.deliver(result),
+            Poll::Ready(result) => this.end(result),
         }
     }
 }
@@ -225,8 +286,7 @@ where
 impl<F: Future> Drop for Spawned<F> {
     fn drop(&mut self) {
         if !self.delivered {
-            self.cell.header.mark_finished();
-            self.cell.slot.finish(Err(JoinError::Cancelled));
+            let _ = self.end(Err(JoinError::Cancelled));
         }
     }
 }
@@ -283,6 +343,28 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
                 Poll::Pending
             }
             Outcome::Taken => panic!("a JoinHandle was polled after it returned its result"),
+        }
+    }
+}
+
+/// Dropping the handle detaches the task. An outcome already there is dropped here (a
+/// panic in its `Drop` caught and reported); one that comes later is dropped by the
+/// task as it ends. A wait on this handle, if one was recorded, is withdrawn.
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        let (outcome, joiner) = {
+            let mut state = self.cell.slot.lock();
+            state.detached = true;
+            let outcome = match &state.outcome {
+                Outcome::Finished(_) => mem::replace(&mut state.outcome, Outcome::Taken),
+                _ => Outcome::Taken,
+            };
+            (outcome, state.joiner.take())
+        };
+        drop(joiner);
+        if let Outcome::Finished(result) = outcome {
+            let place = "the drop of a task's output, with its JoinHandle";
+            drop_output(result, &self.cell.header, place);
         }
     }
 }

@@ -111,6 +111,7 @@ fn many_wakes_before_a_poll_cause_one_poll() {
                     for _ in 0..10 {
                         cx.waker().wake_by_ref();
                     }
+                    #[allow(clippy::waker_clone_wake)] // a wake by value, on purpose
                     cx.waker().clone().wake();
                     Poll::Pending
                 }

@@ -1327,7 +1327,9 @@ impl Drop for RunGuard {
 /// Runs `future` to completion on a new executor on this thread, with its tasks.
 ///
 /// The same as `Executor::new().block_on(future)`: tasks still pending when `future`
-/// completes are dropped with the executor.
+/// completes are dropped with the executor. A report about `future` names the line
+/// that called this (`#[track_caller]`), not a line inside the library.
+#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     Executor::new().block_on(future)
 }

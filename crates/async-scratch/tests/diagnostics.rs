@@ -7,9 +7,12 @@ mod common;
 use async_scratch::blocking::spawn_blocking;
 use async_scratch::diagnostics::Diagnostic;
 use async_scratch::executor::{yield_now, Executor};
-use async_scratch::time::{sleep, Clock, ManualClock};
+use async_scratch::join::JoinHandle;
+use async_scratch::time::{sleep, timeout, Clock, ManualClock};
 use common::collect_diagnostics;
+use std::cell::RefCell;
 use std::future::{pending, poll_fn};
+use std::rc::Rc;
 use std::sync::{mpsc, Mutex};
 use std::task::{Poll, Waker};
 use std::thread;
@@ -55,6 +58,91 @@ fn block_on_panics_with_the_deadlock_report() {
     let message = panic.downcast_ref::<String>().unwrap();
     assert!(message.starts_with("deadlock:"), "{message}");
     assert!(message.contains("task 'deliberate deadlock'"), "{message}");
+}
+
+/// A task keeps its waker and returns `Pending`: not lost. Later another task drops
+/// that waker, the last one: the first task is reported lost at the executor's next
+/// turn (not at its own poll, which saw a waker alive), and only then.
+#[test]
+fn a_waker_dropped_after_the_poll_reports_the_task_lost() {
+    let (executor, seen) = executor_collecting();
+    let kept: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let _forgotten = executor.spawn_named("dropped later", {
+        let kept = kept.clone();
+        poll_fn(move |cx| {
+            *kept.borrow_mut() = Some(cx.waker().clone());
+            Poll::<()>::Pending
+        })
+    });
+    let lost = || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|d| matches!(d, Diagnostic::LostTask { task } if task.name.as_deref() == Some("dropped later")))
+            .count()
+    };
+    executor.block_on(async {
+        yield_now().await; // the task runs and keeps its waker
+        yield_now().await;
+        assert_eq!(lost(), 0, "its waker is alive");
+        drop(kept.borrow_mut().take()); // the last waker goes
+        yield_now().await; // the executor's next turn checks the task
+        yield_now().await;
+    });
+    assert_eq!(lost(), 1);
+}
+
+/// A task gives up waiting on another's `JoinHandle` (a `timeout` drops the handle);
+/// later the other task waits on the first, legitimately. Dropping the handle withdrew
+/// the first wait, so no wait cycle is reported (one was, while the dropped handle's
+/// wait record stayed behind).
+#[test]
+fn a_join_handle_dropped_while_awaited_withdraws_its_wait() {
+    let ms = Duration::from_millis;
+    let (reporter, seen) = collect_diagnostics();
+    let executor = Executor::builder()
+        .clock(Clock::Manual(ManualClock::new()))
+        .on_diagnostic(reporter)
+        .build();
+    let first_handle: Rc<RefCell<Option<JoinHandle<u32>>>> = Rc::default();
+    let second = executor.spawn({
+        let first_handle = first_handle.clone();
+        async move {
+            sleep(ms(10)).await; // the first task has given up on this one by now
+            let first = first_handle.borrow_mut().take().unwrap();
+            first.await.unwrap() + 1
+        }
+    });
+    let first = executor.spawn(async move {
+        let gave_up = timeout(ms(1), second).await; // waits on the second, then drops it
+        assert!(gave_up.is_err());
+        sleep(ms(20)).await;
+        1
+    });
+    *first_handle.borrow_mut() = Some(first);
+    executor.block_on(sleep(ms(30)));
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+}
+
+/// The free `block_on`'s deadlock report names the line that called it as the place of
+/// `block_on`'s future, not a line inside the library.
+#[test]
+fn the_free_block_on_names_its_callers_line() {
+    common::quiet_deliberate_panics();
+    let line = line!() + 2;
+    let panic = std::panic::catch_unwind(|| {
+        async_scratch::executor::block_on(poll_fn(|_cx| Poll::<()>::Pending)) // deliberate
+    })
+    .unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains(&format!("{}:{line}", file!())),
+        "{message}"
+    );
 }
 
 /// A future that hands its waker to `keep` at its first poll and is ready at the next:

@@ -8,6 +8,7 @@ use async_scratch::blocking::spawn_blocking;
 use async_scratch::diagnostics::Diagnostic;
 use async_scratch::executor::{yield_now, Executor};
 use async_scratch::join::JoinHandle;
+use async_scratch::join_all::join;
 use async_scratch::time::{sleep, timeout, Clock, ManualClock};
 use common::collect_diagnostics;
 use std::cell::RefCell;
@@ -339,25 +340,43 @@ const NEVER_REPORTED: Duration = Duration::from_secs(30);
 
 /// On a manual clock, a stall is a poll during which the clock moves past the
 /// threshold: the watchdog thread reports it while the poll still runs (the poll waits
-/// for that report before it returns), and the executor again when it returns.
+/// for that report before it returns), and the executor again when it returns; each
+/// once. A poll that moves the clock by exactly the threshold is not past it, and is
+/// never reported.
+///
+/// (The polls also wait a little in real time, so that the watchdog thread looks at
+/// them several times: a watchdog that reported a poll twice, or at the threshold
+/// itself, would then show it. A working one reports the same, whatever the wait.)
 #[test]
 fn the_watchdog_reads_the_executors_manual_clock() {
+    const THRESHOLD: Duration = Duration::from_secs(1);
+    const LOOKS: Duration = Duration::from_millis(300); // about a look per 250 ms
     let (report_sender, reports) = mpsc::channel::<Diagnostic>();
     let report_sender = Mutex::new(report_sender);
     let clock = ManualClock::new();
     let executor = Executor::builder()
         .clock(Clock::Manual(clock.clone()))
-        .stall_watchdog(Duration::from_secs(1))
+        .stall_watchdog(THRESHOLD)
         .on_diagnostic(move |d| drop(report_sender.lock().unwrap().send(d.clone())))
         .build();
+    let at_threshold = executor.spawn_named("at the threshold", {
+        let clock = clock.clone();
+        async move {
+            clock.advance(THRESHOLD);
+            thread::sleep(LOOKS);
+        }
+    });
     let task = executor.spawn_named("slow on the clock", async move {
-        clock.advance(Duration::from_secs(3));
+        at_threshold.await.unwrap();
+        clock.advance(3 * THRESHOLD);
         // Blocks this poll until the report comes; the bound only turns a watchdog that
         // never reports into a failure instead of a hang.
         let while_running = reports.recv_timeout(NEVER_REPORTED).unwrap();
+        thread::sleep(2 * LOOKS);
         (while_running, reports)
     });
     let (while_running, reports) = executor.block_on(task).unwrap();
+    drop(executor); // joins the watchdog: every report is in
     let at_the_end = reports.recv_timeout(NEVER_REPORTED).unwrap();
     for (report, running) in [(while_running, true), (at_the_end, false)] {
         let Diagnostic::Stall {
@@ -369,7 +388,22 @@ fn the_watchdog_reads_the_executors_manual_clock() {
             panic!("expected a stall, got {report:?}");
         };
         assert_eq!(task.name.as_deref(), Some("slow on the clock"));
-        assert_eq!(held, Duration::from_secs(3));
+        assert_eq!(held, 3 * THRESHOLD);
         assert_eq!(still_running, running);
+    }
+    let more: Vec<Diagnostic> = reports.try_iter().collect();
+    assert!(more.is_empty(), "{more:?}");
+}
+
+/// Unnamed tasks are named in reports by their slot: `task #0`, `task #1`.
+#[test]
+fn unnamed_tasks_are_named_by_their_slot() {
+    let (executor, _seen) = executor_collecting();
+    let first = executor.spawn(pending::<()>());
+    let second = executor.spawn(pending::<()>());
+    let deadlock = executor.try_block_on(join(first, second)).unwrap_err();
+    let report = deadlock.to_string();
+    for text in ["task #0 (spawned at", "task #1 (spawned at"] {
+        assert!(report.contains(text), "missing `{text}` in:\n{report}");
     }
 }

@@ -42,6 +42,7 @@ fn tasks_spawned_before_block_on_run_inside_it() {
     let executor = Executor::new();
     let handle = executor.spawn(async { "ran" });
     assert_eq!(executor.pending_tasks(), 1);
+    assert!(!handle.is_finished());
     assert_eq!(executor.block_on(handle), Ok("ran"));
     assert_eq!(executor.pending_tasks(), 0);
 }

@@ -137,6 +137,7 @@ fn a_lock_cycle_is_reported_with_its_tasks() {
     };
     let deadlock = executor.try_block_on(join(one_way, other_way)).unwrap_err();
     assert_eq!(deadlock.cycles.len(), 1);
+    assert_eq!(deadlock.cycles[0].len(), 2, "both tasks are in the cycle");
     let report = deadlock.to_string();
     for text in [
         "task 'one-way'",

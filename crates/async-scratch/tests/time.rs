@@ -4,7 +4,7 @@
 mod common;
 
 use async_scratch::executor::{spawn, yield_now, Executor};
-use async_scratch::join_all::join_all;
+use async_scratch::join_all::{join, join_all};
 use async_scratch::time::{self, sleep, sleep_until, timeout, Clock, Elapsed, ManualClock};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -84,8 +84,18 @@ fn advancing_the_manual_clock_fires_due_timers() {
 fn a_dropped_sleep_is_cancelled_and_never_fires() {
     let (executor, clock) = manual_executor();
     let start = clock.now();
+    assert!(
+        matches!(executor.clock(), Clock::Manual(_)),
+        "the clock it was built with"
+    );
+    let inner = &executor;
     executor.block_on(async {
-        let result = timeout(MS * 10, sleep(Duration::from_secs(3600))).await;
+        let hour = sleep(Duration::from_secs(3600));
+        let count = async {
+            yield_now().await; // both timers are set by now
+            assert_eq!(inner.pending_timers(), 2, "the hour and the timeout's own");
+        };
+        let result = timeout(MS * 10, join(hour, count)).await;
         assert_eq!(result, Err(Elapsed));
     });
     assert_eq!(executor.pending_timers(), 0);

@@ -78,9 +78,8 @@
 use crate::diagnostics::{print_to_stderr, Deadlock, Diagnostic, Reporter, StuckTask};
 use crate::join::{JoinHandle, Spawned, TaskCell};
 use crate::locking::lock;
-use crate::task::panic_message;
 use crate::time::{Clock, TimerQueue};
-use crate::unwind::Payload;
+use crate::unwind::{into_message, Payload};
 use crate::waker::{waker_ref, Wakeable};
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -226,11 +225,11 @@ impl TaskHeader {
 
     /// Reports a panic in user code, concerning this task, that nobody waits to be
     /// handed (see the module doc's rule on where user code runs).
-    pub(crate) fn report_caught_panic(&self, place: &'static str, payload: &Payload) {
+    pub(crate) fn report_caught_panic(&self, place: &'static str, payload: Payload) {
         self.shared.report_later(Diagnostic::CaughtPanic {
             task: Some(self.info()),
             place,
-            message: panic_message(&**payload),
+            message: into_message(payload),
         });
     }
 

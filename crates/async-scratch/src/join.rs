@@ -24,8 +24,7 @@ use crate::executor::{
     WaitTarget,
 };
 use crate::locking::lock;
-use crate::task::panic_message;
-use crate::unwind::{drop_payload, Payload};
+use crate::unwind::{into_message, Payload};
 use crate::waker::{waker_ref, Wakeable};
 use std::fmt;
 use std::future::Future;
@@ -162,8 +161,7 @@ impl<T> JoinSlot<T> {
         if let Some((joiner, registration)) = joiner {
             drop(registration);
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| joiner.wake())) {
-                header.report_caught_panic("the wake of the task awaiting it", &payload);
-                drop_payload(payload);
+                header.report_caught_panic("the wake of the task awaiting it", payload);
             }
         }
     }
@@ -172,8 +170,7 @@ impl<T> JoinSlot<T> {
 /// Drops an outcome nobody will take, catching and reporting a panic in its `Drop`.
 fn drop_output<T>(result: Result<T, JoinError>, header: &TaskHeader, place: &'static str) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(result))) {
-        header.report_caught_panic(place, &payload);
-        drop_payload(payload);
+        header.report_caught_panic(place, payload);
     }
 }
 
@@ -209,8 +206,7 @@ impl<F: Future> Spawned<F> {
         let result = match self.drop_future() {
             Ok(()) => result,
             Err(payload) => {
-                let panicked = Err(JoinError::Panicked(panic_message(&*payload)));
-                drop_payload(payload);
+                let panicked = Err(JoinError::Panicked(into_message(payload)));
                 drop_output(result, &self.cell.header, "the drop of a task's output");
                 panicked
             }
@@ -268,11 +264,7 @@ where
                 match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
                     Ok(Poll::Pending) => Poll::Pending,
                     Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-                    Err(payload) => {
-                        let message = panic_message(&*payload);
-                        drop_payload(payload);
-                        Poll::Ready(Err(JoinError::Panicked(message)))
-                    }
+                    Err(payload) => Poll::Ready(Err(JoinError::Panicked(into_message(payload)))),
                 }
             })
         };

@@ -34,8 +34,7 @@
 
 use crate::locking::{lock, wait};
 use crate::pool::ThreadPool;
-use crate::unwind::drop_payload;
-use std::any::Any;
+use crate::unwind::into_message;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -205,35 +204,8 @@ impl ThreadPool {
 fn run_catching_panic<T>(job: impl FnOnce() -> T) -> Result<T, TaskError> {
     // `AssertUnwindSafe`: a job that panics is dropped with everything it captured;
     // only its message comes out, so no broken state of the job's can be observed.
-    catch_unwind(AssertUnwindSafe(job)).map_err(|payload| {
-        let message = panic_message(&*payload);
-        // The payload's `Drop` may panic too; let loose here, that panic would skip
-        // filling the slot, and `wait` would never return.
-        drop_payload(payload);
-        TaskError::Panicked(message)
-    })
-}
-
-/// The text of a panic: `panic!("literal")` carries a `&str`, `panic!("{x}")` a `String`.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text.to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "(a panic with a non-string payload)".to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Both shapes of panic payload give their text; anything else a placeholder.
-    #[test]
-    fn panic_messages_are_read_from_either_payload() {
-        assert_eq!(panic_message(&"literal"), "literal");
-        assert_eq!(panic_message(&String::from("formatted")), "formatted");
-        assert_eq!(panic_message(&7_u8), "(a panic with a non-string payload)");
-    }
+    // The payload's `Drop` may panic too; let loose here, that panic would skip filling
+    // the slot, and `wait` would never return: `into_message` catches it.
+    catch_unwind(AssertUnwindSafe(job))
+        .map_err(|payload| TaskError::Panicked(into_message(payload)))
 }

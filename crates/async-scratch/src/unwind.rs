@@ -1,6 +1,7 @@
 //! Catching a panic all the way: its payload's `Drop` is the panicking code's too.
 //!
-//! Not a step of the tour: a habit the pool and its tasks share, written once.
+//! Not a step of the tour: a habit the pool, its tasks and the executor share, written
+//! once.
 //! `catch_unwind` stops a panic and hands back its *payload*, a `Box<dyn Any + Send>`
 //! holding whatever the code passed to `panic!` or `std::panic::panic_any`. Dropping
 //! that box runs the payload's own `Drop`, which is user code and may panic in turn.
@@ -37,6 +38,25 @@ pub(crate) fn drop_payload(payload: Payload) {
     }
 }
 
+/// The message of a caught panic, its payload then dropped through [`drop_payload`]:
+/// what every catcher of user code wants, written once.
+pub(crate) fn into_message(payload: Payload) -> String {
+    let message = panic_message(&*payload);
+    drop_payload(payload);
+    message
+}
+
+/// The text of a panic: `panic!("literal")` carries a `&str`, `panic!("{x}")` a `String`.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(a panic with a non-string payload)".to_string()
+    }
+}
+
 /// Whether `payload` is the text `panic!` throws: a `&'static str` for a literal
 /// message, a `String` for a formatted one. Dropping either cannot panic.
 fn is_text(payload: &(dyn Any + Send)) -> bool {
@@ -46,6 +66,14 @@ fn is_text(payload: &(dyn Any + Send)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both shapes of panic payload give their text; anything else a placeholder.
+    #[test]
+    fn panic_messages_are_read_from_either_payload() {
+        assert_eq!(panic_message(&"literal"), "literal");
+        assert_eq!(panic_message(&String::from("formatted")), "formatted");
+        assert_eq!(panic_message(&7_u8), "(a panic with a non-string payload)");
+    }
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// How many `PanicsWithItselfWhenDropped` were dropped. Only the one test below

@@ -75,6 +75,7 @@
 //! of a task in one allocation, at the price of hand-written reference counting over
 //! raw pointers.
 
+use crate::coop;
 use crate::diagnostics::{print_to_stderr, Deadlock, Diagnostic, Reporter, StuckTask};
 use crate::join::{JoinHandle, Spawned, TaskCell};
 use crate::locking::lock;
@@ -1052,7 +1053,13 @@ impl Core {
     }
 
     fn fire_due_timers(&self) -> usize {
-        self.timers.fire_due(self.clock.now())
+        self.timers.fire_due(self.clock.now(), |payload| {
+            self.shared.report_later(Diagnostic::CaughtPanic {
+                task: None,
+                place: "the wake of a timer's waker",
+                message: into_message(payload),
+            });
+        })
     }
 
     /// Polls every task that was ready when the batch was taken; returns how many.
@@ -1181,7 +1188,7 @@ impl Core {
 pub(crate) fn polled<T>(header: &TaskHeader, poll: impl FnOnce() -> Poll<T>) -> Poll<T> {
     header.take_scheduled(); // a wake from here on queues it again
     header.shared.poll_started(header);
-    let outcome = poll();
+    let outcome = coop::with_budget(poll);
     header.shared.poll_ended();
     match &outcome {
         Poll::Ready(_) => header.mark_finished(),

@@ -19,6 +19,7 @@
 //! });
 //! ```
 
+use crate::coop;
 use crate::executor::{
     polled, register_wait, CurrentTask, TaskFuture, TaskHandle, TaskHeader, WaitRegistration,
     WaitTarget,
@@ -33,7 +34,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{ready, Context, Poll, Waker};
 
 /// Why a spawned task gave no value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -318,9 +319,14 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // One unit of the budget if the outcome is there (see `coop`), or a turn to wait.
+        let unit = ready!(coop::poll_proceed(cx));
         let mut state = self.cell.slot.lock();
         match std::mem::replace(&mut state.outcome, Outcome::Taken) {
-            Outcome::Finished(result) => Poll::Ready(result),
+            Outcome::Finished(result) => {
+                unit.spend();
+                Poll::Ready(result)
+            }
             Outcome::Running => {
                 state.outcome = Outcome::Running;
                 let known =

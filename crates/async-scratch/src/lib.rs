@@ -69,6 +69,7 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 pub mod blocking;
+pub mod coop;
 pub mod coroutine;
 pub mod diagnostics;
 pub mod executor;

@@ -41,6 +41,7 @@
 //! cancelled waiter is found by a linear search. tokio's mutex is a semaphore over an
 //! intrusive linked list of waiters: no allocation per waiter, O(1) removal.
 
+use crate::coop;
 use crate::executor::{current_task, register_wait, LockRecord, WaitRegistration, WaitTarget};
 use crate::locking::lock;
 use std::cell::UnsafeCell;
@@ -50,7 +51,7 @@ use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{ready, Context, Poll, Waker};
 
 /// A mutual-exclusion lock for async code: waiting for it suspends the task, not the
 /// thread.
@@ -194,12 +195,22 @@ impl<'a, T> Future for Lock<'a, T> {
     type Output = MutexGuard<'a, T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<MutexGuard<'a, T>> {
+        // Taking a free lock costs one unit of the task's budget (see `coop`): a task
+        // that locks and unlocks in a loop still lets the others run. A lock already
+        // handed to this future (below) is taken whatever the budget.
+        let unit = match self.ticket {
+            None => Some(ready!(coop::poll_proceed(cx))),
+            Some(_) => None,
+        };
         let mutex = self.mutex;
         let mut queue = mutex.lock_queue();
         match self.ticket {
             None if !queue.locked && queue.waiters.is_empty() => {
                 queue.locked = true;
                 drop(queue);
+                if let Some(unit) = unit {
+                    unit.spend();
+                }
                 Poll::Ready(mutex.acquired())
             }
             None => {

@@ -46,15 +46,18 @@
 //! assert_eq!(clock.now() - started, Duration::from_secs(3600));
 //! ```
 
+use crate::coop;
 use crate::executor;
 use crate::locking::lock;
+use crate::unwind::Payload;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// Where an executor reads the time.
@@ -174,8 +177,9 @@ impl TimerQueue {
     }
 
     /// Removes every timer due at `now` and wakes it, earliest first (equal deadlines
-    /// in creation order). Returns how many fired.
-    pub(crate) fn fire_due(&self, now: Instant) -> usize {
+    /// in creation order). Returns how many fired. A waker's `wake` is user code: a
+    /// panic in one is caught and handed to `on_panic`, and the later timers still fire.
+    pub(crate) fn fire_due(&self, now: Instant, mut on_panic: impl FnMut(Payload)) -> usize {
         let due = {
             let mut pending = lock(&self.pending);
             let first_not_due = TimerKey {
@@ -188,7 +192,9 @@ impl TimerQueue {
         // Woken after the lock is released: a waker may run code of its own.
         let fired = due.len();
         for (_, waker) in due {
-            waker.wake();
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                on_panic(payload);
+            }
         }
         fired
     }
@@ -231,14 +237,18 @@ fn next_sequence() -> u64 {
 }
 
 /// When a [`Sleep`] is due.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Deadline {
     /// A duration whose start is not fixed yet: it counts from the first poll (see
     /// [`sleep`]).
     After(Duration),
     At(Instant),
-    /// Too far away to represent: never fires.
-    Never,
+    /// Too far away to represent: never fires. It still keeps the waker of its last
+    /// poll: its task waits (forever, as asked), and is not a task that lost its last
+    /// waker, which the executor would report as lost, blaming the user's code.
+    Never {
+        waker: Option<Waker>,
+    },
 }
 
 /// A future that completes at a deadline. Made by [`sleep`] and [`sleep_until`].
@@ -283,7 +293,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 
 fn deadline_after(now: Instant, duration: Duration) -> Deadline {
     now.checked_add(duration)
-        .map_or(Deadline::Never, Deadline::At)
+        .map_or(Deadline::Never { waker: None }, Deadline::At)
 }
 
 impl Sleep {
@@ -300,7 +310,7 @@ impl Sleep {
     pub fn deadline(&self) -> Option<Instant> {
         match self.deadline {
             Deadline::At(deadline) => Some(deadline),
-            Deadline::After(_) | Deadline::Never => None,
+            Deadline::After(_) | Deadline::Never { .. } => None,
         }
     }
 
@@ -347,12 +357,15 @@ impl Future for Sleep {
         if let Deadline::After(duration) = this.deadline {
             this.deadline = deadline_after(now, duration);
         }
-        match this.deadline {
-            Deadline::At(deadline) if deadline <= now => {
+        match &mut this.deadline {
+            &mut Deadline::At(deadline) if deadline <= now => {
+                // Due: one unit of the task's budget (see `coop`), or a turn to wait.
+                let unit = ready!(coop::poll_proceed(cx));
                 this.unregister();
+                unit.spend();
                 Poll::Ready(())
             }
-            Deadline::At(deadline) => {
+            &mut Deadline::At(deadline) => {
                 let key = TimerKey {
                     deadline,
                     sequence: this.sequence,
@@ -360,8 +373,17 @@ impl Future for Sleep {
                 this.register(&queue, key, cx.waker());
                 Poll::Pending
             }
-            // Never due: nothing to register, nothing will wake it.
-            Deadline::Never | Deadline::After(_) => Poll::Pending,
+            // Never due: nothing to register; the waker is kept (see `Deadline::Never`).
+            Deadline::Never { waker } => {
+                if !waker
+                    .as_ref()
+                    .is_some_and(|kept| kept.will_wake(cx.waker()))
+                {
+                    *waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Deadline::After(_) => unreachable!("a deadline is fixed at the first poll"),
         }
     }
 }

@@ -93,6 +93,26 @@ fn a_waker_dropped_after_the_poll_reports_the_task_lost() {
     assert_eq!(lost(), 1);
 }
 
+/// A task asleep for `Duration::MAX` waits forever, as asked: it is no lost task, and
+/// nothing blames the user's code. (Its `Sleep` has no deadline to register, and kept
+/// no waker: the executor saw a pending task with none left.)
+#[test]
+fn sleeping_forever_is_not_a_lost_task() {
+    let (executor, seen) = executor_collecting();
+    let forever = executor.spawn_named("sleeps forever", sleep(Duration::MAX));
+    executor.block_on(async {
+        for _ in 0..3 {
+            yield_now().await; // it is polled, and checked, in these turns
+        }
+    });
+    assert!(!forever.is_finished());
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+}
+
 /// A task gives up waiting on another's `JoinHandle` (a `timeout` drops the handle);
 /// later the other task waits on the first, legitimately. Dropping the handle withdrew
 /// the first wait, so no wait cycle is reported (one was, while the dropped handle's

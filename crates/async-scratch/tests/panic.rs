@@ -9,6 +9,7 @@ use async_scratch::diagnostics::Diagnostic;
 use async_scratch::executor::{spawn, Executor};
 use async_scratch::join::JoinError;
 use async_scratch::join_all::join_all;
+use async_scratch::time::{sleep, Clock, ManualClock};
 use common::{collect_diagnostics, quiet_deliberate_panics, PanicsWhenDropped, DELIBERATE};
 use std::future::{pending, Future};
 use std::pin::Pin;
@@ -279,4 +280,35 @@ impl Future for Forgetful {
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<u32> {
         Poll::Pending
     }
+}
+
+/// A hundred timers are due together, and the first to fire has a waker that panics
+/// (a `Sleep` polled by hand with it): the panic is reported, and the 99 tasks sleeping
+/// behind it are still woken and finish.
+#[test]
+fn a_timer_waker_that_panics_is_reported_and_the_other_timers_fire() {
+    quiet_deliberate_panics();
+    let (reporter, seen) = collect_diagnostics();
+    let executor = Executor::builder()
+        .clock(Clock::Manual(ManualClock::new()))
+        .on_diagnostic(reporter)
+        .build();
+    let finished = executor.block_on(async {
+        let ms = std::time::Duration::from_millis(1);
+        let mut doomed = sleep(ms); // created first, so it fires first
+        let waker = Waker::from(Arc::new(PanicsOnWake));
+        let first = Pin::new(&mut doomed).poll(&mut Context::from_waker(&waker));
+        assert!(first.is_pending());
+        let sleepers = (0..99).map(|n| {
+            spawn(async move {
+                sleep(ms).await;
+                n
+            })
+        });
+        let finished = join_all(sleepers.collect::<Vec<_>>()).await;
+        drop(doomed);
+        finished.into_iter().filter(Result::is_ok).count()
+    });
+    assert_eq!(finished, 99);
+    assert_eq!(caught_places(&seen), ["the wake of a timer's waker"]);
 }

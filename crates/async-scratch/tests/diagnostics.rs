@@ -113,6 +113,44 @@ fn sleeping_forever_is_not_a_lost_task() {
     );
 }
 
+/// The same for `block_on`'s own future: it keeps its waker, a task drops it later,
+/// and the future is reported lost (then, nothing else being able to run, the
+/// deadlock). The executor runs on a thread of its own, so that a detector that missed
+/// it would fail the test (after a bound) instead of hanging it.
+#[test]
+fn block_ons_future_is_reported_lost_when_its_last_waker_goes_later() {
+    let (done, outcome) = mpsc::channel();
+    thread::spawn(move || {
+        let (executor, seen) = executor_collecting();
+        let kept: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let _dropper = executor.spawn({
+            let kept = kept.clone();
+            async move {
+                yield_now().await; // block_on's future has kept its waker by now
+                drop(kept.borrow_mut().take());
+            }
+        });
+        let keeps_its_waker = poll_fn(move |cx| {
+            kept.borrow_mut().get_or_insert_with(|| cx.waker().clone());
+            Poll::<()>::Pending
+        });
+        let deadlock = executor.try_block_on(keeps_its_waker).unwrap_err();
+        let lost: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|d| match d {
+                Diagnostic::LostTask { task } => task.name.clone(),
+                _ => None,
+            })
+            .collect();
+        done.send((deadlock.to_string(), lost)).unwrap();
+    });
+    let (deadlock, lost) = common::receive_or_give_up(&outcome, "the deadlock report");
+    assert!(deadlock.contains("block_on's future"), "{deadlock}");
+    assert_eq!(lost, ["block_on's future"]);
+}
+
 /// A task gives up waiting on another's `JoinHandle` (a `timeout` drops the handle);
 /// later the other task waits on the first, legitimately. Dropping the handle withdrew
 /// the first wait, so no wait cycle is reported (one was, while the dropped handle's

@@ -187,6 +187,21 @@ impl TaskHeader {
         }
     }
 
+    /// Whether this task waits on something that can end without any task of this
+    /// executor running: a task of another executor, or a lock held outside this
+    /// executor's tasks (by a plain thread, or a task of another executor). Such a
+    /// wait is never part of a certain deadlock: the executor cannot see the other
+    /// side, so it says nothing rather than cry wolf.
+    fn waits_beyond_this_executor(&self) -> bool {
+        let Some(target) = self.lock_waits_on().as_ref().map(WaitTarget::task) else {
+            return false; // no known wait
+        };
+        match target {
+            Some(task) => !Arc::ptr_eq(&task.header().shared, &self.shared),
+            None => true, // a lock held outside any task
+        }
+    }
+
     /// The task this one waits for, when it waits on a known primitive.
     fn waits_for_task(&self) -> Option<Arc<dyn TaskHandle>> {
         self.lock_waits_on().as_ref().and_then(WaitTarget::task)
@@ -1166,7 +1181,10 @@ impl Core {
         let tasks = self.tasks.borrow();
         let pending = tasks.iter().filter_map(|(_, slot)| slot.idle_header());
         let headers: Vec<&TaskHeader> = std::iter::once(root).chain(pending).collect();
-        if headers.iter().any(|header| header.outside_wakers() > 0) {
+        if headers
+            .iter()
+            .any(|header| header.outside_wakers() > 0 || header.waits_beyond_this_executor())
+        {
             return None;
         }
         // The queues are looked at *after* the counts: a wake in flight queues its task

@@ -419,12 +419,10 @@ fn a_join_handle_can_be_awaited_from_another_thread_after_the_task_ends() {
 
 /// The other order: the other thread's `block_on` polls the handle (and waits) before
 /// its task has run; a channel tells the test when it has, and only then is the task
-/// let go and run. The waiting executor sees no ready task and no timer, and takes the
-/// handle's registration with a task of another executor for a waker held inside its
-/// own: a false "deadlock" panic. The task-core rework (issue 10: a wait counts as
-/// inside an executor only when the awaited task is its own) fixes the detector.
+/// let go and run. The waiting executor sees no ready task and no timer; the task it
+/// waits for belongs to another executor, which it cannot see, so that is no deadlock
+/// (it once was: a false "deadlock" panic).
 #[test]
-#[ignore = "false deadlock: the detector counts a wait on another executor's task as its own (issue 10)"]
 fn a_join_handle_can_be_awaited_from_another_thread_before_the_task_runs() {
     let executor = Executor::new();
     let (gate, release, _counters) = gate();

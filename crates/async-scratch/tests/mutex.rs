@@ -189,3 +189,69 @@ fn tasks_awaiting_each_other_are_a_cycle() {
     assert!(report.contains("awaits the result of task 'b'"), "{report}");
     assert!(report.contains("awaits the result of task 'a'"), "{report}");
 }
+
+/// Waits for a lock that something outside this executor holds, and tells `waiting`
+/// once the lock future has registered (its first poll returned `Pending`).
+async fn lock_after_saying_so(lock: &Mutex<u32>, waiting: std::sync::mpsc::Sender<()>) -> u32 {
+    let mut locking = std::pin::pin!(lock.lock());
+    let mut told = Some(waiting);
+    let mut guard = std::future::poll_fn(|cx| {
+        let poll = std::future::Future::poll(locking.as_mut(), cx);
+        if let Some(waiting) = told.take() {
+            assert!(poll.is_pending(), "the lock is held elsewhere");
+            waiting.send(()).unwrap();
+        }
+        poll
+    })
+    .await;
+    *guard += 1;
+    *guard
+}
+
+/// A lock held by a plain thread (`try_lock`), awaited by `block_on`: the executor sees
+/// nothing ready and no timer, but the holder is outside its tasks, so it cannot know
+/// that nothing will unlock: no deadlock, and the wait ends when the thread unlocks.
+#[test]
+fn a_lock_held_by_a_plain_thread_is_no_deadlock() {
+    let lock = std::sync::Arc::new(Mutex::named("held by a thread", 0));
+    let (waiting, main_waits) = std::sync::mpsc::channel();
+    let (held, is_held) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn({
+        let lock = lock.clone();
+        move || {
+            let guard = lock.try_lock().unwrap();
+            held.send(()).unwrap();
+            main_waits.recv().unwrap(); // the executor waits on the lock now
+            drop(guard);
+        }
+    });
+    is_held.recv().unwrap();
+    let value = Executor::new().block_on(lock_after_saying_so(&lock, waiting));
+    holder.join().unwrap();
+    assert_eq!(value, 1);
+}
+
+/// The same with a task of another executor, on another thread, holding the lock.
+#[test]
+fn a_lock_held_by_another_executors_task_is_no_deadlock() {
+    let lock = std::sync::Arc::new(Mutex::named("held by another executor", 0));
+    let (waiting, main_waits) = std::sync::mpsc::channel();
+    let (held, is_held) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn({
+        let lock = lock.clone();
+        move || {
+            let executor = Executor::new();
+            let task = executor.spawn(async move {
+                let guard = lock.lock().await;
+                held.send(()).unwrap();
+                main_waits.recv().unwrap(); // blocks this executor: fine, it is alone
+                drop(guard);
+            });
+            executor.block_on(task).unwrap();
+        }
+    });
+    is_held.recv().unwrap();
+    let value = Executor::new().block_on(lock_after_saying_so(&lock, waiting));
+    holder.join().unwrap();
+    assert_eq!(value, 1);
+}

@@ -22,6 +22,8 @@
 //! | 4 | from threads to coroutines: awaiting a pool [`Task`](task::Task), `spawn_blocking` | [`task`], [`blocking`] | `cargo test -p async-scratch --test task` |
 //! | 5 | an async mutex: `lock().await` suspends, FIFO hand-over, cancellation-safe | [`mutex`] | `cargo run --release -- --step 5` (case 1) |
 //! | 5 | diagnostics: deadlocks, lost tasks, wait cycles, stalls, found by the executor | [`diagnostics`], [`executor`] | `cargo run --release -- --step 5` |
+//! | 5 | panics in user code (a `Drop`, a waker) caught where they happen; nothing lost | [`executor`] (its module doc has the rule) | `cargo test -p async-scratch --test panic` |
+//! | 5 | a cooperative budget: a task that never meets a `Pending` still lets the others run | [`coop`] | `cargo test -p async-scratch --test coop` |
 //!
 //! # The whole story in one example
 //!

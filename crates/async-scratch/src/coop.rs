@@ -13,36 +13,55 @@
 //! ready; once the budget is spent, they return `Pending` instead, after waking their
 //! task, which then runs again after the tasks already queued. A poll that returns
 //! `Pending` spends nothing: it made no progress. Futures from other crates know
-//! nothing of the budget and are never stopped by it. Outside a task of ours there is
-//! no budget at all.
+//! nothing of the budget and are never stopped by it.
+//!
+//! The budget belongs to the task being polled, and counts only for leaf futures
+//! polled with that task's own waker. Outside a task of ours there is no budget; nor
+//! is there for a leaf polled with another waker: by another executor nested in the
+//! task (`futures::executor::block_on` inside an `async` block), which would otherwise
+//! poll a spent budget forever, each `Pending` waking it at once; or by a `join_all`
+//! child (its own waker), a known gap: such a loop is not stopped by the budget.
 //!
 //! The same idea as tokio's `coop` module (which also budgets 128 a poll). The cost is
 //! a thread-local read and write per leaf poll.
 
 use std::cell::Cell;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 /// Units a task may spend in one poll. Large enough that a task doing ordinary work
 /// rarely meets it (each unit is a completed await), small enough that a loop over
 /// ready futures gives the thread back within microseconds.
 pub const BUDGET_PER_POLL: u32 = 128;
 
-thread_local! {
-    /// What the task being polled on this thread may still spend; `None` outside a poll.
-    static BUDGET: Cell<Option<u32>> = const { Cell::new(None) };
+/// The budget of the task being polled on this thread.
+#[derive(Clone, Copy)]
+struct Budget {
+    /// The data pointer of the task's own waker: only leaves polled with it spend.
+    owner: *const (),
+    left: u32,
 }
 
-/// Runs `poll` (one poll of a task) with a fresh budget, and puts back the budget that
-/// was there before: a `block_on` nested in another executor's task gets its own.
-pub(crate) fn with_budget<T>(poll: impl FnOnce() -> T) -> T {
+thread_local! {
+    /// The budget of the task being polled on this thread; `None` outside a poll.
+    static BUDGET: Cell<Option<Budget>> = const { Cell::new(None) };
+}
+
+/// Runs `poll` (one poll of the task whose own waker is `own_waker`) with a fresh
+/// budget, and puts back the budget that was there before: a `block_on` of ours nested
+/// in a task gets its own.
+pub(crate) fn with_budget<T>(own_waker: &Waker, poll: impl FnOnce() -> T) -> T {
     /// Puts the previous budget back, even if `poll` unwinds.
-    struct Restore(Option<u32>);
+    struct Restore(Option<Budget>);
     impl Drop for Restore {
         fn drop(&mut self) {
             let _ = BUDGET.try_with(|budget| budget.set(self.0));
         }
     }
-    let _restore = Restore(BUDGET.with(|budget| budget.replace(Some(BUDGET_PER_POLL))));
+    let fresh = Budget {
+        owner: own_waker.data(),
+        left: BUDGET_PER_POLL,
+    };
+    let _restore = Restore(BUDGET.with(|budget| budget.replace(Some(fresh))));
     poll()
 }
 
@@ -50,18 +69,22 @@ pub(crate) fn with_budget<T>(poll: impl FnOnce() -> T) -> T {
 /// budget is spent: the task has been woken, to run again after the others. Otherwise
 /// a [`Unit`], which goes back into the budget unless it is [`spent`](Unit::spend).
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<Unit> {
-    let left = BUDGET.try_with(Cell::get).ok().flatten();
-    match left {
-        None => Poll::Ready(Unit { taken: false }),
-        Some(0) => {
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-        Some(left) => {
-            BUDGET.with(|budget| budget.set(Some(left - 1)));
+    let budget = BUDGET.try_with(Cell::get).ok().flatten();
+    match budget {
+        Some(budget) if budget.owner == cx.waker().data() => {
+            if budget.left == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            set_left(budget.left - 1);
             Poll::Ready(Unit { taken: true })
         }
+        _ => Poll::Ready(Unit { taken: false }), // not a leaf of the task being polled
     }
+}
+
+fn set_left(left: u32) {
+    let _ = BUDGET.try_with(|cell| cell.set(cell.get().map(|budget| Budget { left, ..budget })));
 }
 
 /// One unit taken from the budget. Dropped, it goes back: the leaf future returned
@@ -80,8 +103,8 @@ impl Unit {
 
 impl Drop for Unit {
     fn drop(&mut self) {
-        if self.taken {
-            let _ = BUDGET.try_with(|budget| budget.set(budget.get().map(|left| left + 1)));
+        if let (true, Ok(Some(budget))) = (self.taken, BUDGET.try_with(Cell::get)) {
+            set_left(budget.left + 1);
         }
     }
 }
@@ -89,7 +112,6 @@ impl Drop for Unit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::task::Waker;
 
     fn proceed() -> Poll<Unit> {
         poll_proceed(&mut Context::from_waker(Waker::noop()))
@@ -105,7 +127,7 @@ mod tests {
             };
             unit.spend();
         }
-        with_budget(|| {
+        with_budget(Waker::noop(), || {
             drop(proceed()); // taken and given back
             for _ in 0..BUDGET_PER_POLL {
                 let Poll::Ready(unit) = proceed() else {

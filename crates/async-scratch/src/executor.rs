@@ -1143,7 +1143,9 @@ impl Core {
     fn poll_root<F: Future>(&self, root: &Arc<TaskHeader>, future: Pin<&mut F>) -> Poll<F::Output> {
         let _current = CurrentTask::enter(root);
         let waker = waker_ref(root);
-        polled(root, || future.poll(&mut Context::from_waker(&waker)))
+        polled(root, &waker, || {
+            future.poll(&mut Context::from_waker(&waker))
+        })
     }
 
     /// Waits until something may be ready: parks the thread, or jumps a manual clock.
@@ -1203,10 +1205,14 @@ impl Core {
 
 /// Runs one poll of the task with `header`, keeping its flags and the watchdog up to
 /// date, and checking afterwards whether a pending task kept any waker.
-pub(crate) fn polled<T>(header: &TaskHeader, poll: impl FnOnce() -> Poll<T>) -> Poll<T> {
+pub(crate) fn polled<T>(
+    header: &TaskHeader,
+    own_waker: &Waker,
+    poll: impl FnOnce() -> Poll<T>,
+) -> Poll<T> {
     header.take_scheduled(); // a wake from here on queues it again
     header.shared.poll_started(header);
-    let outcome = coop::with_budget(poll);
+    let outcome = coop::with_budget(own_waker, poll);
     header.shared.poll_ended();
     match &outcome {
         Poll::Ready(_) => header.mark_finished(),

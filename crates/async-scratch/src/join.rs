@@ -258,7 +258,7 @@ where
             // reference; only a future that keeps a clone does.
             let waker = waker_ref(cell);
             let mut cx = Context::from_waker(&waker);
-            polled(&cell.header, || {
+            polled(&cell.header, &waker, || {
                 // `AssertUnwindSafe`: after a panic the future is never polled again
                 // (the task ends and the future is dropped), so its broken state is
                 // never seen.

@@ -2,6 +2,8 @@
 //! (a timer already due, a lock nobody else wants, the handle of a finished task)
 //! still gives the thread back, so tasks doing the same share it fairly.
 
+mod common;
+
 use async_scratch::coop::BUDGET_PER_POLL;
 use async_scratch::executor::{spawn, Executor};
 use async_scratch::join::JoinHandle;
@@ -112,4 +114,30 @@ fn loops_over_finished_handles_share_the_thread() {
         }
     });
     assert_shared_fairly(&log.borrow());
+}
+
+/// Another executor nested in a task (`futures::executor::block_on` inside its `async`
+/// block) polls our leaf futures with its own waker. The budget is the task's, not
+/// theirs: were it applied, the nested executor would spin forever once it ran out,
+/// each `Pending` waking it at once. The task runs on a thread of its own, so that such
+/// a livelock fails the test (after a bound) instead of hanging it.
+#[test]
+fn another_executor_nested_in_a_task_is_not_held_to_its_budget() {
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let total = async_scratch::executor::block_on(async {
+            let lock = Mutex::new(0);
+            futures::executor::block_on(async {
+                for _ in 0..ROUNDS {
+                    *lock.lock().await += 1;
+                    sleep(Duration::ZERO).await;
+                }
+            });
+            let total = *lock.lock().await;
+            total
+        });
+        done.send(total).unwrap();
+    });
+    let total = common::receive_or_give_up(&outcome, "the nested executor's result");
+    assert_eq!(total, ROUNDS);
 }

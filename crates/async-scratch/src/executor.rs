@@ -46,6 +46,7 @@
 //! | the `wake` of the waker that awaits a `JoinHandle` | as the task ends | a report |
 //! | the `wake` of a timer's waker | when timers fire | a report; the other due timers still fire |
 //! | `block_on`'s own future | its poll | the caller of `block_on`: it is the caller's code |
+//! | the diagnostic reporter (`on_diagnostic`) | as a report is delivered, on the executor's thread or the watchdog's | standard error: one line, the last place left |
 //!
 //! So the executor's own loop never unwinds through a half-done step, and dropping an
 //! executor always finishes its cleanup (watchdog, every task, timers), even while a
@@ -86,7 +87,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::mem;
-use std::panic::Location;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -466,6 +467,9 @@ struct Shared {
     reporter: Reporter,
     /// The poll in progress, for the stall watchdog; `None` when it is off.
     watch: Option<StallWatch>,
+    /// Set when the executor is dropped: reports from then on go straight to the
+    /// reporter (see `report_later`).
+    executor_gone: AtomicBool,
 }
 
 /// What the stall watchdog sees of the executor: the poll in progress.
@@ -508,7 +512,24 @@ impl Shared {
     }
 
     fn report_later(&self, diagnostic: Diagnostic) {
+        if self.executor_gone.load(Ordering::Acquire) {
+            // Nobody will take the queue any more (say, a `JoinHandle` dropped on
+            // another thread after its executor): report it here and now.
+            self.report(&diagnostic);
+            return;
+        }
         self.hand_over(&self.reports, diagnostic);
+    }
+
+    /// Hands `diagnostic` to the reporter: user code, so a panic in it is caught (and
+    /// said on standard error, the one place left), never let loose in the executor.
+    fn report(&self, diagnostic: &Diagnostic) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| (self.reporter)(diagnostic))) {
+            eprintln!(
+                "async-scratch: the diagnostic reporter panicked ('{}') on: {diagnostic}",
+                into_message(payload)
+            );
+        }
     }
 
     /// Adds `item` to a queue the executor empties at its next turn, and wakes it up
@@ -521,7 +542,7 @@ impl Shared {
     fn deliver_reports(&self) {
         let reports = drain(&self.reports);
         for diagnostic in &reports {
-            (self.reporter)(diagnostic);
+            self.report(diagnostic);
         }
     }
 
@@ -544,7 +565,7 @@ impl Shared {
         };
         let held = watch.held_since(record.started);
         if held > watch.threshold {
-            (self.reporter)(&Diagnostic::Stall {
+            self.report(&Diagnostic::Stall {
                 task: record.task,
                 held,
                 still_running: false,
@@ -773,6 +794,7 @@ impl ExecutorBuilder {
             executor_thread: thread::current(),
             reports: Mutex::new(Vec::new()),
             suspects: Mutex::new(Vec::new()),
+            executor_gone: AtomicBool::new(false),
             reporter: self.reporter,
             watch,
         });
@@ -816,7 +838,7 @@ fn start_watchdog(shared: &Arc<Shared>) -> ThreadHandle<()> {
                     }
                 };
                 if let Some((task, held)) = stalled {
-                    (shared.reporter)(&Diagnostic::Stall {
+                    shared.report(&Diagnostic::Stall {
                         task,
                         held,
                         still_running: true,
@@ -1265,6 +1287,7 @@ impl Drop for Core {
         }
         drop(tasks);
         self.timers.clear();
+        self.shared.executor_gone.store(true, Ordering::Release);
         self.shared.deliver_reports(); // what the drops above found
     }
 }

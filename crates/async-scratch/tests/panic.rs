@@ -312,3 +312,62 @@ fn a_timer_waker_that_panics_is_reported_and_the_other_timers_fire() {
     assert_eq!(finished, 99);
     assert_eq!(caught_places(&seen), ["the wake of a timer's waker"]);
 }
+
+/// The diagnostic reporter is user code too. One that panics while a report is
+/// delivered during an executor's drop, itself during an unwinding (`block_on`'s future
+/// panicked), would abort the process; the test sees the future's panic instead.
+#[test]
+fn a_reporter_that_panics_while_the_executor_drops_does_not_abort() {
+    quiet_deliberate_panics();
+    let outcome = std::panic::catch_unwind(|| {
+        let executor = Executor::builder()
+            .on_diagnostic(|_: &Diagnostic| panic!("{DELIBERATE} panic in a reporter"))
+            .build();
+        executor.block_on(async {
+            let mut awaited = spawn(async { 1 });
+            let waker = Waker::from(Arc::new(PanicsOnWake));
+            let first = Pin::new(&mut awaited).poll(&mut Context::from_waker(&waker));
+            assert!(first.is_pending());
+            // The task ends, its awaiter's wake panics, and a report is queued.
+            async_scratch::executor::yield_now().await;
+            panic!("{DELIBERATE} panic in block_on's future");
+        });
+    });
+    let payload = outcome.unwrap_err();
+    let message = payload.downcast_ref::<String>().unwrap();
+    assert!(message.contains("panic in block_on's future"), "{message}");
+}
+
+/// A reporter that panics on a stall report, made as a task's poll ends: the task's
+/// value still reaches its handle, and no slot stays behind.
+#[test]
+fn a_reporter_that_panics_on_a_stall_loses_no_result() {
+    quiet_deliberate_panics();
+    let clock = ManualClock::new();
+    let executor = Executor::builder()
+        .clock(Clock::Manual(clock.clone()))
+        .stall_watchdog(std::time::Duration::from_secs(1))
+        .on_diagnostic(|_: &Diagnostic| panic!("{DELIBERATE} panic in a reporter"))
+        .build();
+    let slow = executor.spawn(async move {
+        clock.advance(std::time::Duration::from_secs(2)); // a stall, on this clock
+        7
+    });
+    assert_eq!(executor.block_on(slow), Ok(7));
+    assert_eq!(executor.pending_tasks(), 0);
+}
+
+/// A panic caught after the executor is gone (an output dropped with its handle) is
+/// reported at once, on the thread that caught it: nobody will empty the queue later.
+#[test]
+fn a_panic_caught_after_the_executor_is_gone_is_still_reported() {
+    let (executor, seen) = executor_collecting();
+    let handle = executor.spawn(async { OutputPanicsOnDrop });
+    executor.block_on(async_scratch::executor::yield_now()); // the task finishes
+    drop(executor);
+    std::thread::spawn(move || drop(handle)).join().unwrap();
+    assert_eq!(
+        caught_places(&seen),
+        ["the drop of a task's output, with its JoinHandle"]
+    );
+}

@@ -23,10 +23,11 @@
 //! - **Many wakes, one poll.** Each task has a `scheduled` flag: the first wake sets it
 //!   and queues the task, later wakes see it set and do nothing; the executor clears it
 //!   just before polling, so a wake *during* the poll queues the task again.
-//! - **When nothing is ready** the executor fires the timers that are due; if there are
-//!   none, it parks its thread until the earliest deadline (or, with a
-//!   [`ManualClock`](crate::time::ManualClock), jumps the clock to it), or until a waker
-//!   unparks it.
+//! - **When nothing is ready** the executor fires the timers that are due (reading the
+//!   clock only when a timer is pending); if there are none, it waits until the earliest
+//!   deadline (or, with a [`ManualClock`](crate::time::ManualClock), jumps the clock to
+//!   it), or until a waker ends the wait. It waits through a [`Park`],
+//!   a thread's park by default: the seam where step 6's reactor will wait on sockets.
 //!
 //! Futures stay on the executor's thread, so they need not be `Send`; the thread-safe
 //! part of a task (its id, its flag and the queue) is what its wakers hold.
@@ -80,6 +81,7 @@ use crate::coop;
 use crate::diagnostics::{print_to_stderr, Deadlock, Diagnostic, Reporter, StuckTask};
 use crate::join::{JoinHandle, Spawned, TaskCell};
 use crate::locking::lock;
+use crate::park::{Park, ThreadPark, Unpark};
 use crate::time::{Clock, TimerQueue};
 use crate::unwind::{into_message, Payload};
 use crate::waker::{waker_ref, Wakeable};
@@ -93,7 +95,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::thread::{self, JoinHandle as ThreadHandle, Thread};
+use std::thread::{self, JoinHandle as ThreadHandle};
 use std::time::{Duration, Instant};
 
 /// Names a task in its executor: a slab index, and the generation of that slot, so a
@@ -457,8 +459,8 @@ pub(crate) fn current_task() -> Option<Arc<dyn TaskHandle>> {
 struct Shared {
     /// Ids of tasks to poll, in the order they were woken.
     ready: Mutex<Vec<TaskId>>,
-    /// The executor's thread, unparked by every wake.
-    executor_thread: Thread,
+    /// Ends the executor's park (see `park`): called by every wake.
+    unparker: Arc<dyn Unpark>,
     /// Diagnostics found on any thread, handed to the reporter on the executor's thread
     /// at its next turn.
     reports: Mutex<Vec<Diagnostic>>,
@@ -536,7 +538,7 @@ impl Shared {
     /// for that turn (it may be parked, and the item may come from another thread).
     fn hand_over<T>(&self, queue: &Mutex<Vec<T>>, item: T) {
         lock(queue).push(item);
-        self.executor_thread.unpark();
+        self.unparker.unpark();
     }
 
     fn deliver_reports(&self) {
@@ -582,7 +584,7 @@ impl Shared {
         self.lock_ready().push(id);
         // Cheap when the executor is not parked (an atomic swap); if it is about to
         // park, the token this leaves makes that park return at once.
-        self.executor_thread.unpark();
+        self.unparker.unpark();
     }
 }
 
@@ -724,6 +726,9 @@ struct Core {
     detect_deadlocks: bool,
     /// The stall watchdog's thread, stopped and joined when the executor is dropped.
     watchdog: Option<ThreadHandle<()>>,
+    /// How the executor waits when nothing is ready: the seam where the reactor of
+    /// step 6 plugs in.
+    park: Box<dyn Park>,
 }
 
 /// How to build an [`Executor`]; from [`Executor::builder`].
@@ -732,6 +737,7 @@ pub struct ExecutorBuilder {
     stall_threshold: Option<Duration>,
     detect_deadlocks: bool,
     reporter: Reporter,
+    park: Option<Box<dyn Park>>,
 }
 
 /// The stall threshold the tour uses, and a good start: far above any healthy poll
@@ -778,6 +784,13 @@ impl ExecutorBuilder {
         self
     }
 
+    /// How the executor waits when nothing is ready (default: a [`ThreadPark`] of
+    /// the thread that calls [`build`](ExecutorBuilder::build)).
+    pub fn park(mut self, park: impl Park + 'static) -> ExecutorBuilder {
+        self.park = Some(Box::new(park));
+        self
+    }
+
     /// The executor, to be run on the calling thread.
     ///
     /// # Panics
@@ -789,9 +802,10 @@ impl ExecutorBuilder {
             current: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
+        let park = self.park.unwrap_or_else(|| Box::new(ThreadPark::current()));
         let shared = Arc::new(Shared {
             ready: Mutex::new(Vec::new()),
-            executor_thread: thread::current(),
+            unparker: park.unparker(),
             reports: Mutex::new(Vec::new()),
             suspects: Mutex::new(Vec::new()),
             executor_gone: AtomicBool::new(false),
@@ -809,6 +823,7 @@ impl ExecutorBuilder {
             spawned: RefCell::new(Vec::new()),
             detect_deadlocks: self.detect_deadlocks,
             watchdog,
+            park,
         };
         Executor {
             core: Rc::new(core),
@@ -911,6 +926,7 @@ impl Executor {
             stall_threshold: None,
             detect_deadlocks: true,
             reporter: print_to_stderr(),
+            park: None,
         }
     }
 
@@ -1089,7 +1105,11 @@ impl Core {
         JoinHandle::new(cell)
     }
 
+    /// Fires the timers that are due; the clock is read only when a timer is pending.
     fn fire_due_timers(&self) -> usize {
+        if self.timers.is_empty() {
+            return 0;
+        }
         self.timers.fire_due(self.clock.now(), |payload| {
             self.shared.report_later(Diagnostic::CaughtPanic {
                 task: None,
@@ -1182,16 +1202,11 @@ impl Core {
                 if let Some(deadlock) = self.find_deadlock(root) {
                     return Err(deadlock);
                 }
-                thread::park();
+                self.park.park(None);
             }
             // Nothing can happen before the deadline, so let time pass at once.
             (Some(deadline), Clock::Manual(clock)) => clock.advance_to(deadline),
-            (Some(deadline), Clock::Real) => {
-                let now = Instant::now();
-                if deadline > now {
-                    thread::park_timeout(deadline - now);
-                }
-            }
+            (Some(deadline), Clock::Real) => self.park.park(Some(deadline)),
         }
         // Parking may end early (a wake, or spuriously): the caller looks again.
         Ok(())
@@ -1215,7 +1230,7 @@ impl Core {
         // before it releases its waker, so if the count we read is already down, the
         // task is already in a queue we are about to read.
         let queued = !self.spawned.borrow().is_empty() || !self.shared.lock_ready().is_empty();
-        if queued || self.timers.len() > 0 || root.scheduled.load(Ordering::Acquire) {
+        if queued || !self.timers.is_empty() || root.scheduled.load(Ordering::Acquire) {
             return None;
         }
         Some(Deadlock {

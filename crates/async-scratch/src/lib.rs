@@ -17,6 +17,7 @@
 //! | 4 | the executor: tasks on one thread, `block_on`, `spawn`, `yield_now` | [`executor`] | `cargo run --release -- --step 4 --units 1000000` |
 //! | 4 | join handles: a task's value, panic or cancellation, awaited | [`join`] | `cargo test -p async-scratch --test executor` |
 //! | 4 | timers: `sleep`, `timeout`, a real or a manual clock | [`time`] | `cargo test -p async-scratch --test time` |
+//! | 4 | the park seam: how the executor waits when nothing is ready (a thread park; later, epoll) | [`park`] | `cargo test -p async-scratch --test executor park` |
 //! | 4 | `join_all` and `join`: many futures awaited at once, outputs in order | [`join_all`](mod@join_all) | `cargo run --release -- --step 4` |
 //! | 4 | what an `async fn` compiles into: the unit of work as a hand-written state machine | [`coroutine`] | `cargo test -p async-scratch --test coroutine` |
 //! | 4 | from threads to coroutines: awaiting a pool [`Task`](task::Task), `spawn_blocking` | [`task`], [`blocking`] | `cargo test -p async-scratch --test task` |
@@ -79,6 +80,7 @@ pub mod join;
 pub mod join_all;
 mod locking;
 pub mod mutex;
+pub mod park;
 pub mod pool;
 pub mod run_all;
 pub mod task;

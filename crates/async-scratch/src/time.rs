@@ -55,7 +55,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -163,9 +163,27 @@ struct TimerKey {
 #[derive(Debug, Default)]
 pub(crate) struct TimerQueue {
     pending: Mutex<BTreeMap<TimerKey, Waker>>,
+    /// How many timers `pending` holds, readable without its lock: the executor looks
+    /// every turn, and reads the clock only when there is a timer to fire. Relaxed is
+    /// enough: timers are added only on the executor's own thread (so it sees its own
+    /// additions), and one removed elsewhere and not seen yet costs one clock read.
+    count: AtomicUsize,
 }
 
 impl TimerQueue {
+    /// Runs `change` on the pending timers, then updates their count.
+    fn change<R>(&self, change: impl FnOnce(&mut BTreeMap<TimerKey, Waker>) -> R) -> R {
+        let mut pending = lock(&self.pending);
+        let result = change(&mut pending);
+        self.count.store(pending.len(), Ordering::Relaxed);
+        result
+    }
+
+    /// Whether no timer is pending (see `count`).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count.load(Ordering::Relaxed) == 0
+    }
+
     /// The earliest deadline of any pending timer.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         lock(&self.pending).keys().next().map(|key| key.deadline)
@@ -180,15 +198,14 @@ impl TimerQueue {
     /// in creation order). Returns how many fired. A waker's `wake` is user code: a
     /// panic in one is caught and handed to `on_panic`, and the later timers still fire.
     pub(crate) fn fire_due(&self, now: Instant, mut on_panic: impl FnMut(Payload)) -> usize {
-        let due = {
-            let mut pending = lock(&self.pending);
-            let first_not_due = TimerKey {
-                deadline: now,
-                sequence: u64::MAX,
-            };
-            let not_due = pending.split_off(&first_not_due);
-            std::mem::replace(&mut *pending, not_due)
+        let first_not_due = TimerKey {
+            deadline: now,
+            sequence: u64::MAX,
         };
+        let due = self.change(|pending| {
+            let not_due = pending.split_off(&first_not_due);
+            std::mem::replace(pending, not_due)
+        });
         // Woken after the lock is released: a waker may run code of its own.
         let fired = due.len();
         for (_, waker) in due {
@@ -200,7 +217,7 @@ impl TimerQueue {
     }
 
     fn insert(&self, key: TimerKey, waker: Waker) {
-        lock(&self.pending).insert(key, waker);
+        self.change(|pending| pending.insert(key, waker));
     }
 
     /// Replaces the waker of a pending timer, unless it would wake the same task.
@@ -219,13 +236,13 @@ impl TimerQueue {
 
     fn remove(&self, key: &TimerKey) {
         // Dropped outside the lock, in case the waker's drop does anything itself.
-        let removed = lock(&self.pending).remove(key);
+        let removed = self.change(|pending| pending.remove(key));
         drop(removed);
     }
 
     /// Removes every timer; their wakers are dropped, not woken.
     pub(crate) fn clear(&self) {
-        let all = std::mem::take(&mut *lock(&self.pending));
+        let all = self.change(std::mem::take);
         drop(all);
     }
 }

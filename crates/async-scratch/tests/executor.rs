@@ -527,3 +527,58 @@ fn a_task_may_borrow_its_own_state_across_awaits() {
     releaser.join().unwrap();
     assert_eq!(count, Ok(2));
 }
+
+/// A `Park` that records the deadline of each wait, and says on a channel when it
+/// starts one without a deadline.
+struct RecordingPark {
+    inner: async_scratch::park::ThreadPark,
+    deadlines: Rc<RefCell<Vec<Option<std::time::Instant>>>>,
+    waits_without_deadline: mpsc::Sender<()>,
+}
+
+impl async_scratch::park::Park for RecordingPark {
+    fn park(&self, deadline: Option<std::time::Instant>) {
+        self.deadlines.borrow_mut().push(deadline);
+        if deadline.is_none() {
+            let _ = self.waits_without_deadline.send(());
+        }
+        self.inner.park(deadline);
+    }
+
+    fn unparker(&self) -> Arc<dyn async_scratch::park::Unpark> {
+        self.inner.unparker()
+    }
+}
+
+/// The executor waits through the `Park` it is built with: until a sleep's deadline
+/// when a timer is pending, and without one when only a wake from elsewhere can help;
+/// that wake (from another thread, sent once the wait has begun) ends the wait.
+#[test]
+fn the_executor_waits_through_its_park() {
+    use async_scratch::park::ThreadPark;
+    let deadlines: Rc<RefCell<Vec<Option<std::time::Instant>>>> = Rc::default();
+    let (waits_without_deadline, waiting) = mpsc::channel();
+    let executor = Executor::builder()
+        .park(RecordingPark {
+            inner: ThreadPark::current(),
+            deadlines: deadlines.clone(),
+            waits_without_deadline,
+        })
+        .build();
+    let slept_until = executor.block_on(async {
+        let nap = async_scratch::time::sleep(std::time::Duration::from_millis(5));
+        let deadline = nap.deadline().unwrap();
+        nap.await;
+        deadline
+    });
+    assert!(deadlines.borrow().contains(&Some(slept_until)));
+
+    let (gate, release, _counters) = gate();
+    let releaser = thread::spawn(move || {
+        waiting.recv().unwrap(); // the executor has begun a wait with no deadline
+        release.open();
+    });
+    executor.block_on(gate);
+    releaser.join().unwrap();
+    assert!(deadlines.borrow().contains(&None));
+}

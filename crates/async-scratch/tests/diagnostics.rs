@@ -19,6 +19,12 @@ use std::task::{Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
+/// Checks that the executor said nothing, and shows what it said if it did.
+fn assert_quiet(seen: &Mutex<Vec<Diagnostic>>) {
+    let seen = seen.lock().unwrap();
+    assert!(seen.is_empty(), "{seen:?}");
+}
+
 fn executor_collecting() -> (Executor, std::sync::Arc<Mutex<Vec<Diagnostic>>>) {
     let (reporter, seen) = collect_diagnostics();
     (Executor::builder().on_diagnostic(reporter).build(), seen)
@@ -106,11 +112,7 @@ fn sleeping_forever_is_not_a_lost_task() {
         }
     });
     assert!(!forever.is_finished());
-    assert!(
-        seen.lock().unwrap().is_empty(),
-        "{:?}",
-        seen.lock().unwrap()
-    );
+    assert_quiet(&seen);
 }
 
 /// The same for `block_on`'s own future: it keeps its waker, a task drops it later,
@@ -180,11 +182,7 @@ fn a_join_handle_dropped_while_awaited_withdraws_its_wait() {
     });
     *first_handle.borrow_mut() = Some(first);
     executor.block_on(sleep(ms(30)));
-    assert!(
-        seen.lock().unwrap().is_empty(),
-        "{:?}",
-        seen.lock().unwrap()
-    );
+    assert_quiet(&seen);
 }
 
 /// The free `block_on`'s deadlock report names the line that called it as the place of
@@ -234,7 +232,7 @@ fn a_task_woken_later_by_another_thread_is_no_deadlock() {
         }))
         .unwrap();
     waker_thread.join().unwrap();
-    assert!(seen.lock().unwrap().is_empty());
+    assert_quiet(&seen);
 }
 
 static KEPT_WAKER: Mutex<Option<Waker>> = Mutex::new(None);
@@ -266,7 +264,7 @@ fn a_waker_kept_in_a_static_is_no_deadlock() {
         }))
         .unwrap();
     waker_thread.join().unwrap();
-    assert!(seen.lock().unwrap().is_empty());
+    assert_quiet(&seen);
 }
 
 /// Waiting on a timer, or on work running on a pool thread, is no deadlock.
@@ -285,7 +283,7 @@ fn timers_and_pool_jobs_are_no_deadlock() {
                 .unwrap();
         })
         .unwrap();
-    assert!(seen.lock().unwrap().is_empty());
+    assert_quiet(&seen);
 }
 
 /// 100,000 wakes by value from another thread race the executor's checks: each wake
@@ -384,11 +382,7 @@ fn healthy_work_raises_no_diagnostic() {
         let outputs = async_scratch::join_all::join_all(tasks).await;
         assert_eq!(outputs.len(), 100);
     });
-    assert!(
-        seen.lock().unwrap().is_empty(),
-        "{:?}",
-        seen.lock().unwrap()
-    );
+    assert_quiet(&seen);
 }
 
 /// How long a test waits for a report that must come before it calls it missing: far

@@ -528,20 +528,15 @@ fn a_task_may_borrow_its_own_state_across_awaits() {
     assert_eq!(count, Ok(2));
 }
 
-/// A `Park` that records the deadline of each wait, and says on a channel when it
-/// starts one without a deadline.
-struct RecordingPark {
+/// A `Park` that says on a channel when it starts each wait, and with what deadline.
+struct ReportingPark {
     inner: async_scratch::park::ThreadPark,
-    deadlines: Rc<RefCell<Vec<Option<std::time::Instant>>>>,
-    waits_without_deadline: mpsc::Sender<()>,
+    waits: mpsc::Sender<Option<std::time::Instant>>,
 }
 
-impl async_scratch::park::Park for RecordingPark {
+impl async_scratch::park::Park for ReportingPark {
     fn park(&self, deadline: Option<std::time::Instant>) {
-        self.deadlines.borrow_mut().push(deadline);
-        if deadline.is_none() {
-            let _ = self.waits_without_deadline.send(());
-        }
+        let _ = self.waits.send(deadline);
         self.inner.park(deadline);
     }
 
@@ -550,35 +545,46 @@ impl async_scratch::park::Park for RecordingPark {
     }
 }
 
-/// The executor waits through the `Park` it is built with: until a sleep's deadline
-/// when a timer is pending, and without one when only a wake from elsewhere can help;
-/// that wake (from another thread, sent once the wait has begun) ends the wait.
+/// The executor waits through the `Park` it is built with: until the earliest
+/// deadline when a timer is pending (a task sleeps for an hour), and with no deadline
+/// when only a wake from elsewhere can help. Each wait is ended by a wake from another
+/// thread, sent once that wait has begun: nothing here depends on how fast anything
+/// runs.
 #[test]
 fn the_executor_waits_through_its_park() {
     use async_scratch::park::ThreadPark;
-    let deadlines: Rc<RefCell<Vec<Option<std::time::Instant>>>> = Rc::default();
-    let (waits_without_deadline, waiting) = mpsc::channel();
+    let (waits, wait_begun) = mpsc::channel();
     let executor = Executor::builder()
-        .park(RecordingPark {
+        .park(ReportingPark {
             inner: ThreadPark::current(),
-            deadlines: deadlines.clone(),
-            waits_without_deadline,
+            waits,
         })
         .build();
-    let slept_until = executor.block_on(async {
-        let nap = async_scratch::time::sleep(std::time::Duration::from_millis(5));
-        let deadline = nap.deadline().unwrap();
-        nap.await;
-        deadline
+    let (first_gate, first_release, _) = gate();
+    let (second_gate, second_release, _) = gate();
+    // Each gate opens once its wait has begun, or after the common bound, so that an
+    // executor that does not wait through its park fails the test instead of hanging.
+    let next_wait = move || wait_begun.recv_timeout(common::GIVE_UP_AFTER).ok();
+    let waker = thread::spawn(move || {
+        let first = next_wait(); // a wait while the hour-long sleep is set
+        first_release.open();
+        let mut second = next_wait();
+        while let Some(Some(_)) = second {
+            second = next_wait(); // (a wait left over from the first)
+        }
+        second_release.open();
+        (first, second)
     });
-    assert!(deadlines.borrow().contains(&Some(slept_until)));
-
-    let (gate, release, _counters) = gate();
-    let releaser = thread::spawn(move || {
-        waiting.recv().unwrap(); // the executor has begun a wait with no deadline
-        release.open();
+    let hour = executor.block_on(async {
+        let nap = async_scratch::time::sleep(std::time::Duration::from_secs(3600));
+        let hour = nap.deadline().unwrap();
+        let sleeper = spawn(nap);
+        first_gate.await;
+        sleeper.abort(); // its timer goes at the next turn
+        hour
     });
-    executor.block_on(gate);
-    releaser.join().unwrap();
-    assert!(deadlines.borrow().contains(&None));
+    executor.block_on(second_gate);
+    let (first, second) = waker.join().unwrap();
+    assert_eq!(first, Some(Some(hour)), "a wait until the sleep's deadline");
+    assert_eq!(second, Some(None), "a wait with no deadline");
 }

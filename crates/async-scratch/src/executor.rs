@@ -92,7 +92,7 @@ use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::{pin, Pin};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, JoinHandle as ThreadHandle};
@@ -135,8 +135,10 @@ pub(crate) struct TaskHeader {
     /// How many of those are held by our own primitives for a wait the executor knows
     /// (a `JoinHandle`, the async `Mutex`). The rest are held "outside".
     internal_waits: AtomicU32,
-    /// What the task waits for, when it is one of those known waits.
-    waits_on: Mutex<Option<WaitTarget>>,
+    /// What the task waits for, when it is one of those known waits: one record per
+    /// registration, the latest last, since a task may wait on several things at once
+    /// (`join(handle, lock.lock())`), and one wait ending must not erase another.
+    waits_on: Mutex<Vec<WaitRecord>>,
     shared: Arc<Shared>,
     /// `Box<str>`, not `String`: a name never grows, and 8 bytes a task add up.
     name: Option<Box<str>>,
@@ -157,7 +159,7 @@ impl TaskHeader {
             reported_lost: AtomicBool::new(false),
             live_wakers: AtomicU32::new(0),
             internal_waits: AtomicU32::new(0),
-            waits_on: Mutex::new(None),
+            waits_on: Mutex::new(Vec::new()),
             shared: Arc::clone(shared),
             name,
             spawned_at,
@@ -178,15 +180,17 @@ impl TaskHeader {
         live.saturating_sub(self.internal_waits.load(Ordering::Acquire))
     }
 
-    fn lock_waits_on(&self) -> MutexGuard<'_, Option<WaitTarget>> {
+    fn lock_waits_on(&self) -> MutexGuard<'_, Vec<WaitRecord>> {
         lock(&self.waits_on)
     }
 
     /// The task and what it waits for, in words.
     fn stuck(&self) -> StuckTask {
+        let waits = self.lock_waits_on();
+        let described: Vec<String> = waits.iter().map(|wait| wait.target.describe()).collect();
         StuckTask {
             task: self.info(),
-            waits_for: self.lock_waits_on().as_ref().map(WaitTarget::describe),
+            waits_for: (!described.is_empty()).then(|| described.join("; and ")),
         }
     }
 
@@ -196,18 +200,19 @@ impl TaskHeader {
     /// wait is never part of a certain deadlock: the executor cannot see the other
     /// side, so it says nothing rather than cry wolf.
     fn waits_beyond_this_executor(&self) -> bool {
-        let Some(target) = self.lock_waits_on().as_ref().map(WaitTarget::task) else {
-            return false; // no known wait
-        };
-        match target {
+        let waits = self.lock_waits_on();
+        waits.iter().any(|wait| match wait.target.task() {
             Some(task) => !Arc::ptr_eq(&task.header().shared, &self.shared),
             None => true, // a lock held outside any task
-        }
+        })
     }
 
-    /// The task this one waits for, when it waits on a known primitive.
+    /// The task this one waits for, through its latest known wait (the one a wait
+    /// cycle is followed through).
     fn waits_for_task(&self) -> Option<Arc<dyn TaskHandle>> {
-        self.lock_waits_on().as_ref().and_then(WaitTarget::task)
+        self.lock_waits_on()
+            .last()
+            .and_then(|wait| wait.target.task())
     }
 
     pub(crate) fn waker_created(&self) {
@@ -357,10 +362,18 @@ impl WaitTarget {
     }
 }
 
+/// One known wait of a task, in its header.
+struct WaitRecord {
+    /// Which registration made it, so that it alone is withdrawn.
+    registration: u64,
+    target: WaitTarget,
+}
+
 /// A known wait, registered while a task's waker sits in one of our primitives:
-/// the task's wait record is set while it lives, and cleared when it is dropped.
+/// the task's wait record is there while it lives, and withdrawn when it is dropped.
 pub(crate) struct WaitRegistration {
     task: Arc<dyn TaskHandle>,
+    number: u64,
 }
 
 /// Registers that the current task waits on `target`, if `waker` is its own waker (a
@@ -371,19 +384,33 @@ pub(crate) fn register_wait(waker: &Waker, target: WaitTarget) -> Option<WaitReg
     if !task.is_own_waker(waker) {
         return None;
     }
+    /// Numbers the registrations: unique, so a record names the one that made it.
+    static NEXT_REGISTRATION: AtomicU64 = AtomicU64::new(0);
+    let number = NEXT_REGISTRATION.fetch_add(1, Ordering::Relaxed);
     let header = task.header();
     header.internal_waits.fetch_add(1, Ordering::AcqRel);
-    *header.lock_waits_on() = Some(target);
+    header.lock_waits_on().push(WaitRecord {
+        registration: number,
+        target,
+    });
     if let Some(cycle) = wait_cycle_through(header) {
         header.shared.report_later(Diagnostic::WaitCycle { cycle });
     }
-    Some(WaitRegistration { task })
+    Some(WaitRegistration { task, number })
 }
 
 impl Drop for WaitRegistration {
     fn drop(&mut self) {
         let header = self.task.header();
-        *header.lock_waits_on() = None;
+        // Taken out under the lock, dropped after it: a record holds `Arc`s of tasks.
+        let withdrawn = {
+            let mut waits = header.lock_waits_on();
+            let mine = waits
+                .iter()
+                .position(|wait| wait.registration == self.number);
+            mine.map(|index| waits.remove(index))
+        };
+        drop(withdrawn);
         header.internal_waits.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -255,3 +255,59 @@ fn a_lock_held_by_another_executors_task_is_no_deadlock() {
     holder.join().unwrap();
     assert_eq!(value, 1);
 }
+
+/// A `Park` that says on a channel when it begins a wait with no deadline.
+struct SaysWhenIdle {
+    inner: async_scratch::park::ThreadPark,
+    idle: std::sync::mpsc::Sender<()>,
+}
+
+impl async_scratch::park::Park for SaysWhenIdle {
+    fn park(&self, deadline: Option<std::time::Instant>) {
+        if deadline.is_none() {
+            let _ = self.idle.send(());
+        }
+        self.inner.park(deadline);
+    }
+
+    fn unparker(&self) -> Arc<dyn async_scratch::park::Unpark> {
+        self.inner.unparker()
+    }
+}
+
+/// A task waits on two things at once: a handle, and a lock a plain thread holds. The
+/// handle's task ends first, and withdrawing that wait must not erase the other (one
+/// record per registration): the executor, idle, stays quiet (it was a false
+/// "deadlock", the lock wait forgotten), and the thread unlocks once it is idle.
+#[test]
+fn one_wait_ending_leaves_the_other_on_record() {
+    let lock = Arc::new(Mutex::named("held by a thread", 0));
+    let (idle, executor_idle) = std::sync::mpsc::channel();
+    let (held, is_held) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn({
+        let lock = lock.clone();
+        move || {
+            let guard = lock.try_lock().unwrap();
+            held.send(()).unwrap();
+            let _ = executor_idle.recv(); // the executor has nothing left but to wait
+            drop(guard);
+        }
+    });
+    is_held.recv().unwrap();
+    let executor = Executor::builder()
+        .park(SaysWhenIdle {
+            inner: async_scratch::park::ThreadPark::current(),
+            idle,
+        })
+        .build();
+    let total = executor.block_on(async {
+        let quick = spawn(async {
+            yield_now().await;
+            5
+        });
+        let (quick, locked) = join(quick, async { *lock.lock().await + 1 }).await;
+        quick.unwrap() + locked
+    });
+    holder.join().unwrap();
+    assert_eq!(total, 6);
+}

@@ -767,6 +767,17 @@ pub struct ExecutorBuilder {
     park: Option<Box<dyn Park>>,
 }
 
+impl fmt::Debug for ExecutorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecutorBuilder")
+            .field("clock", &self.clock)
+            .field("stall_threshold", &self.stall_threshold)
+            .field("detect_deadlocks", &self.detect_deadlocks)
+            .field("custom_park", &self.park.is_some())
+            .finish_non_exhaustive() // the reporter is a closure
+    }
+}
+
 /// The stall threshold the tour uses, and a good start: far above any healthy poll
 /// (microseconds), well below what a person notices as a hang.
 pub const DEFAULT_STALL_THRESHOLD: Duration = Duration::from_millis(100);

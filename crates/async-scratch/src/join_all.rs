@@ -31,6 +31,7 @@
 
 use crate::locking::lock;
 use crate::waker::{waker_from_arc, Wakeable};
+use std::fmt;
 use std::future::Future;
 use std::mem;
 use std::pin::Pin;
@@ -178,6 +179,24 @@ impl Wakeable for ChildWaker {
 /// carries on at its next poll, after the other ready tasks have had their turn. tokio
 /// budgets every task the same way (128 operations a turn).
 const CHILDREN_PER_POLL: usize = 4096;
+
+impl<A: Future, B: Future> fmt::Debug for Join<A, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Join")
+            .field("a_done", &!matches!(self.a, MaybeDone::Pending(_)))
+            .field("b_done", &!matches!(self.b, MaybeDone::Pending(_)))
+            .finish()
+    }
+}
+
+impl<F: Future> fmt::Debug for JoinAll<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinAll")
+            .field("children", &self.children.len())
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
 
 /// The future of [`join_all`].
 #[must_use = "futures do nothing unless awaited"]

@@ -69,7 +69,11 @@
 //! assert_eq!(peak_in_flight(&timeline.spans()), 4);
 //! # Ok::<(), async_scratch::pool::PoolError>(())
 //! ```
-#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::undocumented_unsafe_blocks
+)]
 
 pub mod blocking;
 pub mod coop;

@@ -185,6 +185,7 @@ impl<T: fmt::Debug> fmt::Debug for Mutex<T> {
 
 /// The future of [`Mutex::lock`].
 #[must_use = "a lock is only taken when awaited"]
+#[derive(Debug)]
 pub struct Lock<'a, T> {
     mutex: &'a Mutex<T>,
     /// Our place in the queue, once we have one.

@@ -106,6 +106,7 @@ pub fn waker_from_arc<W: Wakeable>(wakeable: Arc<W>) -> Waker {
 /// assert_eq!(Arc::strong_count(&task), 2); // keeping one does
 /// drop(kept);
 /// ```
+#[derive(Debug)]
 pub struct WakerRef<'a> {
     waker: ManuallyDrop<Waker>,
     _borrow: PhantomData<&'a ()>,

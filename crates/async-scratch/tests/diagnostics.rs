@@ -25,6 +25,16 @@ fn assert_quiet(seen: &Mutex<Vec<Diagnostic>>) {
     assert!(seen.is_empty(), "{seen:?}");
 }
 
+/// The names of the tasks reported lost, in order.
+fn lost_task_names(seen: &Mutex<Vec<Diagnostic>>) -> Vec<String> {
+    let seen = seen.lock().unwrap();
+    let lost = seen.iter().filter_map(|diagnostic| match diagnostic {
+        Diagnostic::LostTask { task } => task.name.clone(),
+        _ => None,
+    });
+    lost.collect()
+}
+
 fn executor_collecting() -> (Executor, std::sync::Arc<Mutex<Vec<Diagnostic>>>) {
     let (reporter, seen) = collect_diagnostics();
     (Executor::builder().on_diagnostic(reporter).build(), seen)
@@ -42,16 +52,7 @@ fn a_forgotten_waker_is_reported_lost_and_deadlocked() {
     let report = deadlock.to_string();
     assert!(report.contains("task 'forgetful'"), "{report}");
     assert!(report.contains(&format!("{}:{line}", file!())), "{report}");
-    let lost: Vec<_> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|d| match d {
-            Diagnostic::LostTask { task } => task.name.clone(),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(lost, ["forgetful"]);
+    assert_eq!(lost_task_names(&seen), ["forgetful"]);
 }
 
 /// `block_on` turns the deadlock into a panic carrying the same report.
@@ -81,22 +82,15 @@ fn a_waker_dropped_after_the_poll_reports_the_task_lost() {
             Poll::<()>::Pending
         })
     });
-    let lost = || {
-        seen.lock()
-            .unwrap()
-            .iter()
-            .filter(|d| matches!(d, Diagnostic::LostTask { task } if task.name.as_deref() == Some("dropped later")))
-            .count()
-    };
     executor.block_on(async {
         yield_now().await; // the task runs and keeps its waker
         yield_now().await;
-        assert_eq!(lost(), 0, "its waker is alive");
+        assert!(lost_task_names(&seen).is_empty(), "its waker is alive");
         drop(kept.borrow_mut().take()); // the last waker goes
         yield_now().await; // the executor's next turn checks the task
         yield_now().await;
     });
-    assert_eq!(lost(), 1);
+    assert_eq!(lost_task_names(&seen), ["dropped later"]);
 }
 
 /// A task asleep for `Duration::MAX` waits forever, as asked: it is no lost task, and
@@ -137,16 +131,8 @@ fn block_ons_future_is_reported_lost_when_its_last_waker_goes_later() {
             Poll::<()>::Pending
         });
         let deadlock = executor.try_block_on(keeps_its_waker).unwrap_err();
-        let lost: Vec<String> = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|d| match d {
-                Diagnostic::LostTask { task } => task.name.clone(),
-                _ => None,
-            })
-            .collect();
-        done.send((deadlock.to_string(), lost)).unwrap();
+        done.send((deadlock.to_string(), lost_task_names(&seen)))
+            .unwrap();
     });
     let (deadlock, lost) = common::receive_or_give_up(&outcome, "the deadlock report");
     assert!(deadlock.contains("block_on's future"), "{deadlock}");

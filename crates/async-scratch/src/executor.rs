@@ -220,10 +220,15 @@ impl TaskHeader {
     }
 
     pub(crate) fn waker_released(&self) {
-        if self.live_wakers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // The last waker went, perhaps on another thread, perhaps while the task is
-            // being polled (and about to make a new one). Only the executor's thread,
-            // between polls, can tell: it checks this task at its next turn.
+        // The last waker went, perhaps on another thread, perhaps while the task is
+        // being polled (and about to make a new one). Only the executor's thread,
+        // between polls, can tell: it checks this task at its next turn. Unless the task
+        // is queued: then it will be polled, and every poll that returns `Pending` is
+        // checked (see `polled`). That is the common case, a wake by value consuming the
+        // last waker, and it now costs no lock and no queue push.
+        if self.live_wakers.fetch_sub(1, Ordering::AcqRel) == 1
+            && !self.scheduled.load(Ordering::Acquire)
+        {
             self.shared.suspect(self.id);
         }
     }

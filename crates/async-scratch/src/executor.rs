@@ -252,14 +252,13 @@ impl TaskHeader {
         }
     }
 
-    /// Reports a panic in user code, concerning this task, that nobody waits to be
-    /// handed (see the module doc's rule on where user code runs).
-    pub(crate) fn report_caught_panic(&self, place: &'static str, payload: Payload) {
-        self.shared.report_later(Diagnostic::CaughtPanic {
-            task: Some(self.info()),
-            place,
-            message: into_message(payload),
-        });
+    /// Runs `user_code` for this task where nobody waits to be handed its panic (see
+    /// the module doc's rule on where user code runs): a panic is caught and reported.
+    pub(crate) fn catch_reported(&self, place: &'static str, user_code: impl FnOnce()) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(user_code)) {
+            self.shared
+                .report_caught_panic(Some(self.info()), place, payload);
+        }
     }
 
     pub(crate) fn mark_finished(&self) {
@@ -555,6 +554,16 @@ impl Shared {
         self.hand_over(&self.reports, diagnostic);
     }
 
+    /// Reports a panic in user code that nobody waits to be handed.
+    fn report_caught_panic(&self, task: Option<TaskInfo>, place: &'static str, payload: Payload) {
+        let message = into_message(payload);
+        self.report_later(Diagnostic::CaughtPanic {
+            task,
+            place,
+            message,
+        });
+    }
+
     /// Hands `diagnostic` to the reporter: user code, so a panic in it is caught (and
     /// said on standard error, the one place left), never let loose in the executor.
     fn report(&self, diagnostic: &Diagnostic) {
@@ -631,8 +640,9 @@ pub struct TaskInfo {
     pub spawned_at: &'static Location<'static>,
 }
 
-/// A task as the executor stores it: one boxed future (16 bytes), since the slab holds
-/// one per live task. Its waker is borrowed from its cell at each poll.
+/// A task as the executor stores it: its header and its boxed future (32 bytes in
+/// all), since the slab holds one per live task. Its waker is borrowed from its cell at
+/// each poll.
 struct TaskSlot {
     /// The task's header, kept apart from its future: the executor reads a pending
     /// task's name, flags and waits here. It never makes a reference to a future that
@@ -1154,11 +1164,8 @@ impl Core {
             return 0;
         }
         self.timers.fire_due(self.clock.now(), |payload| {
-            self.shared.report_later(Diagnostic::CaughtPanic {
-                task: None,
-                place: "the wake of a timer's waker",
-                message: into_message(payload),
-            });
+            let place = "the wake of a timer's waker";
+            self.shared.report_caught_panic(None, place, payload);
         })
     }
 

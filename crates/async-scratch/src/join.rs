@@ -157,21 +157,14 @@ impl<T> JoinSlot<T> {
             }
         };
         if let Some(result) = unwanted {
-            drop_output(result, header, "the drop of a detached task's output");
+            header.catch_reported("the drop of a detached task's output", move || {
+                drop(result);
+            });
         }
         if let Some((joiner, registration)) = joiner {
             drop(registration);
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| joiner.wake())) {
-                header.report_caught_panic("the wake of the task awaiting it", payload);
-            }
+            header.catch_reported("the wake of the task awaiting it", || joiner.wake());
         }
-    }
-}
-
-/// Drops an outcome nobody will take, catching and reporting a panic in its `Drop`.
-fn drop_output<T>(result: Result<T, JoinError>, header: &TaskHeader, place: &'static str) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(result))) {
-        header.report_caught_panic(place, payload);
     }
 }
 
@@ -208,7 +201,8 @@ impl<F: Future> Spawned<F> {
             Ok(()) => result,
             Err(payload) => {
                 let panicked = Err(JoinError::Panicked(into_message(payload)));
-                drop_output(result, &self.cell.header, "the drop of a task's output");
+                let place = "the drop of a task's output";
+                self.cell.header.catch_reported(place, move || drop(result));
                 panicked
             }
         };
@@ -362,7 +356,7 @@ impl<T> Drop for JoinHandle<T> {
         drop(joiner);
         if let Outcome::Finished(result) = outcome {
             let place = "the drop of a task's output, with its JoinHandle";
-            drop_output(result, &self.cell.header, place);
+            self.cell.header.catch_reported(place, move || drop(result));
         }
     }
 }

@@ -11,7 +11,7 @@ use common::collect_diagnostics;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 /// Contending tasks (50; 5 under Miri, which interprets every step) each hold the
 /// lock across two `.await`s while incrementing, 10 times: never two inside at once,
@@ -192,7 +192,7 @@ fn tasks_awaiting_each_other_are_a_cycle() {
 
 /// Waits for a lock that something outside this executor holds, and tells `waiting`
 /// once the lock future has registered (its first poll returned `Pending`).
-async fn lock_after_saying_so(lock: &Mutex<u32>, waiting: std::sync::mpsc::Sender<()>) -> u32 {
+async fn lock_after_saying_so(lock: &Mutex<u32>, waiting: mpsc::Sender<()>) -> u32 {
     let mut locking = std::pin::pin!(lock.lock());
     let mut told = Some(waiting);
     let mut guard = std::future::poll_fn(|cx| {
@@ -208,51 +208,53 @@ async fn lock_after_saying_so(lock: &Mutex<u32>, waiting: std::sync::mpsc::Sende
     *guard
 }
 
+/// Runs `hold` on a thread of its own with a lock named `name`: it takes the lock, says
+/// so on `held`, and lets it go once told on `release`, which comes when `block_on` on
+/// this thread waits for the lock. Returns what `block_on` got.
+fn await_a_lock_held_elsewhere(
+    name: &str,
+    hold: impl FnOnce(Arc<Mutex<u32>>, mpsc::Sender<()>, mpsc::Receiver<()>) + Send + 'static,
+) -> u32 {
+    let lock = Arc::new(Mutex::named(name, 0));
+    let (waiting, release) = mpsc::channel();
+    let (held, is_held) = mpsc::channel();
+    let holder = std::thread::spawn({
+        let lock = lock.clone();
+        move || hold(lock, held, release)
+    });
+    is_held.recv().unwrap();
+    let value = Executor::new().block_on(lock_after_saying_so(&lock, waiting));
+    holder.join().unwrap();
+    value
+}
+
 /// A lock held by a plain thread (`try_lock`), awaited by `block_on`: the executor sees
 /// nothing ready and no timer, but the holder is outside its tasks, so it cannot know
 /// that nothing will unlock: no deadlock, and the wait ends when the thread unlocks.
 #[test]
 fn a_lock_held_by_a_plain_thread_is_no_deadlock() {
-    let lock = std::sync::Arc::new(Mutex::named("held by a thread", 0));
-    let (waiting, main_waits) = std::sync::mpsc::channel();
-    let (held, is_held) = std::sync::mpsc::channel();
-    let holder = std::thread::spawn({
-        let lock = lock.clone();
-        move || {
-            let guard = lock.try_lock().unwrap();
-            held.send(()).unwrap();
-            main_waits.recv().unwrap(); // the executor waits on the lock now
-            drop(guard);
-        }
+    let value = await_a_lock_held_elsewhere("held by a thread", |lock, held, release| {
+        let guard = lock.try_lock().unwrap();
+        held.send(()).unwrap();
+        release.recv().unwrap(); // the executor waits on the lock now
+        drop(guard);
     });
-    is_held.recv().unwrap();
-    let value = Executor::new().block_on(lock_after_saying_so(&lock, waiting));
-    holder.join().unwrap();
     assert_eq!(value, 1);
 }
 
 /// The same with a task of another executor, on another thread, holding the lock.
 #[test]
 fn a_lock_held_by_another_executors_task_is_no_deadlock() {
-    let lock = std::sync::Arc::new(Mutex::named("held by another executor", 0));
-    let (waiting, main_waits) = std::sync::mpsc::channel();
-    let (held, is_held) = std::sync::mpsc::channel();
-    let holder = std::thread::spawn({
-        let lock = lock.clone();
-        move || {
-            let executor = Executor::new();
-            let task = executor.spawn(async move {
-                let guard = lock.lock().await;
-                held.send(()).unwrap();
-                main_waits.recv().unwrap(); // blocks this executor: fine, it is alone
-                drop(guard);
-            });
-            executor.block_on(task).unwrap();
-        }
+    let value = await_a_lock_held_elsewhere("held by another executor", |lock, held, release| {
+        let executor = Executor::new();
+        let task = executor.spawn(async move {
+            let guard = lock.lock().await;
+            held.send(()).unwrap();
+            release.recv().unwrap(); // blocks this executor: fine, it is alone
+            drop(guard);
+        });
+        executor.block_on(task).unwrap();
     });
-    is_held.recv().unwrap();
-    let value = Executor::new().block_on(lock_after_saying_so(&lock, waiting));
-    holder.join().unwrap();
     assert_eq!(value, 1);
 }
 

@@ -32,7 +32,6 @@ use std::future::Future;
 use std::mem::{self, ManuallyDrop};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll, Waker};
 
@@ -104,9 +103,6 @@ impl<T: Send + 'static> TaskHandle for TaskCell<T> {
 /// The slot a task and its handle share.
 struct JoinSlot<T> {
     state: Mutex<JoinState<T>>,
-    /// Set by [`JoinHandle::abort`]; read by the task before each poll. Relaxed is
-    /// enough: the abort is followed by a wake, which orders it before the next poll.
-    abort_requested: AtomicBool,
 }
 
 struct JoinState<T> {
@@ -134,7 +130,6 @@ impl<T> JoinSlot<T> {
                 joiner: None,
                 detached: false,
             }),
-            abort_requested: AtomicBool::new(false),
         }
     }
 
@@ -239,9 +234,6 @@ where
         if this.delivered {
             return Poll::Ready(()); // polled again after finishing: nothing to do
         }
-        if this.cell.slot.abort_requested.load(Ordering::Relaxed) {
-            return this.end(Err(JoinError::Cancelled));
-        }
         let outcome = {
             let cell = &this.cell;
             // SAFETY: as above, `this.future` stays where it is until it is dropped,
@@ -252,7 +244,10 @@ where
             // reference; only a future that keeps a clone does.
             let waker = waker_ref(cell);
             let mut cx = Context::from_waker(&waker);
-            polled(&cell.header, &waker, || {
+            polled(&cell.header, &waker, |cancelled| {
+                if cancelled {
+                    return Poll::Ready(Err(JoinError::Cancelled)); // not polled again
+                }
                 // `AssertUnwindSafe`: after a panic the future is never polled again
                 // (the task ends and the future is dropped), so its broken state is
                 // never seen.
@@ -296,11 +291,7 @@ impl<T> JoinHandle<T> {
     /// next turn, and awaiting this handle gives [`JoinError::Cancelled`]. A task that
     /// already finished keeps its result. May be called from any thread.
     pub fn abort(&self) {
-        self.cell
-            .slot
-            .abort_requested
-            .store(true, Ordering::Relaxed);
-        self.cell.header.schedule();
+        self.cell.header.cancel();
     }
 
     /// Whether the task has ended (value, panic or cancellation). Never blocks.

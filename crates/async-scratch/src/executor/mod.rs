@@ -20,9 +20,10 @@
 //!   wakers may be called from any thread; the executor takes the whole queue at once
 //!   and polls that batch, so each lock is paid once per batch, and a task woken while
 //!   the batch runs (say, by `yield_now`) waits for the next batch: fair.
-//! - **Many wakes, one poll.** Each task has a `scheduled` flag: the first wake sets it
-//!   and queues the task, later wakes see it set and do nothing; the executor clears it
-//!   just before polling, so a wake *during* the poll queues the task again.
+//! - **Many wakes, one poll.** Each task has a `SCHEDULED` bit in its state word (see
+//!   [`state`]): the first wake sets it and queues the task, later wakes see it set and
+//!   do nothing; the poll clears it as it starts, so a wake *during* the poll queues the
+//!   task again. An abort is a wake that also sets `CANCELLED`, in the same atomic step.
 //! - **When nothing is ready** the executor fires the timers that are due (reading the
 //!   clock only when a timer is pending); if there are none, it waits until the earliest
 //!   deadline (or, with a [`ManualClock`](crate::time::ManualClock), jumps the clock to
@@ -77,6 +78,8 @@
 //! of a task in one allocation, at the price of hand-written reference counting over
 //! raw pointers.
 
+mod state;
+
 use crate::coop;
 use crate::diagnostics::{print_to_stderr, Deadlock, Diagnostic, Reporter, StuckTask};
 use crate::join::{JoinHandle, Spawned, TaskCell};
@@ -85,6 +88,7 @@ use crate::park::{Park, ThreadPark, Unpark};
 use crate::time::{Clock, TimerQueue};
 use crate::unwind::{into_message, Payload};
 use crate::waker::{waker_ref, Wakeable};
+use state::State;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
@@ -123,15 +127,10 @@ const ROOT: TaskId = TaskId {
 /// the head of the task's [`TaskCell`]): who the task is, and how to queue it.
 pub(crate) struct TaskHeader {
     id: TaskId,
-    /// True from the moment the task is queued until the executor starts polling it.
-    scheduled: AtomicBool,
-    /// True once the task has delivered its outcome (or `block_on`'s future returned).
-    finished: AtomicBool,
-    /// Set by the first report of this task as lost, so it is reported once.
-    reported_lost: AtomicBool,
-    /// Owning wakers alive anywhere (the waker vtable counts them). Borrowed wakers
-    /// (`waker_ref`, used for polls) are not counted: only the ones kept somewhere.
-    live_wakers: AtomicU32,
+    /// Queued, being polled, complete, cancelled, and how many owning wakers are alive
+    /// anywhere (the waker vtable counts them; borrowed wakers, used for polls, are not
+    /// counted): one atomic word, see [`state`].
+    state: State,
     /// How many of those are held by our own primitives for a wait the executor knows
     /// (a `JoinHandle`, the async `Mutex`). The rest are held "outside".
     internal_waits: AtomicU32,
@@ -154,10 +153,7 @@ impl TaskHeader {
     ) -> TaskHeader {
         TaskHeader {
             id,
-            scheduled: AtomicBool::new(true), // a new task is queued at once
-            finished: AtomicBool::new(false),
-            reported_lost: AtomicBool::new(false),
-            live_wakers: AtomicU32::new(0),
+            state: State::new_scheduled(), // a new task is queued at once
             internal_waits: AtomicU32::new(0),
             waits_on: Mutex::new(Vec::new()),
             shared: Arc::clone(shared),
@@ -176,7 +172,7 @@ impl TaskHeader {
 
     /// Wakers of this task held anywhere but in our own primitives' known waits.
     fn outside_wakers(&self) -> u32 {
-        let live = self.live_wakers.load(Ordering::Acquire);
+        let live = u32::try_from(self.state.load().wakers()).unwrap_or(u32::MAX);
         live.saturating_sub(self.internal_waits.load(Ordering::Acquire))
     }
 
@@ -216,7 +212,7 @@ impl TaskHeader {
     }
 
     pub(crate) fn waker_created(&self) {
-        self.live_wakers.fetch_add(1, Ordering::AcqRel);
+        self.state.waker_created();
     }
 
     pub(crate) fn waker_released(&self) {
@@ -225,28 +221,24 @@ impl TaskHeader {
         // between polls, can tell: it checks this task at its next turn. Unless the task
         // is queued: then it will be polled, and every poll that returns `Pending` is
         // checked (see `polled`). That is the common case, a wake by value consuming the
-        // last waker, and it now costs no lock and no queue push.
-        if self.live_wakers.fetch_sub(1, Ordering::AcqRel) == 1
-            && !self.scheduled.load(Ordering::Acquire)
-        {
+        // last waker, and it costs no lock and no queue push: the count and the
+        // `SCHEDULED` bit are read in the same atomic step that drops the count.
+        if self.state.waker_released().looks_lost() {
             self.shared.suspect(self.id);
         }
     }
 
     /// Reports the task as lost if it is pending and no waker for it is left anywhere.
     /// Runs on the executor's thread, between polls, so no poll can make a new waker
-    /// meanwhile. The count is read *first*: a wake in flight queues its task before it
-    /// releases its waker, so if the count is down to 0, `scheduled` already shows any
-    /// wake that happened. (Checked from any thread, this raced with polls: Miri found
-    /// a false report that way.)
+    /// meanwhile. The count and the flags are one word, read at once: a wake in flight
+    /// queues its task before it releases its waker, so a count of 0 read with the
+    /// flags shows any wake that happened. (Checked from any thread, this raced with
+    /// polls: Miri found a false report that way.)
     fn check_lost(&self) {
-        if self.live_wakers.load(Ordering::Acquire) != 0
-            || self.scheduled.load(Ordering::Acquire)
-            || self.finished.load(Ordering::Acquire)
-        {
+        if !self.state.load().looks_lost() {
             return;
         }
-        if !self.reported_lost.swap(true, Ordering::AcqRel) {
+        if self.state.mark_lost_reported() {
             self.shared
                 .report_later(Diagnostic::LostTask { task: self.info() });
         }
@@ -262,21 +254,26 @@ impl TaskHeader {
     }
 
     pub(crate) fn mark_finished(&self) {
-        self.finished.store(true, Ordering::Release);
+        self.state.complete();
     }
 
-    /// Queues the task unless it is queued already.
+    /// Queues the task unless it is queued already (or over).
     pub(crate) fn schedule(&self) {
-        // AcqRel: whoever sets the flag queues the task, and the executor's reset
-        // (Release) before a poll is seen by a wake that comes after it.
-        if !self.scheduled.swap(true, Ordering::AcqRel) {
+        if self.state.wake() {
             self.shared.push_ready(self.id);
         }
     }
 
-    /// Clears the flag and says whether it was set.
-    fn take_scheduled(&self) -> bool {
-        self.scheduled.swap(false, Ordering::AcqRel)
+    /// Cancels the task: its next poll ends it instead of polling its future. Queues
+    /// it, in the same atomic step, unless it is queued already (see [`state`]).
+    pub(crate) fn cancel(&self) {
+        if self.state.cancel() {
+            self.shared.push_ready(self.id);
+        }
+    }
+
+    fn is_scheduled(&self) -> bool {
+        self.state.load().is_scheduled()
     }
 }
 
@@ -1061,7 +1058,7 @@ impl Executor {
             Location::caller(),
         ));
         let outcome = loop {
-            if root.scheduled.load(Ordering::Acquire) {
+            if root.is_scheduled() {
                 if let Poll::Ready(output) = self.core.poll_root(&root, future.as_mut()) {
                     break Ok(output);
                 }
@@ -1070,7 +1067,7 @@ impl Executor {
             self.core.shared.deliver_reports();
             self.core.fire_due_timers();
             let polled = self.core.run_ready_batch();
-            if polled == 0 && !root.scheduled.load(Ordering::Acquire) {
+            if polled == 0 && !root.is_scheduled() {
                 if let Err(deadlock) = self.core.wait_for_work(&root) {
                     break Err(deadlock);
                 }
@@ -1235,7 +1232,8 @@ impl Core {
     fn poll_root<F: Future>(&self, root: &Arc<TaskHeader>, future: Pin<&mut F>) -> Poll<F::Output> {
         let _current = CurrentTask::enter(root);
         let waker = waker_ref(root);
-        polled(root, &waker, || {
+        // `block_on`'s own future has no handle, so nothing can cancel it.
+        polled(root, &waker, |_cancelled| {
             future.poll(&mut Context::from_waker(&waker))
         })
     }
@@ -1280,7 +1278,7 @@ impl Core {
         // before it releases its waker, so if the count we read is already down, the
         // task is already in a queue we are about to read.
         let queued = !self.spawned.borrow().is_empty() || !self.shared.lock_ready().is_empty();
-        if queued || !self.timers.is_empty() || root.scheduled.load(Ordering::Acquire) {
+        if queued || !self.timers.is_empty() || root.is_scheduled() {
             return None;
         }
         Some(Deadlock {
@@ -1290,21 +1288,27 @@ impl Core {
     }
 }
 
-/// Runs one poll of the task with `header`, keeping its flags and the watchdog up to
-/// date, and checking afterwards whether a pending task kept any waker.
+/// Runs one poll of the task with `header`, keeping its state word and the watchdog up
+/// to date, and checking afterwards whether a pending task kept any waker. `poll` is
+/// told whether the task was cancelled: read in the same atomic step that unqueues it,
+/// so an abort is either seen by this poll or queues the task again (see [`state`]).
 pub(crate) fn polled<T>(
     header: &TaskHeader,
     own_waker: &Waker,
-    poll: impl FnOnce() -> Poll<T>,
+    poll: impl FnOnce(bool) -> Poll<T>,
 ) -> Poll<T> {
-    header.take_scheduled(); // a wake from here on queues it again
+    let cancelled = header.state.start_poll().is_cancelled();
     header.shared.poll_started(header);
-    let outcome = coop::with_budget(own_waker, poll);
+    let outcome = coop::with_budget(own_waker, || poll(cancelled));
     header.shared.poll_ended();
     match &outcome {
         Poll::Ready(_) => header.mark_finished(),
         // Polls run on the executor's thread, so this is between polls: safe to check.
-        Poll::Pending => header.check_lost(),
+        Poll::Pending => {
+            if header.state.end_poll().looks_lost() {
+                header.check_lost();
+            }
+        }
     }
     outcome
 }

@@ -1,0 +1,408 @@
+//! A task's state in one atomic word: what the executor, the task's wakers and its
+//! `JoinHandle` agree on, from any thread, without a lock.
+//!
+//! Until now a task had four loose flags (`scheduled`, `finished`, `reported_lost`,
+//! `abort_requested`) and a waker count beside them. Each was right on its own; together
+//! they were not. An `abort` stored its flag, then tried to queue the task; a poll read
+//! the abort flag, then cleared `scheduled`. When the abort landed between the two, it
+//! found the task still queued and queued nothing, and the poll then cleared the flag
+//! it relied on: the abort was lost. Two flags, two atomic operations on each side, and
+//! no order between them. In one word, every transition is one atomic read-modify-write,
+//! and the word's history is one total order that every thread sees the same way.
+//!
+//! # The word
+//!
+//! | bits | name | set by | cleared by |
+//! |---|---|---|---|
+//! | 0 | `SCHEDULED` | a wake or an abort that finds it clear (that one queues the task); a new task | the poll that starts |
+//! | 1 | `RUNNING` | the poll that starts | the poll that ends |
+//! | 2 | `COMPLETE` | the poll that ends the task; the executor dropping it | never |
+//! | 3 | `CANCELLED` | `JoinHandle::abort` | never |
+//! | 4 | `LOST_REPORTED` | the first report of the task as lost | never |
+//! | 8.. | waker count | an owning waker made (`+1`) | one dropped or consumed (`-1`) |
+//!
+//! # Transitions
+//!
+//! | transition | from | to | the caller then |
+//! |---|---|---|---|
+//! | [`wake`](State::wake) | not `SCHEDULED`, not `COMPLETE` | `SCHEDULED` | queues the task |
+//! | | `SCHEDULED` or `COMPLETE` | unchanged (`SCHEDULED` is meaningless once `COMPLETE`) | nothing |
+//! | [`cancel`](State::cancel) | any | `CANCELLED`, and as `wake` | queues the task, as `wake` says |
+//! | [`start_poll`](State::start_poll) | `SCHEDULED`, not `RUNNING`, not `COMPLETE` | `RUNNING` | polls, unless the word it got back says `CANCELLED` |
+//! | [`end_poll`](State::end_poll) | `RUNNING` | not `RUNNING` | checks the task is not lost (no waker, not `SCHEDULED`) |
+//! | [`complete`](State::complete) | any but `COMPLETE` | `COMPLETE`, not `RUNNING` | delivers the outcome |
+//!
+//! Why an abort cannot be lost now: `cancel` sets `CANCELLED` and `SCHEDULED` in one
+//! operation, and `start_poll` clears `SCHEDULED` and reads `CANCELLED` in one. If the
+//! abort comes first, the poll sees `CANCELLED`. If the poll comes first, the abort
+//! finds `SCHEDULED` clear and queues the task again, and the next poll sees it. There
+//! is no third order. The loom model at the end of this file checks every interleaving
+//! of a poll, a wake, an abort and a waker drop (`RUSTFLAGS="--cfg loom" cargo test -p
+//! async-scratch --lib --release loom`).
+
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use std::fmt;
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const SCHEDULED: usize = 1 << 0;
+const RUNNING: usize = 1 << 1;
+const COMPLETE: usize = 1 << 2;
+const CANCELLED: usize = 1 << 3;
+const LOST_REPORTED: usize = 1 << 4;
+/// The waker count lives above the flags; one waker is this much of the word.
+const WAKER_SHIFT: u32 = 8;
+const ONE_WAKER: usize = 1 << WAKER_SHIFT;
+
+/// The state word of one task. Every method is one atomic operation (or, for the rare
+/// `complete`, one loop of them), `AcqRel`: whoever sees a transition also sees what
+/// its thread did before it (the outcome written before `COMPLETE`, say).
+pub(crate) struct State(AtomicUsize);
+
+/// One reading of the word: what a transition found, or what `load` saw.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot(usize);
+
+impl State {
+    /// A new task: queued at once, with no waker yet.
+    pub(crate) fn new_scheduled() -> State {
+        State(AtomicUsize::new(SCHEDULED))
+    }
+
+    pub(crate) fn load(&self) -> Snapshot {
+        Snapshot(self.0.load(Ordering::Acquire))
+    }
+
+    /// A wake: returns whether the caller must queue the task (it was neither queued
+    /// already nor finished). Many wakes before a poll queue it once.
+    pub(crate) fn wake(&self) -> bool {
+        let before = Snapshot(self.0.fetch_or(SCHEDULED, Ordering::AcqRel));
+        before.needs_queueing()
+    }
+
+    /// An abort: marks the task cancelled and wakes it, in one step (see the module
+    /// doc for why it must be one). Returns whether the caller must queue the task.
+    pub(crate) fn cancel(&self) -> bool {
+        let before = Snapshot(self.0.fetch_or(CANCELLED | SCHEDULED, Ordering::AcqRel));
+        before.needs_queueing()
+    }
+
+    /// The executor starts polling the task: clears `SCHEDULED` (a wake from now on
+    /// queues it again) and sets `RUNNING`. Returns the word as it was, which says
+    /// whether the task was cancelled.
+    ///
+    /// # Panics
+    /// If the task was not queued, is being polled, or is complete: the executor would
+    /// have polled a task twice at once, or one that ended.
+    pub(crate) fn start_poll(&self) -> Snapshot {
+        let before = Snapshot(self.0.fetch_xor(SCHEDULED | RUNNING, Ordering::AcqRel));
+        assert!(
+            before.is_scheduled() && !before.is_running() && !before.is_complete(),
+            "start_poll on a task that is {before:?}"
+        );
+        before
+    }
+
+    /// The poll returned `Pending`: clears `RUNNING`. Returns the word as it is now.
+    ///
+    /// # Panics
+    /// If the task was not being polled.
+    pub(crate) fn end_poll(&self) -> Snapshot {
+        let before = Snapshot(self.0.fetch_and(!RUNNING, Ordering::AcqRel));
+        assert!(before.is_running(), "end_poll on a task that is {before:?}");
+        Snapshot(before.0 & !RUNNING)
+    }
+
+    /// The task is over (its poll returned `Ready`, it was cancelled, or its executor
+    /// drops it): sets `COMPLETE`, clears `RUNNING`. Once only; returns whether this
+    /// call was the one.
+    pub(crate) fn complete(&self) -> bool {
+        let update = |word: usize| (word & COMPLETE == 0).then_some((word | COMPLETE) & !RUNNING);
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, update)
+            .is_ok()
+    }
+
+    /// An owning waker was made.
+    pub(crate) fn waker_created(&self) {
+        self.0.fetch_add(ONE_WAKER, Ordering::AcqRel);
+    }
+
+    /// An owning waker went. Returns the word as it is now: with no waker left and the
+    /// task not queued, the task may be lost.
+    pub(crate) fn waker_released(&self) -> Snapshot {
+        let before = Snapshot(self.0.fetch_sub(ONE_WAKER, Ordering::AcqRel));
+        assert!(before.wakers() > 0, "a waker released twice: {before:?}");
+        Snapshot(before.0 - ONE_WAKER)
+    }
+
+    /// Marks the task as reported lost; returns whether it was not already, so that a
+    /// task is reported once.
+    pub(crate) fn mark_lost_reported(&self) -> bool {
+        let before = self.0.fetch_or(LOST_REPORTED, Ordering::AcqRel);
+        before & LOST_REPORTED == 0
+    }
+}
+
+impl Snapshot {
+    pub(crate) fn is_scheduled(self) -> bool {
+        self.0 & SCHEDULED != 0
+    }
+
+    pub(crate) fn is_running(self) -> bool {
+        self.0 & RUNNING != 0
+    }
+
+    pub(crate) fn is_complete(self) -> bool {
+        self.0 & COMPLETE != 0
+    }
+
+    pub(crate) fn is_cancelled(self) -> bool {
+        self.0 & CANCELLED != 0
+    }
+
+    /// Owning wakers alive anywhere.
+    pub(crate) fn wakers(self) -> usize {
+        self.0 >> WAKER_SHIFT
+    }
+
+    /// Pending, not queued, and no waker left: nothing can ever queue the task again.
+    pub(crate) fn looks_lost(self) -> bool {
+        self.wakers() == 0 && !self.is_scheduled() && !self.is_complete()
+    }
+
+    /// Whether a wake that found this word must queue the task.
+    fn needs_queueing(self) -> bool {
+        self.0 & (SCHEDULED | COMPLETE) == 0
+    }
+}
+
+/// Decodes the word: `Snapshot(SCHEDULED | RUNNING, 2 wakers)`.
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            (SCHEDULED, "SCHEDULED"),
+            (RUNNING, "RUNNING"),
+            (COMPLETE, "COMPLETE"),
+            (CANCELLED, "CANCELLED"),
+            (LOST_REPORTED, "LOST_REPORTED"),
+        ];
+        let set: Vec<&str> = names
+            .iter()
+            .filter(|(bit, _)| self.0 & bit != 0)
+            .map(|(_, name)| *name)
+            .collect();
+        let flags = if set.is_empty() {
+            "IDLE".to_string()
+        } else {
+            set.join(" | ")
+        };
+        write!(f, "Snapshot({flags}, {} wakers)", self.wakers())
+    }
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.load().fmt(f)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_wakes_queue_once_and_a_poll_rearms() {
+        let state = State::new_scheduled();
+        assert!(!state.wake(), "a new task is queued already");
+        assert!(!state.start_poll().is_cancelled());
+        assert!(state.wake(), "a wake during the poll queues it again");
+        assert!(!state.wake());
+        assert!(state.end_poll().is_scheduled());
+    }
+
+    #[test]
+    fn an_abort_during_a_poll_queues_the_task_again() {
+        let state = State::new_scheduled();
+        state.start_poll();
+        assert!(
+            state.cancel(),
+            "the poll cleared SCHEDULED: the abort queues"
+        );
+        state.end_poll();
+        assert!(state.start_poll().is_cancelled());
+    }
+
+    #[test]
+    fn nothing_queues_a_complete_task() {
+        let state = State::new_scheduled();
+        state.start_poll();
+        assert!(state.complete());
+        assert!(!state.complete(), "complete once");
+        assert!(!state.wake());
+        assert!(!state.cancel());
+        assert!(!state.load().is_running());
+    }
+
+    #[test]
+    fn the_last_waker_gone_from_an_idle_task_looks_lost() {
+        let state = State::new_scheduled();
+        state.waker_created();
+        state.start_poll();
+        assert!(!state.end_poll().looks_lost(), "a waker is left");
+        assert!(state.waker_released().looks_lost());
+        assert!(state.mark_lost_reported());
+        assert!(!state.mark_lost_reported(), "reported once");
+    }
+
+    #[test]
+    #[should_panic(expected = "start_poll on a task that is")]
+    fn polling_a_task_that_is_not_queued_is_refused() {
+        let state = State::new_scheduled();
+        state.start_poll();
+        state.end_poll();
+        state.start_poll();
+    }
+
+    #[test]
+    fn debug_names_the_flags_and_counts_the_wakers() {
+        let state = State::new_scheduled();
+        state.waker_created();
+        state.waker_created();
+        state.start_poll();
+        assert_eq!(format!("{state:?}"), "Snapshot(RUNNING, 2 wakers)");
+        state.cancel();
+        assert_eq!(
+            format!("{:?}", state.load()),
+            "Snapshot(SCHEDULED | RUNNING | CANCELLED, 2 wakers)"
+        );
+    }
+}
+
+/// Every interleaving of the executor's poll loop with wakes, aborts and waker drops
+/// from other threads, checked by loom. The executor is modelled by what it does with
+/// the word: it polls once per queue entry; a poll that finds `CANCELLED` ends the task.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    struct Task {
+        state: State,
+        /// Queue entries for this task: each `true` from `wake`/`cancel` adds one.
+        queued: Mutex<usize>,
+    }
+
+    impl Task {
+        fn new() -> Arc<Task> {
+            Arc::new(Task {
+                state: State::new_scheduled(),
+                queued: Mutex::new(1), // a new task is queued
+            })
+        }
+
+        fn queue_if(&self, needed: bool) {
+            if needed {
+                let mut queued = self.queued.lock().unwrap();
+                *queued += 1;
+                assert_eq!(*queued, 1, "a task is never in the queue twice");
+            }
+        }
+
+        fn take_entry(&self) -> bool {
+            let mut queued = self.queued.lock().unwrap();
+            let had = *queued > 0;
+            *queued = queued.saturating_sub(1);
+            had
+        }
+
+        /// The executor's turn: polls once per queue entry. Returns whether the task
+        /// ended (by finding `CANCELLED`). An entry left by a wake during the last poll
+        /// finds the task complete and is skipped, as the executor skips an id whose
+        /// slot is gone.
+        fn run_queued(&self) -> bool {
+            while self.take_entry() {
+                if self.state.load().is_complete() {
+                    continue;
+                }
+                if self.state.start_poll().is_cancelled() {
+                    assert!(self.state.complete());
+                    return true;
+                }
+                self.state.end_poll();
+            }
+            self.state.load().is_complete()
+        }
+    }
+
+    #[test]
+    fn an_abort_racing_a_poll_is_never_lost() {
+        loom::model(|| {
+            let task = Task::new();
+            let aborter = {
+                let task = Arc::clone(&task);
+                thread::spawn(move || task.queue_if(task.state.cancel()))
+            };
+            task.run_queued();
+            aborter.join().unwrap();
+            assert!(task.run_queued(), "the abort reached the task");
+        });
+    }
+
+    #[test]
+    fn wakes_aborts_and_waker_drops_together_lose_nothing() {
+        loom::model(|| {
+            let task = Task::new();
+            task.state.waker_created(); // the waker the other thread holds
+            let waker_thread = {
+                let task = Arc::clone(&task);
+                thread::spawn(move || {
+                    task.queue_if(task.state.wake());
+                    task.state.waker_released(); // `wake` consumes the waker
+                })
+            };
+            let aborter = {
+                let task = Arc::clone(&task);
+                thread::spawn(move || task.queue_if(task.state.cancel()))
+            };
+            task.run_queued();
+            waker_thread.join().unwrap();
+            aborter.join().unwrap();
+            assert!(task.run_queued(), "the abort reached the task");
+            let end = task.state.load();
+            assert_eq!(end.wakers(), 0);
+            assert!(!end.looks_lost());
+        });
+    }
+
+    /// Without an abort: what a thread did before its wake is seen by a poll that
+    /// starts after the wake, whichever way the wake and the poll interleave.
+    #[test]
+    fn a_wake_racing_a_poll_is_never_lost() {
+        loom::model(|| {
+            let task = Task::new();
+            let message = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            let waker_thread = {
+                let (task, message) = (Arc::clone(&task), Arc::clone(&message));
+                thread::spawn(move || {
+                    message.store(true, Ordering::Relaxed);
+                    task.queue_if(task.state.wake());
+                })
+            };
+            let mut seen = false;
+            let mut poll_all = || {
+                while task.take_entry() {
+                    task.state.start_poll();
+                    seen = message.load(Ordering::Relaxed);
+                    task.state.end_poll();
+                }
+            };
+            poll_all();
+            waker_thread.join().unwrap();
+            poll_all();
+            assert!(seen, "the last poll saw what the wake announced");
+        });
+    }
+}

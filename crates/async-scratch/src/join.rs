@@ -21,12 +21,11 @@
 
 use crate::coop;
 use crate::executor::{
-    polled, register_wait, CurrentTask, TaskFuture, TaskHandle, TaskHeader, WaitRegistration,
-    WaitTarget,
+    polled, register_wait, task_waker_ref, CurrentTask, StartsWithHeader, TaskFuture, TaskHandle,
+    TaskHeader, WaitRegistration, WaitTarget,
 };
 use crate::locking::lock;
 use crate::unwind::{into_message, Payload};
-use crate::waker::{waker_ref, Wakeable};
 use std::fmt;
 use std::future::Future;
 use std::mem::{self, ManuallyDrop};
@@ -60,6 +59,10 @@ impl std::error::Error for JoinError {}
 /// Everything of a task that outlives a poll: its header (id, flag, name, spawn
 /// location) and the slot its outcome waits in. One `Arc` of it is shared by the
 /// task's wakers, its `JoinHandle` and its `Spawned` future.
+///
+/// `repr(C)`, header first: a task's waker points at the header, and reaches the
+/// whole cell from there (see `executor::task_waker`).
+#[repr(C)]
 pub(crate) struct TaskCell<T> {
     pub(crate) header: TaskHeader,
     slot: JoinSlot<T>,
@@ -74,29 +77,15 @@ impl<T> TaskCell<T> {
     }
 }
 
-/// Waking a task queues it. `T: Send` because a waker may carry the cell to any
-/// thread, and the outcome is in it.
-impl<T: Send + 'static> Wakeable for TaskCell<T> {
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.header.schedule();
-    }
+// SAFETY: `repr(C)` with the header first; `spawn` makes the header with
+// `TaskHeader::new::<TaskCell<T>>`.
+unsafe impl<T: Send> StartsWithHeader for TaskCell<T> {}
 
-    fn waker_created(&self) {
-        self.header.waker_created();
-    }
-
-    fn waker_released(&self) {
-        self.header.waker_released();
-    }
-}
-
+/// `T: Send` because a waker may carry the cell to any thread, and drop the last
+/// reference to it there, with the outcome in it.
 impl<T: Send + 'static> TaskHandle for TaskCell<T> {
     fn header(&self) -> &TaskHeader {
         &self.header
-    }
-
-    fn is_own_waker(&self, waker: &Waker) -> bool {
-        std::ptr::eq(waker.data(), (self as *const TaskCell<T>).cast())
     }
 }
 
@@ -242,7 +231,7 @@ where
             let _current = CurrentTask::enter(cell);
             // The waker is borrowed from the task's own cell: the poll takes no
             // reference; only a future that keeps a clone does.
-            let waker = waker_ref(cell);
+            let waker = task_waker_ref(cell);
             let mut cx = Context::from_waker(&waker);
             polled(&cell.header, &waker, |cancelled| {
                 if cancelled {

@@ -124,10 +124,21 @@ impl Deref for WakerRef<'_> {
 pub fn waker_ref<W: Wakeable>(wakeable: &Arc<W>) -> WakerRef<'_> {
     let raw = raw_waker::<W>(Arc::as_ptr(wakeable));
     // SAFETY: the pointer is the live `Arc`'s, and stays valid for `'a`, the borrow of
-    // `wakeable`, which `WakerRef<'a>` cannot outlive. This `Waker` owns no reference,
-    // so it must never release one: it is never dropped (`ManuallyDrop`) and never
-    // woken by value (only `&Waker` is handed out, and `wake` takes `self`). Clones
-    // made from it go through `clone`, which takes a reference of their own.
+    // `wakeable`, which `WakerRef<'a>` cannot outlive; the vtable of `W` keeps the
+    // `RawWaker` contract for it.
+    unsafe { borrowed_waker(raw) }
+}
+
+/// Wraps `raw` as a [`WakerRef`]: a waker that owns no reference, so it must never
+/// release one. It is never dropped (`ManuallyDrop`) and never woken by value (only
+/// `&Waker` is handed out, and `wake` takes `self`); clones made from it go through
+/// the vtable's `clone`, which takes a reference of their own.
+///
+/// # Safety
+/// `raw`'s data pointer must stay valid for `'a`, and its vtable must keep the
+/// `RawWaker` contract for that pointer (as for [`Waker::from_raw`]).
+pub(crate) unsafe fn borrowed_waker<'a>(raw: RawWaker) -> WakerRef<'a> {
+    // SAFETY: the caller's contract is `Waker::from_raw`'s, for `'a`.
     let waker = unsafe { Waker::from_raw(raw) };
     WakerRef {
         waker: ManuallyDrop::new(waker),

@@ -588,3 +588,29 @@ fn the_executor_waits_through_its_park() {
     assert_eq!(first, Some(Some(hour)), "a wait until the sleep's deadline");
     assert_eq!(second, Some(None), "a wait with no deadline");
 }
+
+/// A task's waker and its clones are one waker to `will_wake`, in every build: a
+/// future that keeps a waker can tell it need not clone it again. (The vtable is one
+/// `static`; as a constant, release builds once had a copy of it per codegen unit,
+/// and a waker was not `will_wake` of its own clone.)
+#[test]
+fn a_task_waker_will_wake_its_own_clones() {
+    fn check(cx: &mut Context<'_>) -> Poll<()> {
+        let kept = cx.waker().clone();
+        assert!(
+            kept.will_wake(cx.waker()),
+            "a clone of the waker polled with"
+        );
+        assert!(cx.waker().will_wake(&kept));
+        assert!(kept.clone().will_wake(&kept), "a clone of a clone");
+        Poll::Ready(())
+    }
+    block_on(async {
+        poll_fn(check).await; // block_on's own future
+        spawn(poll_fn(check)).await.unwrap(); // a spawned task
+        let first = spawn(poll_fn(|cx| Poll::Ready(cx.waker().clone())));
+        let second = spawn(poll_fn(|cx| Poll::Ready(cx.waker().clone())));
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        assert!(!first.will_wake(&second), "two tasks, two wakers");
+    });
+}

@@ -79,6 +79,7 @@
 //! raw pointers.
 
 mod state;
+mod task_waker;
 
 use crate::coop;
 use crate::diagnostics::{print_to_stderr, Deadlock, Diagnostic, Reporter, StuckTask};
@@ -87,7 +88,6 @@ use crate::locking::lock;
 use crate::park::{Park, ThreadPark, Unpark};
 use crate::time::{Clock, TimerQueue};
 use crate::unwind::{into_message, Payload};
-use crate::waker::{waker_ref, Wakeable};
 use state::State;
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -101,6 +101,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, JoinHandle as ThreadHandle};
 use std::time::{Duration, Instant};
+use task_waker::{is_waker_of, TaskRefs};
+pub(crate) use task_waker::{task_waker_ref, StartsWithHeader};
 
 /// Names a task in its executor: a slab index, and the generation of that slot, so a
 /// stale id (a wake after the task ended and its slot was reused) matches nothing.
@@ -139,13 +141,16 @@ pub(crate) struct TaskHeader {
     /// (`join(handle, lock.lock())`), and one wait ending must not erase another.
     waits_on: Mutex<Vec<WaitRecord>>,
     shared: Arc<Shared>,
+    /// How the task's wakers count references to the allocation this header starts.
+    refs: &'static TaskRefs,
     /// `Box<str>`, not `String`: a name never grows, and 8 bytes a task add up.
     name: Option<Box<str>>,
     spawned_at: &'static Location<'static>,
 }
 
 impl TaskHeader {
-    fn new(
+    /// The header of a task held in an `Arc<A>` whose value starts with this header.
+    fn new<A: StartsWithHeader>(
         id: TaskId,
         shared: &Arc<Shared>,
         name: Option<Box<str>>,
@@ -157,6 +162,7 @@ impl TaskHeader {
             internal_waits: AtomicU32::new(0),
             waits_on: Mutex::new(Vec::new()),
             shared: Arc::clone(shared),
+            refs: &const { TaskRefs::of::<A>() },
             name,
             spawned_at,
         }
@@ -277,21 +283,6 @@ impl TaskHeader {
     }
 }
 
-/// `block_on`'s own future has a header and nothing else: its waker is made from that.
-impl Wakeable for TaskHeader {
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.schedule();
-    }
-
-    fn waker_created(&self) {
-        TaskHeader::waker_created(self);
-    }
-
-    fn waker_released(&self) {
-        TaskHeader::waker_released(self);
-    }
-}
-
 /// A spawned task as the slab holds it, whatever its future and output: something to
 /// poll. (Its header is kept beside it, in the slot: see `TaskSlot`.)
 pub(crate) trait TaskFuture {
@@ -305,16 +296,15 @@ pub(crate) trait TaskHandle: Send + Sync {
     fn header(&self) -> &TaskHeader;
 
     /// Whether `waker` is this task's own waker (not, say, a `join_all` child's).
-    fn is_own_waker(&self, waker: &Waker) -> bool;
+    fn is_own_waker(&self, waker: &Waker) -> bool {
+        is_waker_of(waker, self.header())
+    }
 }
 
+/// `block_on`'s own future has a header and nothing else: its waker is made from that.
 impl TaskHandle for TaskHeader {
     fn header(&self) -> &TaskHeader {
         self
-    }
-
-    fn is_own_waker(&self, waker: &Waker) -> bool {
-        std::ptr::eq(waker.data(), (self as *const TaskHeader).cast())
     }
 }
 
@@ -1051,7 +1041,7 @@ impl Executor {
         let _running = RunGuard::enter(&self.core);
         let mut future = pin!(future);
         let name = Some("block_on's future".into());
-        let root = Arc::new(TaskHeader::new(
+        let root = Arc::new(TaskHeader::new::<TaskHeader>(
             ROOT,
             &self.core.shared,
             name,
@@ -1142,7 +1132,7 @@ impl Core {
     {
         let mut tasks = self.tasks.borrow_mut();
         let id = tasks.next_id();
-        let header = TaskHeader::new(id, &self.shared, name, spawned_at);
+        let header = TaskHeader::new::<TaskCell<F::Output>>(id, &self.shared, name, spawned_at);
         let cell = Arc::new(TaskCell::new(header));
         let future: Pin<Box<dyn TaskFuture>> = Box::pin(Spawned::new(future, Arc::clone(&cell)));
         let header: Arc<dyn TaskHandle> = cell.clone();
@@ -1231,7 +1221,7 @@ impl Core {
     /// Polls `block_on`'s own future once.
     fn poll_root<F: Future>(&self, root: &Arc<TaskHeader>, future: Pin<&mut F>) -> Poll<F::Output> {
         let _current = CurrentTask::enter(root);
-        let waker = waker_ref(root);
+        let waker = task_waker_ref(root);
         // `block_on`'s own future has no handle, so nothing can cancel it.
         polled(root, &waker, |_cancelled| {
             future.poll(&mut Context::from_waker(&waker))

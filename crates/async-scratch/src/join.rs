@@ -1,9 +1,10 @@
 //! Join handles: how a spawned coroutine's result (or failure) reaches whoever awaits it.
 //!
 //! **Step 4** introduces it: the coroutine counterpart of step 2's [`Task`](crate::task::Task).
-//! [`spawn`](crate::executor::spawn) wraps the future in a `Spawned` that catches its
-//! panic and, when it ends, puts the outcome in a slot shared with the
-//! [`JoinHandle`]. Awaiting the handle reads the slot, or leaves a waker there for the
+//! [`spawn`](crate::executor::spawn) puts the future in a `TaskCell`, one allocation
+//! with the task's header and the slot its outcome waits in; the task's poll catches
+//! the future's panic and, when the task ends, puts the outcome in the slot, which the
+//! [`JoinHandle`] shares. Awaiting the handle reads the slot, or leaves a waker there for the
 //! task to call when it ends. Every spawned task ends in exactly one of three ways, and
 //! the handle is told which: its value, [`JoinError::Panicked`] with the message, or
 //! [`JoinError::Cancelled`] (aborted, or dropped with its executor). Nothing is lost.
@@ -21,13 +22,15 @@
 
 use crate::coop;
 use crate::executor::{
-    polled, register_wait, task_waker_ref, CurrentTask, StartsWithHeader, TaskFuture, TaskHandle,
-    TaskHeader, WaitRegistration, WaitTarget,
+    cancel_task, polled, register_wait, task_waker_ref, CurrentTask, RunTask, StartsWithHeader,
+    TaskHandle, TaskHeader, WaitRegistration, WaitTarget,
 };
 use crate::locking::lock;
 use crate::unwind::{into_message, Payload};
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -56,41 +59,146 @@ impl fmt::Display for JoinError {
 
 impl std::error::Error for JoinError {}
 
-/// Everything of a task that outlives a poll: its header (id, flag, name, spawn
-/// location) and the slot its outcome waits in. One `Arc` of it is shared by the
-/// task's wakers, its `JoinHandle` and its `Spawned` future.
+/// A spawned task, in one allocation: its header (id, state word, name, spawn
+/// location), the slot its outcome waits in, and its future. One `Arc` of it is shared
+/// by the task's wakers, its `JoinHandle`, the executor's list of tasks and, while it
+/// is queued, the ready queue.
 ///
 /// `repr(C)`, header first: a task's waker points at the header, and reaches the
 /// whole cell from there (see `executor::task_waker`).
+///
+/// The future sits in an `UnsafeCell`, apart from the header: the executor reads a
+/// pending task's header (its name, its waits) through shared references, and those
+/// must never cover the future, because the future may hold references into itself
+/// (a `&mut` to a local, held across an `.await`) that any other reference to its
+/// memory would invalidate. (Miri reported exactly that while the header was read
+/// through the future.) Only the executor's thread touches the future: it polls it in
+/// [`RunTask::run`] and drops it in `end`.
 #[repr(C)]
-pub(crate) struct TaskCell<T> {
-    pub(crate) header: TaskHeader,
-    slot: JoinSlot<T>,
+pub(crate) struct TaskCell<F: Future> {
+    header: TaskHeader,
+    slot: JoinSlot<F::Output>,
+    future: UnsafeCell<FutureSlot<F>>,
 }
 
-impl<T> TaskCell<T> {
-    pub(crate) fn new(header: TaskHeader) -> TaskCell<T> {
+/// The part of a task only its executor's thread touches.
+struct FutureSlot<F> {
+    /// Dropped by hand, once, in `drop_future` (`dropped` says when): in place, as
+    /// `Pin` requires, and inside `catch_unwind`, since its `Drop` is user code.
+    future: ManuallyDrop<F>,
+    dropped: bool,
+    /// Whether the outcome has been delivered.
+    delivered: bool,
+}
+
+// SAFETY: the header and the slot are `Send + Sync` (the output is `Send`), and they
+// are all that other threads touch: a waker schedules through the header, a
+// `JoinHandle` takes the outcome from the slot. The future, which need not be `Send`,
+// is touched only on the executor's thread: `run` and `abandon` are called only by the
+// executor that spawned the task (its `Core` is `!Send`, and it runs them from its own
+// thread), and every way a task ends drops the future there. If the last reference
+// goes on another thread, the future is gone already: `ManuallyDrop` keeps dropping
+// the cell from ever dropping it.
+unsafe impl<F: Future> Send for TaskCell<F> where F::Output: Send {}
+// SAFETY: as for `Send`: shared references on other threads reach only the header and
+// the slot, both `Sync`.
+unsafe impl<F: Future> Sync for TaskCell<F> where F::Output: Send {}
+
+// SAFETY: `repr(C)` with the header first; `spawn` makes the header with
+// `TaskRefs::spawned::<TaskCell<F>>()`.
+unsafe impl<F: Future> StartsWithHeader for TaskCell<F> where F::Output: Send {}
+
+impl<F: Future> TaskCell<F>
+where
+    F: 'static,
+    F::Output: Send + 'static,
+{
+    pub(crate) fn new(header: TaskHeader, future: F) -> TaskCell<F> {
         TaskCell {
             header,
             slot: JoinSlot::new(),
+            future: UnsafeCell::new(FutureSlot {
+                future: ManuallyDrop::new(future),
+                dropped: false,
+                delivered: false,
+            }),
         }
+    }
+
+    /// The executor's part of the task.
+    ///
+    /// # Safety
+    /// Only on the executor's thread (see the `Send` impl), and never while another
+    /// `&mut` to it lives: `run` and `abandon` are not re-entered (a task cannot be
+    /// polled from inside its own poll, and the executor abandons tasks only when it
+    /// is dropped, never during a poll).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn future_slot(&self) -> &mut FutureSlot<F> {
+        // SAFETY: by this function's contract, this is the only reference to it.
+        unsafe { &mut *self.future.get() }
+    }
+
+    /// Ends the task with `result`: drops the future, then hands the outcome over. A
+    /// panic in the future's `Drop` replaces the outcome (the value, if any, is dropped
+    /// too, its own panic caught): the handle learns that the task panicked.
+    fn end(&self, slot: &mut FutureSlot<F>, result: Result<F::Output, JoinError>) {
+        let result = match slot.drop_future() {
+            Ok(()) => result,
+            Err(payload) => {
+                let panicked = Err(JoinError::Panicked(into_message(payload)));
+                let place = "the drop of a task's output";
+                self.header.catch_reported(place, move || drop(result));
+                panicked
+            }
+        };
+        slot.delivered = true;
+        self.header.mark_finished();
+        self.slot.finish(result, &self.header);
     }
 }
 
-// SAFETY: `repr(C)` with the header first; `spawn` makes the header with
-// `TaskHeader::new::<TaskCell<T>>`.
-unsafe impl<T: Send> StartsWithHeader for TaskCell<T> {}
+impl<F> FutureSlot<F> {
+    /// Drops the future in place, at most once, catching a panic from its `Drop`.
+    fn drop_future(&mut self) -> Result<(), Payload> {
+        if mem::replace(&mut self.dropped, true) {
+            return Ok(());
+        }
+        let future = &mut self.future;
+        // SAFETY: the future is dropped where it lies, as `Pin` requires of pinned
+        // data, and only once: `dropped` was false and is now true, and no code touches
+        // `future` once it is set (polls check `delivered`, which `end` sets right
+        // after this).
+        catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(future) }))
+    }
+}
 
-/// `T: Send` because a waker may carry the cell to any thread, and drop the last
-/// reference to it there, with the outcome in it.
-impl<T: Send + 'static> TaskHandle for TaskCell<T> {
+impl<F> TaskHandle for TaskCell<F>
+where
+    F: Future + 'static,
+    F::Output: Send + 'static,
+{
     fn header(&self) -> &TaskHeader {
         &self.header
     }
 }
 
+/// What a `JoinHandle<T>` reaches of its task, whatever the task's future type.
+pub(crate) trait JoinTask<T>: TaskHandle {
+    fn slot(&self) -> &JoinSlot<T>;
+}
+
+impl<F> JoinTask<F::Output> for TaskCell<F>
+where
+    F: Future + 'static,
+    F::Output: Send + 'static,
+{
+    fn slot(&self) -> &JoinSlot<F::Output> {
+        &self.slot
+    }
+}
+
 /// The slot a task and its handle share.
-struct JoinSlot<T> {
+pub(crate) struct JoinSlot<T> {
     state: Mutex<JoinState<T>>,
 }
 
@@ -152,88 +260,28 @@ impl<T> JoinSlot<T> {
     }
 }
 
-/// A spawned future as the executor stores it: the user's future, plus what turns its
-/// end (value, panic, or being dropped unfinished) into the handle's outcome.
-///
-/// The future is dropped the moment the task ends, inside `catch_unwind`: its `Drop` is
-/// user code, and a panic there belongs to the task's handle, not to whatever happens
-/// to drop the task later (the executor's loop, or its own `Drop`).
-pub(crate) struct Spawned<F: Future> {
-    /// Dropped by hand, once, in `drop_future` (`future_dropped` says when).
-    future: ManuallyDrop<F>,
-    future_dropped: bool,
-    cell: Arc<TaskCell<F::Output>>,
-    /// Whether the outcome has been delivered; if not when dropped, it is `Cancelled`.
-    delivered: bool,
-}
-
-impl<F: Future> Spawned<F> {
-    pub(crate) fn new(future: F, cell: Arc<TaskCell<F::Output>>) -> Spawned<F> {
-        Spawned {
-            future: ManuallyDrop::new(future),
-            future_dropped: false,
-            cell,
-            delivered: false,
-        }
-    }
-
-    /// Ends the task with `result`: drops the future, then hands the outcome over. A
-    /// panic in the future's `Drop` replaces the outcome (the value, if any, is dropped
-    /// too, its own panic caught): the handle learns that the task panicked.
-    fn end(&mut self, result: Result<F::Output, JoinError>) -> Poll<()> {
-        let result = match self.drop_future() {
-            Ok(()) => result,
-            Err(payload) => {
-                let panicked = Err(JoinError::Panicked(into_message(payload)));
-                let place = "the drop of a task's output";
-                self.cell.header.catch_reported(place, move || drop(result));
-                panicked
-            }
-        };
-        self.delivered = true;
-        self.cell.header.mark_finished();
-        self.cell.slot.finish(result, &self.cell.header);
-        Poll::Ready(())
-    }
-
-    /// Drops the future in place, at most once, catching a panic from its `Drop`.
-    fn drop_future(&mut self) -> Result<(), Payload> {
-        if mem::replace(&mut self.future_dropped, true) {
-            return Ok(());
-        }
-        let future = &mut self.future;
-        // SAFETY: the future is dropped where it lies, as `Pin` requires of pinned
-        // data, and only once: `future_dropped` was false and is now true, and no code
-        // touches `future` once it is set (polls check `delivered`, which `end` sets
-        // right after this).
-        catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(future) }))
-    }
-}
-
-impl<F> TaskFuture for Spawned<F>
+impl<F> RunTask for TaskCell<F>
 where
-    F: Future,
+    F: Future + 'static,
     F::Output: Send + 'static,
 {
-    fn poll_task(self: Pin<&mut Self>) -> Poll<()> {
-        // SAFETY: pin projection. `future` is never moved while pinned: no method
-        // moves it, and it is only ever dropped in place (`drop_future`). The other
-        // fields are `Unpin`, so a plain `&mut` to them is fine.
-        let this = unsafe { self.get_unchecked_mut() };
-        if this.delivered {
-            return Poll::Ready(()); // polled again after finishing: nothing to do
+    fn run(self: Arc<Self>) -> Option<Poll<()>> {
+        if self.header.is_complete() {
+            return None; // queued by a wake during its last poll: nothing to do
         }
+        // SAFETY: `run` is called by the task's executor, on its thread (`RunTask`).
+        let slot = unsafe { self.future_slot() };
         let outcome = {
-            let cell = &this.cell;
-            // SAFETY: as above, `this.future` stays where it is until it is dropped,
-            // and it has not been dropped: `delivered` is false.
-            let future = unsafe { Pin::new_unchecked(&mut *this.future) };
-            let _current = CurrentTask::enter(cell);
-            // The waker is borrowed from the task's own cell: the poll takes no
+            // SAFETY: the future is never moved while pinned: no method moves it, and
+            // it is only ever dropped in place (`drop_future`); it has not been
+            // dropped, since the task is not complete.
+            let future = unsafe { Pin::new_unchecked(&mut *slot.future) };
+            let _current = CurrentTask::enter(&self);
+            // The waker is borrowed from the task's own `Arc`: the poll takes no
             // reference; only a future that keeps a clone does.
-            let waker = task_waker_ref(cell);
+            let waker = task_waker_ref(&self);
             let mut cx = Context::from_waker(&waker);
-            polled(&cell.header, &waker, |cancelled| {
+            polled(&self.header, &waker, |cancelled| {
                 if cancelled {
                     return Poll::Ready(Err(JoinError::Cancelled)); // not polled again
                 }
@@ -247,17 +295,14 @@ where
                 }
             })
         };
-        match outcome {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(result) => this.end(result),
-        }
+        Some(outcome.map(|result| self.end(slot, result)))
     }
-}
 
-impl<F: Future> Drop for Spawned<F> {
-    fn drop(&mut self) {
-        if !self.delivered {
-            let _ = self.end(Err(JoinError::Cancelled));
+    fn abandon(&self) {
+        // SAFETY: called by the task's executor, on its thread, as it is dropped.
+        let slot = unsafe { self.future_slot() };
+        if !slot.delivered {
+            self.end(slot, Err(JoinError::Cancelled));
         }
     }
 }
@@ -268,24 +313,32 @@ impl<F: Future> Drop for Spawned<F> {
 /// dropped. [`abort`](JoinHandle::abort) cancels it instead.
 #[must_use = "dropping a JoinHandle detaches its task; await it to get the result"]
 pub struct JoinHandle<T> {
-    cell: Arc<TaskCell<T>>,
+    task: Arc<dyn JoinTask<T>>,
+    /// A handle is `Send` or `Sync` only as its output is: it hands the output over.
+    _output: PhantomData<T>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(cell: Arc<TaskCell<T>>) -> JoinHandle<T> {
-        JoinHandle { cell }
+    pub(crate) fn new(task: Arc<dyn JoinTask<T>>) -> JoinHandle<T> {
+        JoinHandle {
+            task,
+            _output: PhantomData,
+        }
     }
 
     /// Cancels the task: it is not polled again, its future is dropped on the executor's
     /// next turn, and awaiting this handle gives [`JoinError::Cancelled`]. A task that
     /// already finished keeps its result. May be called from any thread.
     pub fn abort(&self) {
-        self.cell.header.cancel();
+        let header: *const TaskHeader = Arc::as_ptr(&self.task).cast();
+        // SAFETY: `Arc::as_ptr` of the task, which starts with its header and which
+        // this handle keeps alive.
+        unsafe { cancel_task(header) };
     }
 
     /// Whether the task has ended (value, panic or cancellation). Never blocks.
     pub fn is_finished(&self) -> bool {
-        !matches!(self.cell.slot.lock().outcome, Outcome::Running)
+        !matches!(self.task.slot().lock().outcome, Outcome::Running)
     }
 }
 
@@ -295,7 +348,7 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // One unit of the budget if the outcome is there (see `coop`), or a turn to wait.
         let unit = ready!(coop::poll_proceed(cx));
-        let mut state = self.cell.slot.lock();
+        let mut state = self.task.slot().lock();
         match std::mem::replace(&mut state.outcome, Outcome::Taken) {
             Outcome::Finished(result) => {
                 unit.spend();
@@ -306,7 +359,7 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
                 let known =
                     matches!(&state.joiner, Some((joiner, _)) if joiner.will_wake(cx.waker()));
                 if !known {
-                    let awaited: Arc<dyn TaskHandle> = self.cell.clone();
+                    let awaited: Arc<dyn TaskHandle> = self.task.clone();
                     let registration = register_wait(cx.waker(), WaitTarget::Task(awaited));
                     let previous = state.joiner.replace((cx.waker().clone(), registration));
                     drop(state);
@@ -325,7 +378,7 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         let (outcome, joiner) = {
-            let mut state = self.cell.slot.lock();
+            let mut state = self.task.slot().lock();
             state.detached = true;
             let outcome = match &state.outcome {
                 Outcome::Finished(_) => mem::replace(&mut state.outcome, Outcome::Taken),
@@ -336,7 +389,9 @@ impl<T> Drop for JoinHandle<T> {
         drop(joiner);
         if let Outcome::Finished(result) = outcome {
             let place = "the drop of a task's output, with its JoinHandle";
-            self.cell.header.catch_reported(place, move || drop(result));
+            self.task
+                .header()
+                .catch_reported(place, move || drop(result));
         }
     }
 }

@@ -9,19 +9,24 @@
 //! # How it runs
 //! ```text
 //!  spawn ──► ready queue ──► poll ──► Ready: deliver the result to the JoinHandle
-//!               ▲                └──► Pending: park the task in the slab, untouched
+//!               ▲                └──► Pending: the task waits, untouched
 //!               └── waker.wake() (any thread, a timer, another task)
 //! ```
-//! - **Tasks** live in a slab (a `Vec` with a free list), indexed by [`TaskId`]; a slab
-//!   slot holds the boxed future and its waker. The rest of a task (its name, where it
-//!   was spawned, its `scheduled` flag, its result) is in a `TaskCell` that its wakers
-//!   and its `JoinHandle` share.
-//! - **The ready queue** holds the ids of tasks to poll. It is behind a `Mutex` because
+//! - **A task is one allocation**, a `TaskCell`: its header (id, name, spawn location,
+//!   state word), the slot its result waits in, and its future, shared through an
+//!   `Arc` by its wakers, its `JoinHandle`, the executor's list of tasks and, while it
+//!   is queued, the ready queue. A task's waker points at its header, with one
+//!   `static` vtable for every task (see `task_waker`).
+//! - **The executor's list of tasks** is a slab (a `Vec` with a free list), indexed by
+//!   [`TaskId`]: what diagnostics walk, and what the executor ends when it is dropped.
+//!   Polling never looks in it.
+//! - **The ready queue** holds the tasks to poll, themselves: a waker pushes its
+//!   task's `Arc`, so running it needs no lookup. It is behind a `Mutex` because
 //!   wakers may be called from any thread; the executor takes the whole queue at once
 //!   and polls that batch, so each lock is paid once per batch, and a task woken while
 //!   the batch runs (say, by `yield_now`) waits for the next batch: fair.
 //! - **Many wakes, one poll.** Each task has a `SCHEDULED` bit in its state word (see
-//!   [`state`]): the first wake sets it and queues the task, later wakes see it set and
+//!   `state`): the first wake sets it and queues the task, later wakes see it set and
 //!   do nothing; the poll clears it as it starts, so a wake *during* the poll queues the
 //!   task again. An abort is a wake that also sets `CANCELLED`, in the same atomic step.
 //! - **When nothing is ready** the executor fires the timers that are due (reading the
@@ -73,23 +78,25 @@
 //! assert_eq!(total, 385);
 //! ```
 //!
-//! *Teaching shortcut:* two allocations per task: the boxed future, and a
-//! `TaskCell` shared by its wakers and its `JoinHandle`. async-task and tokio fit all
-//! of a task in one allocation, at the price of hand-written reference counting over
-//! raw pointers.
+//! *Teaching shortcut:* the task's reference count is an `Arc`'s, and the executor
+//! reaches a task through `dyn` traits (`RunTask`, `TaskHandle`). async-task and tokio
+//! count references in the state word itself and dispatch through a hand-written
+//! vtable: a few bytes and an indirection less, at the price of raw-pointer reference
+//! counting. Here the raw pointers are confined to the waker (`task_waker`).
 
 mod state;
 mod task_waker;
 
 use crate::coop;
 use crate::diagnostics::{print_to_stderr, Deadlock, Diagnostic, Reporter, StuckTask};
-use crate::join::{JoinHandle, Spawned, TaskCell};
+use crate::join::{JoinHandle, TaskCell};
 use crate::locking::lock;
 use crate::park::{Park, ThreadPark, Unpark};
 use crate::time::{Clock, TimerQueue};
 use crate::unwind::{into_message, Payload};
 use state::State;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::mem;
@@ -101,8 +108,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, JoinHandle as ThreadHandle};
 use std::time::{Duration, Instant};
-use task_waker::{is_waker_of, TaskRefs};
-pub(crate) use task_waker::{task_waker_ref, StartsWithHeader};
+use task_waker::is_waker_of;
+pub(crate) use task_waker::{cancel_task, task_waker_ref, StartsWithHeader, TaskRefs};
 
 /// Names a task in its executor: a slab index, and the generation of that slot, so a
 /// stale id (a wake after the task ended and its slot was reused) matches nothing.
@@ -131,7 +138,7 @@ pub(crate) struct TaskHeader {
     id: TaskId,
     /// Queued, being polled, complete, cancelled, and how many owning wakers are alive
     /// anywhere (the waker vtable counts them; borrowed wakers, used for polls, are not
-    /// counted): one atomic word, see [`state`].
+    /// counted): one atomic word, see `state`.
     state: State,
     /// How many of those are held by our own primitives for a wait the executor knows
     /// (a `JoinHandle`, the async `Mutex`). The rest are held "outside".
@@ -149,10 +156,12 @@ pub(crate) struct TaskHeader {
 }
 
 impl TaskHeader {
-    /// The header of a task held in an `Arc<A>` whose value starts with this header.
-    fn new<A: StartsWithHeader>(
+    /// The header of a task held in an `Arc` whose value starts with this header;
+    /// `refs` must be made for that value's type (see `StartsWithHeader`).
+    fn new(
         id: TaskId,
         shared: &Arc<Shared>,
+        refs: &'static TaskRefs,
         name: Option<Box<str>>,
         spawned_at: &'static Location<'static>,
     ) -> TaskHeader {
@@ -162,7 +171,7 @@ impl TaskHeader {
             internal_waits: AtomicU32::new(0),
             waits_on: Mutex::new(Vec::new()),
             shared: Arc::clone(shared),
-            refs: &const { TaskRefs::of::<A>() },
+            refs,
             name,
             spawned_at,
         }
@@ -263,32 +272,38 @@ impl TaskHeader {
         self.state.complete();
     }
 
-    /// Queues the task unless it is queued already (or over).
-    pub(crate) fn schedule(&self) {
-        if self.state.wake() {
-            self.shared.push_ready(self.id);
-        }
-    }
-
-    /// Cancels the task: its next poll ends it instead of polling its future. Queues
-    /// it, in the same atomic step, unless it is queued already (see [`state`]).
-    pub(crate) fn cancel(&self) {
-        if self.state.cancel() {
-            self.shared.push_ready(self.id);
-        }
-    }
-
     fn is_scheduled(&self) -> bool {
         self.state.load().is_scheduled()
     }
+
+    pub(crate) fn is_complete(&self) -> bool {
+        self.state.load().is_complete()
+    }
+
+    /// Whether the task is being polled right now (on its executor's thread).
+    fn is_running(&self) -> bool {
+        self.state.load().is_running()
+    }
 }
 
-/// A spawned task as the slab holds it, whatever its future and output: something to
-/// poll. (Its header is kept beside it, in the slot: see `TaskSlot`.)
-pub(crate) trait TaskFuture {
-    /// Polls the task's future once, with the task's own waker.
-    fn poll_task(self: Pin<&mut Self>) -> Poll<()>;
+/// A spawned task as its executor holds it, whatever its future and output: something
+/// to poll, and to end when the executor goes.
+///
+/// Both methods run only on the task's executor's thread: the task's future, which
+/// need not be `Send`, is touched there alone (see `join::TaskCell`).
+pub(crate) trait RunTask: TaskHandle {
+    /// Polls the task's future once, with the task's own waker; `None` if the task is
+    /// over already (a wake during its last poll queued it once more).
+    fn run(self: Arc<Self>) -> Option<Poll<()>>;
+
+    /// Ends a task whose executor is being dropped: drops its future, and tells its
+    /// handle it was cancelled.
+    fn abandon(&self);
 }
+
+/// A task on the ready queue: the task itself, one reference to it, so that running
+/// it needs no lookup. It may be pushed from any thread, by a waker.
+pub(crate) type Runnable = Arc<dyn RunTask>;
 
 /// A task as other tasks and primitives may hold it (in a wait record), whatever its
 /// output type: a `TaskCell<T>`, or `block_on`'s bare header.
@@ -475,8 +490,8 @@ pub(crate) fn current_task() -> Option<Arc<dyn TaskHandle>> {
 
 /// What an executor shares with other threads.
 struct Shared {
-    /// Ids of tasks to poll, in the order they were woken.
-    ready: Mutex<Vec<TaskId>>,
+    /// Tasks to poll, in the order they were woken.
+    ready: Mutex<Vec<Runnable>>,
     /// Ends the executor's park (see `park`): called by every wake.
     unparker: Arc<dyn Unpark>,
     /// Diagnostics found on any thread, handed to the reporter on the executor's thread
@@ -603,13 +618,13 @@ impl Shared {
         }
     }
 
-    fn lock_ready(&self) -> MutexGuard<'_, Vec<TaskId>> {
-        // Only ids are pushed and swapped under this lock: never left half-done.
+    fn lock_ready(&self) -> MutexGuard<'_, Vec<Runnable>> {
+        // Only tasks are pushed and swapped under this lock: never left half-done.
         lock(&self.ready)
     }
 
-    fn push_ready(&self, id: TaskId) {
-        self.lock_ready().push(id);
+    fn push_ready(&self, task: Runnable) {
+        self.lock_ready().push(task);
         // Cheap when the executor is not parked (an atomic swap); if it is about to
         // park, the token this leaves makes that park return at once.
         self.unparker.unpark();
@@ -627,27 +642,12 @@ pub struct TaskInfo {
     pub spawned_at: &'static Location<'static>,
 }
 
-/// A task as the executor stores it: its header and its boxed future (32 bytes in
-/// all), since the slab holds one per live task. Its waker is borrowed from its cell at
-/// each poll.
-struct TaskSlot {
-    /// The task's header, kept apart from its future: the executor reads a pending
-    /// task's name, flags and waits here. It never makes a reference to a future that
-    /// is not being polled, because the future may hold references into itself (a
-    /// `&mut` to a local, held across an `.await`), and any other reference to its
-    /// memory would invalidate them (Miri reported exactly that while the header was
-    /// read through the future).
-    header: Arc<dyn TaskHandle>,
-    /// `None` only while the task is being polled (taken out so that the poll can
-    /// spawn new tasks into the slab).
-    future: Option<Pin<Box<dyn TaskFuture>>>,
-}
-
-impl TaskSlot {
-    /// The header of a task that is not being polled.
-    fn idle_header(&self) -> Option<&TaskHeader> {
-        self.future.as_ref().map(|_| self.header.header())
-    }
+/// A pending task's header, unless the task is being polled right now: a task being
+/// polled is out of the executor's hands (and it is the one asking, when a task calls
+/// [`Executor::pending_task_info`]).
+fn idle_header(task: &Runnable) -> Option<&TaskHeader> {
+    let header = task.header();
+    (!header.is_running()).then_some(header)
 }
 
 /// Task storage: a `Vec` of slots with a free list, so ids stay small and slots are
@@ -661,7 +661,7 @@ struct Slab {
 
 struct SlabEntry {
     generation: u32,
-    slot: Option<TaskSlot>,
+    slot: Option<Runnable>,
 }
 
 impl Slab {
@@ -675,7 +675,7 @@ impl Slab {
         TaskId { index, generation }
     }
 
-    fn insert(&mut self, slot: TaskSlot) -> TaskId {
+    fn insert(&mut self, slot: Runnable) -> TaskId {
         let id = self.next_id();
         match self.free.pop() {
             Some(index) => self.entries[index as usize].slot = Some(slot),
@@ -688,7 +688,7 @@ impl Slab {
         id
     }
 
-    fn get(&self, id: TaskId) -> Option<&TaskSlot> {
+    fn get(&self, id: TaskId) -> Option<&Runnable> {
         let entry = self.entries.get(id.index as usize)?;
         if entry.generation != id.generation {
             return None;
@@ -696,15 +696,7 @@ impl Slab {
         entry.slot.as_ref()
     }
 
-    fn get_mut(&mut self, id: TaskId) -> Option<&mut TaskSlot> {
-        let entry = self.entries.get_mut(id.index as usize)?;
-        if entry.generation != id.generation {
-            return None;
-        }
-        entry.slot.as_mut()
-    }
-
-    fn remove(&mut self, id: TaskId) -> Option<TaskSlot> {
+    fn remove(&mut self, id: TaskId) -> Option<Runnable> {
         let entry = self.entries.get_mut(id.index as usize)?;
         if entry.generation != id.generation {
             return None;
@@ -716,7 +708,7 @@ impl Slab {
         Some(slot)
     }
 
-    fn iter(&self) -> impl Iterator<Item = (TaskId, &TaskSlot)> {
+    fn iter(&self) -> impl Iterator<Item = (TaskId, &Runnable)> {
         self.entries
             .iter()
             .enumerate()
@@ -729,7 +721,7 @@ impl Slab {
             })
     }
 
-    fn take_all(&mut self) -> Vec<TaskSlot> {
+    fn take_all(&mut self) -> Vec<Runnable> {
         self.free.clear();
         self.occupied = 0;
         mem::take(&mut self.entries)
@@ -748,10 +740,10 @@ struct Core {
     /// Set while `block_on` runs, to refuse a nested `block_on` on the same executor.
     running: Cell<bool>,
     /// The batch being polled, kept between turns to reuse its allocation.
-    spare_batch: RefCell<Vec<TaskId>>,
+    spare_batch: RefCell<VecDeque<Runnable>>,
     /// Tasks spawned since the last batch. Spawning happens on the executor's own
     /// thread, so it needs neither the ready queue's lock nor an unpark.
-    spawned: RefCell<Vec<TaskId>>,
+    spawned: RefCell<Vec<Runnable>>,
     detect_deadlocks: bool,
     /// The stall watchdog's thread, stopped and joined when the executor is dropped.
     watchdog: Option<ThreadHandle<()>>,
@@ -859,7 +851,7 @@ impl ExecutorBuilder {
             timers: Arc::new(TimerQueue::default()),
             clock: self.clock,
             running: Cell::new(false),
-            spare_batch: RefCell::new(Vec::new()),
+            spare_batch: RefCell::new(VecDeque::new()),
             spawned: RefCell::new(Vec::new()),
             detect_deadlocks: self.detect_deadlocks,
             watchdog,
@@ -1041,9 +1033,10 @@ impl Executor {
         let _running = RunGuard::enter(&self.core);
         let mut future = pin!(future);
         let name = Some("block_on's future".into());
-        let root = Arc::new(TaskHeader::new::<TaskHeader>(
+        let root = Arc::new(TaskHeader::new(
             ROOT,
             &self.core.shared,
+            &TaskRefs::ROOT,
             name,
             Location::caller(),
         ));
@@ -1090,8 +1083,8 @@ impl Executor {
         let tasks = self.core.tasks.borrow();
         tasks
             .iter()
-            .filter_map(|(id, slot)| {
-                let header = slot.idle_header()?;
+            .filter_map(|(id, task)| {
+                let header = idle_header(task)?;
                 Some(TaskInfo {
                     id,
                     name: header.name.as_deref().map(str::to_string),
@@ -1132,17 +1125,14 @@ impl Core {
     {
         let mut tasks = self.tasks.borrow_mut();
         let id = tasks.next_id();
-        let header = TaskHeader::new::<TaskCell<F::Output>>(id, &self.shared, name, spawned_at);
-        let cell = Arc::new(TaskCell::new(header));
-        let future: Pin<Box<dyn TaskFuture>> = Box::pin(Spawned::new(future, Arc::clone(&cell)));
-        let header: Arc<dyn TaskHandle> = cell.clone();
-        tasks.insert(TaskSlot {
-            header,
-            future: Some(future),
-        });
+        let refs = &const { TaskRefs::spawned::<TaskCell<F>>() };
+        let header = TaskHeader::new(id, &self.shared, refs, name, spawned_at);
+        // The one allocation of the task: header, outcome slot and future together.
+        let task = Arc::new(TaskCell::new(header, future));
+        tasks.insert(task.clone());
         drop(tasks);
-        self.spawned.borrow_mut().push(id);
-        JoinHandle::new(cell)
+        self.spawned.borrow_mut().push(task.clone());
+        JoinHandle::new(task)
     }
 
     /// Fires the timers that are due; the clock is read only when a timer is pending.
@@ -1159,47 +1149,32 @@ impl Core {
     /// Polls every task that was ready when the batch was taken; returns how many.
     fn run_ready_batch(&self) -> usize {
         let mut batch = self.spare_batch.take();
-        mem::swap(&mut batch, &mut *self.spawned.borrow_mut());
-        batch.append(&mut self.shared.lock_ready());
+        batch.extend(self.spawned.borrow_mut().drain(..));
+        batch.extend(self.shared.lock_ready().drain(..));
         let mut batch = Batch {
-            ids: batch,
-            next: 0,
+            tasks: batch,
             core: self,
         };
         let mut polled = 0;
-        while let Some(id) = batch.take_next() {
-            polled += usize::from(self.poll_task(id));
+        while let Some(task) = batch.take_next() {
+            polled += usize::from(self.poll_task(task));
         }
         polled
     }
 
-    /// Polls one task, if it still exists; says whether it did.
-    fn poll_task(&self, id: TaskId) -> bool {
-        let taken = {
-            let mut tasks = self.tasks.borrow_mut();
-            tasks.get_mut(id).and_then(|slot| slot.future.take())
-        };
-        let Some(mut future) = taken else {
-            return false; // the root, or a stale wake of a finished task
-        };
-        // No borrow of the slab is held here: the task may spawn, and its wakers may
-        // run.
-        let poll = future.as_mut().poll_task(); // see `polled` for the bookkeeping
-        let mut tasks = self.tasks.borrow_mut();
-        match poll {
-            Poll::Pending => {
-                if let Some(slot) = tasks.get_mut(id) {
-                    slot.future = Some(future);
-                }
-            }
-            Poll::Ready(()) => {
-                let slot = tasks.remove(id);
-                drop(tasks);
-                // Dropped with no borrow held: a future's `Drop` may spawn or wake.
-                drop((future, slot));
+    /// Polls one task, unless it is over already; says whether it did. No borrow of
+    /// the slab is held during the poll: the task may spawn, and its wakers may run.
+    fn poll_task(&self, task: Runnable) -> bool {
+        let id = task.header().id;
+        match task.run() {
+            None => false, // a wake during its last poll queued it: it is over
+            Some(Poll::Pending) => true,
+            Some(Poll::Ready(())) => {
+                let entry = self.tasks.borrow_mut().remove(id);
+                drop(entry); // with no borrow held: it may be the last reference
+                true
             }
         }
-        true
     }
 
     /// Checks the tasks whose last waker went since the last turn (see `check_lost`).
@@ -1212,7 +1187,7 @@ impl Core {
         for id in suspects {
             if id == ROOT {
                 root.check_lost();
-            } else if let Some(header) = tasks.get(id).and_then(TaskSlot::idle_header) {
+            } else if let Some(header) = tasks.get(id).and_then(idle_header) {
                 header.check_lost();
             }
         }
@@ -1256,7 +1231,7 @@ impl Core {
             return None;
         }
         let tasks = self.tasks.borrow();
-        let pending = tasks.iter().filter_map(|(_, slot)| slot.idle_header());
+        let pending = tasks.iter().filter_map(|(_, task)| idle_header(task));
         let headers: Vec<&TaskHeader> = std::iter::once(root).chain(pending).collect();
         if headers
             .iter()
@@ -1281,7 +1256,7 @@ impl Core {
 /// Runs one poll of the task with `header`, keeping its state word and the watchdog up
 /// to date, and checking afterwards whether a pending task kept any waker. `poll` is
 /// told whether the task was cancelled: read in the same atomic step that unqueues it,
-/// so an abort is either seen by this poll or queues the task again (see [`state`]).
+/// so an abort is either seen by this poll or queues the task again (see `state`).
 pub(crate) fn polled<T>(
     header: &TaskHeader,
     own_waker: &Waker,
@@ -1334,16 +1309,24 @@ impl Drop for Core {
             watchdog.thread().unpark();
             let _ = watchdog.join();
         }
-        // Taken out first, then dropped: a future's `Drop` may touch the timers or wake
+        // Taken out first, then ended: a future's `Drop` may touch the timers or wake
         // other tasks, and must find no borrow held. Every task is marked finished
-        // before any is dropped, so wakers dropped along the way report no lost task.
-        // Dropping a task drops its future inside `catch_unwind` (see `join::Spawned`),
-        // so a panicking `Drop` stops neither this loop nor, during an unwinding, the
-        // process.
+        // before any is ended, so wakers dropped along the way report no lost task,
+        // and no wake queues a task again. Ending a task drops its future inside
+        // `catch_unwind` (see `join::TaskCell::end`), so a panicking `Drop` stops
+        // neither this loop nor, during an unwinding, the process.
         let tasks = self.tasks.get_mut().take_all();
-        for slot in &tasks {
-            slot.header.header().mark_finished();
+        for task in &tasks {
+            task.header().mark_finished();
         }
+        for task in &tasks {
+            task.abandon();
+        }
+        // The queues hold references to tasks, and each task one to `Shared`, where the
+        // ready queue is: emptied here, or that cycle would keep them all alive.
+        drop(drain(&self.shared.ready));
+        self.spawned.get_mut().clear();
+        self.spare_batch.get_mut().clear();
         drop(tasks);
         self.timers.clear();
         self.shared.executor_gone.store(true, Ordering::Release);
@@ -1379,28 +1362,24 @@ pub(crate) fn current_timers() -> Option<(Clock, Arc<TimerQueue>)> {
 /// go back to the queue rather than being lost with their `scheduled` flag still set
 /// (which would keep every later wake from queueing them).
 struct Batch<'a> {
-    ids: Vec<TaskId>,
-    next: usize,
+    tasks: VecDeque<Runnable>,
     core: &'a Core,
 }
 
 impl Batch<'_> {
-    fn take_next(&mut self) -> Option<TaskId> {
-        let id = self.ids.get(self.next).copied()?;
-        self.next += 1;
-        Some(id)
+    fn take_next(&mut self) -> Option<Runnable> {
+        self.tasks.pop_front()
     }
 }
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
-        let mut ids = mem::take(&mut self.ids);
+        let mut tasks = mem::take(&mut self.tasks);
         if let Ok(mut spawned) = self.core.spawned.try_borrow_mut() {
-            spawned.extend_from_slice(&ids[self.next..]);
+            spawned.extend(tasks.drain(..));
         }
-        ids.clear();
         if let Ok(mut spare) = self.core.spare_batch.try_borrow_mut() {
-            *spare = ids; // its allocation serves the next turn
+            *spare = tasks; // empty now; its allocation serves the next turn
         }
     }
 }

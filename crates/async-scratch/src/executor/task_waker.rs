@@ -14,13 +14,14 @@
 //! and the header knows how to take and give back a reference to the allocation it
 //! heads ([`TaskRefs`]): the one thing that depends on the task's type.
 
-use super::TaskHeader;
+use super::{RunTask, Runnable, TaskHeader};
 use crate::waker::{borrowed_waker, WakerRef};
 use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
-/// How to count references to the allocation a [`TaskHeader`] sits at the start of:
-/// an `Arc<TaskCell<T>>` for a spawned task, an `Arc<TaskHeader>` for `block_on`'s.
+/// What a task's waker needs to know of the allocation a [`TaskHeader`] sits at the
+/// start of (an `Arc<TaskCell<F>>` for a spawned task, an `Arc<TaskHeader>` for
+/// `block_on`'s future): how to count references to it, and how to queue it.
 pub(crate) struct TaskRefs {
     /// Takes one more strong reference. Safety: the pointer must be one of a live
     /// allocation of the type these functions were made for.
@@ -28,6 +29,9 @@ pub(crate) struct TaskRefs {
     /// Gives one back (and frees the allocation with the last). Same safety, plus: the
     /// caller owns the reference it gives back.
     release: unsafe fn(*const TaskHeader),
+    /// Puts the task on its executor's ready queue (its `SCHEDULED` bit just went
+    /// on). Safety: as for `retain`.
+    pub(crate) enqueue: unsafe fn(*const TaskHeader),
 }
 
 /// A type whose values start with their [`TaskHeader`], so that a pointer to one is a
@@ -36,22 +40,54 @@ pub(crate) struct TaskRefs {
 ///
 /// # Safety
 /// The type is `TaskHeader` itself, or a `#[repr(C)]` struct whose first field is the
-/// header; and that header's `refs` are `TaskRefs::of::<Self>()` (which
-/// `TaskHeader::new::<Self>` makes sure of).
+/// header; and that header's `refs` were made for `Self` (`TaskRefs::spawned::<Self>`,
+/// or `TaskRefs::ROOT` for the header alone).
 pub(crate) unsafe trait StartsWithHeader: Send + Sync {}
 
-// SAFETY: the header is the whole value; `block_on` makes it with
-// `TaskHeader::new::<TaskHeader>`.
+// SAFETY: the header is the whole value; `block_on` makes it with `TaskRefs::ROOT`.
 unsafe impl StartsWithHeader for TaskHeader {}
 
 impl TaskRefs {
-    /// The functions for an `Arc<A>`.
-    pub(crate) const fn of<A: StartsWithHeader>() -> TaskRefs {
+    /// The functions for a spawned task, an `Arc<A>`: waking it puts it on the ready
+    /// queue.
+    pub(crate) const fn spawned<A: StartsWithHeader + RunTask + 'static>() -> TaskRefs {
         TaskRefs {
             retain: retain::<A>,
             release: release::<A>,
+            enqueue: enqueue::<A>,
         }
     }
+
+    /// The functions for `block_on`'s own future, an `Arc<TaskHeader>`. It is never
+    /// on the ready queue: `block_on` polls it whenever its `SCHEDULED` bit is on, so
+    /// waking it only has to end the executor's park.
+    pub(crate) const ROOT: TaskRefs = TaskRefs {
+        retain: retain::<TaskHeader>,
+        release: release::<TaskHeader>,
+        enqueue: unpark_only,
+    };
+}
+
+/// # Safety
+/// As for [`retain`]: a live `Arc<A>`'s pointer, which the caller keeps alive for the
+/// length of the call (a waker waking its task owns or borrows a reference).
+unsafe fn enqueue<A: StartsWithHeader + RunTask + 'static>(header: *const TaskHeader) {
+    // SAFETY: by the contract above; the queue gets a reference of its own.
+    let task: Runnable = unsafe {
+        retain::<A>(header);
+        Arc::from_raw(header.cast::<A>())
+    };
+    // SAFETY: the caller's reference keeps the header alive during the call (the
+    // queue's reference, moved just below, would too).
+    let header = unsafe { &*header };
+    header.shared.push_ready(task);
+}
+
+/// # Safety
+/// `header` points at a live header.
+unsafe fn unpark_only(header: *const TaskHeader) {
+    // SAFETY: by the contract above.
+    unsafe { &*header }.shared.unparker.unpark();
 }
 
 /// # Safety
@@ -110,13 +146,42 @@ unsafe fn wake(data: *const ()) {
     // The reference this waker owned is given back when `consumed` goes: after the
     // wake, or while a panicking wake (a custom `Unpark`) unwinds.
     let consumed = ConsumedWaker { data };
-    // SAFETY: the waker is alive until `consumed` is dropped.
-    unsafe { header(consumed.data) }.schedule();
+    // SAFETY: the waker is alive until `consumed` is dropped, and its pointer has the
+    // provenance of the whole allocation.
+    unsafe { wake_task(consumed.data.cast()) };
 }
 
 unsafe fn wake_by_ref(data: *const ()) {
     // SAFETY: the waker is alive, and keeps its reference.
-    unsafe { header(data) }.schedule();
+    unsafe { wake_task(data.cast()) };
+}
+
+/// Wakes the task whose header is at `header`: queues it unless it is queued already
+/// or over.
+///
+/// # Safety
+/// `header` is a task's pointer with the provenance of its whole allocation (a waker's
+/// data pointer, or `Arc::as_ptr` of the task, cast), kept alive by the caller.
+pub(crate) unsafe fn wake_task(header: *const TaskHeader) {
+    // SAFETY: by the contract above.
+    if unsafe { &*header }.state.wake() {
+        // SAFETY: `refs` were made for this allocation, which the caller keeps alive.
+        unsafe { ((*header).refs.enqueue)(header) };
+    }
+}
+
+/// Cancels the task whose header is at `header`: its next poll ends it instead of
+/// polling its future. Queues it, in the same atomic step, unless it is queued already
+/// (see [`state`](super::state)).
+///
+/// # Safety
+/// As for [`wake_task`].
+pub(crate) unsafe fn cancel_task(header: *const TaskHeader) {
+    // SAFETY: by the contract above.
+    if unsafe { &*header }.state.cancel() {
+        // SAFETY: as in `wake_task`.
+        unsafe { ((*header).refs.enqueue)(header) };
+    }
 }
 
 unsafe fn drop_waker(data: *const ()) {

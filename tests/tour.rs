@@ -54,6 +54,12 @@ struct TraceSpan {
     end_ns: i64,
 }
 
+/// The process a step's events are on in a trace: its number plus one (pid 0 is
+/// Linux's idle task in the traces Perfetto usually shows).
+fn trace_pid(step: u64) -> u64 {
+    step + 1
+}
+
 /// The spans of `step`'s units in a trace, in unit order.
 fn unit_spans(trace: &Value, step: u64) -> Vec<TraceSpan> {
     let nanos = |event: &Value, field: &str| (event[field].as_f64().unwrap() * 1e3).round() as i64;
@@ -61,7 +67,7 @@ fn unit_spans(trace: &Value, step: u64) -> Vec<TraceSpan> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|event| event["ph"] == "X" && event["pid"] == step)
+        .filter(|event| event["ph"] == "X" && event["pid"] == trace_pid(step))
         .map(|event| {
             let name = event["name"].as_str().unwrap();
             let start_ns = nanos(event, "ts");
@@ -356,7 +362,7 @@ fn the_trace_has_one_event_per_unit() {
     let units: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X").collect();
     assert_eq!(units.len(), 6);
     for event in &units {
-        assert_eq!(event["pid"], 1);
+        assert_eq!(event["pid"], trace_pid(1));
         assert!(event["ts"].as_f64().unwrap() >= 0.0);
         assert!(event["dur"].as_f64().unwrap() > 0.0);
     }
@@ -380,6 +386,50 @@ fn the_trace_has_one_event_per_unit() {
         "one named track per worker that ran a unit"
     );
     assert!((1..=2).contains(&tracks.len()), "{tracks:?}");
+}
+
+/// In the trace, step N is process N + 1 (see `trace_pid`), and each step's units start after the previous step's last unit ends: every step's
+/// spans are measured from its own start, and laid side by side on one time axis they
+/// would sit on top of each other.
+#[test]
+fn the_trace_puts_each_step_after_the_one_before() {
+    let path = temp_path("trace-steps", "json");
+    let output = tour(&[
+        "--units",
+        "3",
+        "--unit-ms",
+        "5",
+        "--workers",
+        "2",
+        "--trace",
+        path.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let trace = read_trace(&path);
+    let pids: std::collections::BTreeSet<u64> = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pids, (0..=4).map(trace_pid).collect());
+    for step in 1..=4 {
+        let last_end = unit_spans(&trace, step - 1)
+            .iter()
+            .map(|span| span.end_ns)
+            .max()
+            .unwrap();
+        let first_start = unit_spans(&trace, step)
+            .iter()
+            .map(|span| span.start_ns)
+            .min()
+            .unwrap();
+        assert!(
+            first_start > last_end,
+            "step {step} starts at {first_start} ns, before step {} ends at {last_end} ns",
+            step - 1
+        );
+    }
 }
 
 /// A trace path that cannot be written is refused before anything runs.

@@ -4,7 +4,8 @@
 use crate::steps::{Workload, FAILURES_STEP, LAST_STEP, STEPS};
 use async_scratch::work::{Work, WorkKind};
 use clap::builder::{PossibleValuesParser, RangedU64ValueParser, TypedValueParser};
-use clap::Parser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use std::time::Duration;
 
 /// The largest `--units`: a million units is what the coroutine step is built to
@@ -83,6 +84,30 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The command line, parsed and checked: a bad option, or a combination of options
+    /// that cannot work, ends the program here with clap's message and code 2.
+    pub fn parse_checked() -> Cli {
+        let cli = Cli::parse();
+        if let Err(error) = cli.check_combinations() {
+            error.exit();
+        }
+        cli
+    }
+
+    /// What each option accepts alone, clap checks; these are the combinations it
+    /// cannot see are wrong.
+    fn check_combinations(&self) -> Result<(), clap::Error> {
+        if self.trace.is_some() && self.step == Some(FAILURES_STEP) {
+            return Err(Cli::command().error(
+                ErrorKind::ArgumentConflict,
+                "--trace records the units of steps 0 to 4, and step 5 has none (its \
+                 failure cases run apart, most in child processes): drop --trace, or \
+                 choose a step from 0 to 4",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn workload(&self) -> Workload {
         Workload {
             units: self.units,

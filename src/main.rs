@@ -17,7 +17,6 @@ mod terminal_timeline;
 mod trace;
 
 use async_scratch::work::WorkKind;
-use clap::Parser;
 use output::say;
 use report::Baseline;
 use runner::{Outcome, Settings};
@@ -25,7 +24,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse(); // a bad option exits here, with code 2
+    let cli = cli::Cli::parse_checked(); // a bad option exits here, with code 2
     if let Some(case) = &cli.failure_child {
         return steps::step5::child_main(case);
     }

@@ -444,6 +444,26 @@ fn an_unwritable_trace_path_is_an_error() {
     );
 }
 
+/// Step 5 records no spans (its failure cases run apart, most in child processes), so
+/// `--trace` with `--step 5` is refused before anything runs, in words, and leaves no
+/// file behind: it once left an empty file that no viewer could open.
+#[test]
+fn a_trace_of_step_5_alone_is_refused() {
+    let path = temp_path("trace-step5", "json");
+    let output = tour(&["--step", "5", "--trace", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let first_line = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first_line.starts_with("error: ")
+            && first_line.contains("--trace")
+            && first_line.contains("step 5"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!path.exists(), "no trace file is left behind");
+}
+
 /// Under the table, each step's timeline: step 0 is one lane, the pool step one row
 /// for each thread that ran a unit (the table's `threads`; which workers get units is
 /// the OS scheduler's choice), and step 4, past 8 lanes, a single row of units in

@@ -73,8 +73,8 @@ pub struct Cli {
     #[arg(long)]
     pub scale: bool,
 
-    /// The largest size --scale runs.
-    #[arg(long, value_name = "UNITS", default_value_t = 1_000_000, value_parser = RangedU64ValueParser::<usize>::new().range(10..=MAX_UNITS))]
+    /// The largest size --scale runs (only with --scale).
+    #[arg(long, value_name = "UNITS", requires = "scale", default_value_t = 1_000_000, value_parser = RangedU64ValueParser::<usize>::new().range(10..=MAX_UNITS))]
     pub scale_up_to: usize,
 
     /// Internal: run one failing case of step 5 (the tour starts itself with this, in

@@ -231,6 +231,31 @@ fn bad_options_exit_with_code_2_and_a_message() {
     }
 }
 
+/// `--scale-up-to` only means something to `--scale`: alone, it is refused in words
+/// (it used to be ignored without a word, leaving the user to wonder where the sizes
+/// went).
+#[test]
+fn scale_up_to_without_scale_is_an_error() {
+    let output = tour(&[
+        "--scale-up-to",
+        "100",
+        "--step",
+        "0",
+        "--units",
+        "1",
+        "--unit-ms",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(
+        stderr.contains("--scale-up-to") && stderr.contains("--scale\n"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// The table names every step and explains its columns.
 #[test]
 fn the_table_shows_every_step() {

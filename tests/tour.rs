@@ -210,7 +210,9 @@ fn an_over_budget_step_is_skipped_with_a_reason() {
     assert!(reason.contains("over the budget"), "{reason}");
 }
 
-/// Bad options give a one-line explanation and exit code 2, never a panic.
+/// Bad options are refused as the README says: the first line is `error:` and names
+/// the option at fault (clap adds a usage hint under it), the exit code is 2, and there
+/// is never a panic.
 #[test]
 fn bad_options_exit_with_code_2_and_a_message() {
     let cases: [&[&str]; 7] = [
@@ -226,8 +228,83 @@ fn bad_options_exit_with_code_2_and_a_message() {
         let output = tour(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        let first_line = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first_line.starts_with("error: ") && first_line.contains(args[0]),
+            "{args:?}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// Each numeric option, with the whole numbers it accepts (both ends included).
+const NUMERIC_OPTIONS: [(&str, u64, u64); 6] = [
+    ("--step", 0, 5),
+    ("--units", 1, 1_000_000),
+    ("--unit-ms", 1, 60_000),
+    ("--workers", 1, 1024),
+    ("--budget-secs", 1, 86_400),
+    ("--scale-up-to", 10, 1_000_000),
+];
+
+/// `--help` gives each numeric option's range, and it is the range the option takes:
+/// one past either end is refused with the same range in the message.
+#[test]
+fn help_shows_each_numeric_options_range() {
+    let output = tour(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for (option, low, high) in NUMERIC_OPTIONS {
+        let range = format!("from {low} to {high}");
+        let entry = help_entry(&help, option);
+        assert!(
+            entry.contains(&range),
+            "{option}: no `{range}` in:\n{entry}"
+        );
+        let past_ends = [Some(high + 1), low.checked_sub(1)];
+        for refused in past_ends.into_iter().flatten() {
+            let output = tour(&[option, &refused.to_string(), "--scale"]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{option} {refused}: {stderr}"
+            );
+            assert!(stderr.contains(&range), "{option} {refused}: {stderr}");
+        }
+    }
+}
+
+/// An option's entry in `--help`: its line and the lines under it, up to a blank one.
+fn help_entry(help: &str, option: &str) -> String {
+    let heading = format!("{option} ");
+    help.lines()
+        .skip_while(|line| !line.trim_start().starts_with(&heading))
+        .take_while(|line| !line.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A negative number is a value, and refused for what it is: not "unexpected argument
+/// '-1'", as if the user had typed an option, but that the number must be positive (or,
+/// for `--step`, not negative).
+#[test]
+fn a_negative_number_is_refused_as_a_number() {
+    let cases = [
+        ("--units", "must be positive"),
+        ("--workers", "must be positive"),
+        ("--unit-ms", "must be positive"),
+        ("--step", "must not be negative"),
+    ];
+    for (option, expected) in cases {
+        let output = tour(&[option, "-1"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{option}: {stderr}");
+        let first_line = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first_line.starts_with("error: ") && first_line.contains(expected),
+            "{option}: {stderr}"
+        );
     }
 }
 

@@ -164,6 +164,8 @@ pub struct Cli {
     pub trace: Option<std::path::PathBuf>,
 
     /// Also write DIR/index.html: the table and every step's timeline, for a browser.
+    /// DIR is created if missing; an earlier report there is replaced (the tour says
+    /// so), and an index.html the tour did not write is refused, not overwritten.
     #[arg(long, value_name = "DIR")]
     pub report: Option<std::path::PathBuf>,
 

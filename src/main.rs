@@ -39,9 +39,15 @@ fn main() -> ExitCode {
         }
     }
     if let Some(dir) = &cli.report {
-        if let Err(error) = html_report::prepare(dir) {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
+        match html_report::prepare(dir) {
+            Ok(html_report::Destination::New) => {}
+            Ok(html_report::Destination::EarlierReport) => {
+                eprintln!("note: replacing the earlier report in {}", dir.display());
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
         }
     }
     let mut any_failed = false;

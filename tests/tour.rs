@@ -732,6 +732,61 @@ fn report_page(label: &str, args: &[&str]) -> String {
     html
 }
 
+/// `--report` into a directory that holds an earlier report replaces it, and says so
+/// on standard error: regenerating a report (the README's own pictures come from one)
+/// is the usual case, and needs no flag.
+#[test]
+fn a_report_over_an_earlier_one_replaces_it_and_says_so() {
+    let dir = temp_path("report-again", "report");
+    let args = ["--step", "0", "--units", "1", "--unit-ms", "1", "--report"];
+    let first = tour(&[&args[..], &[dir.to_str().unwrap()]].concat());
+    assert!(first.status.success(), "{first:?}");
+    assert!(!String::from_utf8_lossy(&first.stderr).contains("replacing"));
+    let second = tour(&[&args[..], &[dir.to_str().unwrap()]].concat());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "replacing the earlier report in {}",
+            dir.display()
+        )),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What `--report` will not write over: a file where the directory should be, or an
+/// `index.html` the tour did not write. Each is refused in words, before anything
+/// runs, and left as it was.
+#[test]
+fn a_report_onto_something_else_is_refused() {
+    const MINE: &str = "<p>my own page</p>";
+    let file = temp_path("report-onto-file", "html");
+    std::fs::write(&file, MINE).unwrap();
+    let dir = temp_path("report-onto-site", "report");
+    std::fs::create_dir_all(&dir).unwrap();
+    let index = dir.join("index.html");
+    std::fs::write(&index, MINE).unwrap();
+    let cases = [
+        (&file, &file, "is a file"),
+        (&dir, &index, "not a tour report"),
+    ];
+    for (target, kept, expected) in cases {
+        let output = tour(&["--step", "0", "--report", target.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        let first_line = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first_line.starts_with("error: ") && first_line.contains(expected),
+            "{stderr}"
+        );
+        assert!(output.stdout.is_empty(), "refused before anything runs");
+        assert_eq!(std::fs::read_to_string(kept).unwrap(), MINE, "{kept:?}");
+    }
+    std::fs::remove_file(&file).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Every `<svg>…</svg>` in a page.
 fn svg_documents(html: &str) -> Vec<String> {
     html.split("<svg")

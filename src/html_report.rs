@@ -3,7 +3,7 @@
 //! to see in it. Self-contained: inline CSS and SVG, nothing fetched from anywhere, so
 //! it opens from disk.
 
-use crate::report::{format_duration, Baseline};
+use crate::report::{count, format_duration, Baseline};
 use crate::runner::Measured;
 use crate::scaling::Point;
 use crate::steps::{Step, Workload};
@@ -104,12 +104,12 @@ fn page(
     let mut html = String::from(HEAD);
     let _ = write!(
         html,
-        "<h1>async-from-scratch: the tour</h1>\n<p class=\"machine\">Ran on {}.</p>\n<p>Workload: {} units of {} ({}), {} pool workers.</p>\n",
+        "<h1>async-from-scratch: the tour</h1>\n<p class=\"machine\">Ran on {}.</p>\n<p>Workload: {} of {} ({}), {}.</p>\n",
         escape(&machine()),
-        workload.units,
+        count(workload.units, "unit"),
         format_duration(workload.work.duration),
         workload.work.kind,
-        workload.workers
+        count(workload.workers, "pool worker")
     );
     html.push_str(&table(results, baseline));
     for &(step, measured) in results {
@@ -182,7 +182,8 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "an unknown CPU".to_string());
     format!(
-        "{model}, {cores} cores, {} {}",
+        "{model}, {}, {} {}",
+        count(cores, "core"),
         std::env::consts::OS,
         std::env::consts::ARCH
     )

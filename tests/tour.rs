@@ -732,6 +732,44 @@ fn report_page(label: &str, args: &[&str]) -> String {
     html
 }
 
+/// A count of 1 takes the singular, in the table's header and in the report: "1 unit",
+/// "1 worker", not "1 units", "1 workers". (The machine's cores are whatever the
+/// machine has; `count` in src/report.rs is tested for 1 on its own.)
+#[test]
+fn one_unit_and_one_worker_are_singular() {
+    let args = [
+        "--step",
+        "0",
+        "--units",
+        "1",
+        "--unit-ms",
+        "1",
+        "--workers",
+        "1",
+    ];
+    let output = tour(&args);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let header = stdout.lines().next().unwrap();
+    assert!(
+        header.starts_with("async-from-scratch tour: 1 unit x 1 ms (sleep), 1 worker, on "),
+        "{header}"
+    );
+    let html = report_page("singular", &args);
+    assert!(
+        html.contains("Workload: 1 unit of 1 ms (sleep), 1 pool worker."),
+        "{html}"
+    );
+    assert!(
+        html.contains(", 1 unit)</text>"),
+        "the timeline's title: {html}"
+    );
+    for plural_of_one in ["1 units", "1 workers", "1 cores"] {
+        assert!(!stdout.contains(plural_of_one), "{stdout}");
+        assert!(!html.contains(plural_of_one), "{html}");
+    }
+}
+
 /// `--report` into a directory that holds an earlier report replaces it, and says so
 /// on standard error: regenerating a report (the README's own pictures come from one)
 /// is the usual case, and needs no flag.

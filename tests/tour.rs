@@ -333,6 +333,110 @@ fn scale_up_to_without_scale_is_an_error() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Every field a `--json` line carries is documented in the README's "`--json`
+/// output" section, in the table for its kind of line, so that the documentation
+/// cannot fall behind the output. Two small runs between them print every kind of
+/// line: the table's steps that ran and one that was skipped, step 5's cases (with
+/// their attempts), and `--scale` points that ran and that were skipped. (A failed
+/// line's only field of its own, `reason`, is a skipped line's too.)
+#[test]
+fn every_json_field_is_documented_in_the_readme() {
+    let documented = readme_json_fields();
+    let ran = all_json_lines(&["--units", "1", "--unit-ms", "1", "--workers", "1"]);
+    let skipped_and_scaled = all_json_lines(&[
+        "--step",
+        "0",
+        "--units",
+        "1000000",
+        "--unit-ms",
+        "1000",
+        "--budget-secs",
+        "1",
+        "--scale",
+        "--scale-up-to",
+        "1000",
+    ]);
+    let lines: Vec<Value> = [ran, skipped_and_scaled].concat();
+    let statuses: std::collections::BTreeSet<(&str, &str)> = lines
+        .iter()
+        .filter_map(|line| Some((json_line_kind(line), line["status"].as_str()?)))
+        .collect();
+    for kind_and_status in [
+        ("Steps 0 to 4", "ran"),
+        ("Steps 0 to 4", "skipped"),
+        ("`--scale`", "ran"),
+        ("`--scale`", "skipped"),
+    ] {
+        assert!(statuses.contains(&kind_and_status), "{statuses:?}");
+    }
+    for line in &lines {
+        let kind = json_line_kind(line);
+        let fields = documented
+            .get(kind)
+            .unwrap_or_else(|| panic!("no README table for `{kind}` lines"));
+        for field in json_fields(line) {
+            assert!(
+                fields.contains(&field),
+                "`{field}` of a `{kind}` line is not in the README: {line}"
+            );
+        }
+    }
+}
+
+/// Which README table documents `line`: its heading's first words.
+fn json_line_kind(line: &Value) -> &'static str {
+    if line.get("scale").is_some() {
+        "`--scale`"
+    } else if line.get("case").is_some() {
+        "Step 5"
+    } else {
+        "Steps 0 to 4"
+    }
+}
+
+/// The fields of a JSON line, with those of objects in an array named `array[].field`.
+fn json_fields(line: &Value) -> Vec<String> {
+    let mut fields = Vec::new();
+    for (key, value) in line.as_object().unwrap() {
+        fields.push(key.clone());
+        let inner_objects = value.as_array().into_iter().flatten();
+        for object in inner_objects.filter_map(Value::as_object) {
+            fields.extend(object.keys().map(|inner| format!("{key}[].{inner}")));
+        }
+    }
+    fields
+}
+
+/// The README's `--json` tables: under each `####` heading of the "`--json` output"
+/// section, the fields its table's rows begin with, keyed by the heading's text.
+fn readme_json_fields() -> std::collections::BTreeMap<String, Vec<String>> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("the README is beside Cargo.toml");
+    let section = readme
+        .split("\n### `--json` output\n")
+        .nth(1)
+        .expect("a `### `--json` output` section in the README");
+    let section = section.split("\n## ").next().unwrap();
+    let mut tables = std::collections::BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in section.lines() {
+        if let Some(heading) = line.strip_prefix("#### ") {
+            current = Some(heading.to_string());
+        } else if let (Some(heading), Some(row)) = (&current, line.strip_prefix("| `")) {
+            let field = row.split('`').next().unwrap().to_string();
+            tables
+                .entry(heading.clone())
+                .or_insert_with(Vec::new)
+                .push(field);
+        }
+    }
+    // Keyed by the heading's words up to the colon, which `json_line_kind` names.
+    tables
+        .into_iter()
+        .map(|(heading, fields)| (heading.split(':').next().unwrap().to_string(), fields))
+        .collect()
+}
+
 /// The table names every step and explains its columns.
 #[test]
 fn the_table_shows_every_step() {

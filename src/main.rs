@@ -113,6 +113,9 @@ fn run_table(cli: &cli::Cli) -> TableRun {
     let mut any_failed = false;
     let mut ran = Vec::new();
     for step in cli.selected_steps() {
+        if let Some(note) = (step.note)(&workload) {
+            eprintln!("{note}");
+        }
         let outcome = runner::run_step(step, &workload, &settings);
         if let (0, Outcome::Ran(measured)) = (step.number, &outcome) {
             baseline = Baseline::Measured(measured.wall);

@@ -210,7 +210,7 @@ fn attempt_text(attempt: &Attempt) -> String {
 }
 
 /// Wraps `text` at [`TEXT_WIDTH`], continuing lines with `indent`.
-fn wrap(text: &str, indent: &str) -> String {
+pub fn wrap(text: &str, indent: &str) -> String {
     let mut lines = vec![String::new()];
     for word in text.split_whitespace() {
         let line = lines.last_mut().expect("starts with one line");

@@ -544,6 +544,44 @@ fn healthy_steps_raise_no_diagnostic() {
     }
 }
 
+/// On `--work cpu`, step 4 explains, on standard error where the stall watchdog's
+/// reports go and before them, why the watchdog may report its units: a computing unit
+/// holds the executor's only thread for its whole time, and the report says so truly.
+/// The note depends on the options only, not on whether a report came (which depends
+/// on how fast the machine is), so the test holds on any machine; with `--work sleep`
+/// there is nothing to explain, and no note.
+#[test]
+fn step_4_explains_stall_reports_on_cpu_work() {
+    let run = |work: &str| {
+        let output = tour(&[
+            "--step",
+            "4",
+            "--units",
+            "2",
+            "--unit-ms",
+            "5",
+            "--work",
+            work,
+            "--json",
+        ]);
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let cpu = run("cpu");
+    let note = cpu
+        .lines()
+        .position(|line| line.starts_with("note: step 4"))
+        .unwrap_or_else(|| panic!("no note in: {cpu}"));
+    assert!(
+        cpu.contains("stall watchdog") && cpu.contains("100 ms"),
+        "the note names the watchdog and its threshold: {cpu}"
+    );
+    let first_stall = cpu.lines().position(|line| line.contains("stall:"));
+    assert!(first_stall.is_none_or(|stall| stall > note), "{cpu}");
+    let sleep = run("sleep");
+    assert!(!sleep.contains("note: step 4"), "{sleep}");
+}
+
 /// `--trace FILE` writes Chrome trace-event JSON: one complete event per unit with its
 /// start and duration, on the track of the lane it ran on, and named tracks.
 #[test]

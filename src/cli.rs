@@ -74,7 +74,7 @@ impl Bounds {
     }
 
     /// `text` as a number within the bounds, or why it is not one, in words that
-    /// follow clap's "invalid value '-1' for '--units <UNITS>': ".
+    /// follow clap's `invalid value '-1' for '--units <UNITS>': `.
     fn check(self, text: &str) -> Result<u64, String> {
         let (negative, digits) = match text.strip_prefix('-') {
             Some(digits) => (true, digits),

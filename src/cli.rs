@@ -241,3 +241,42 @@ impl Cli {
             .filter(move |step| only.is_none_or(|n| n == step.number))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{STEP_NUMBERS, UNITS};
+
+    /// Both ends are in; each way a number can miss gets its own words, and a number
+    /// too long for any integer type is out of bounds, not "not a number".
+    #[test]
+    fn bounds_say_why_a_number_is_refused() {
+        let refused = |reason: &str| Err(reason.to_string());
+        assert_eq!(UNITS.check("1"), Ok(1));
+        assert_eq!(UNITS.check("1000000"), Ok(1_000_000));
+        assert_eq!(UNITS.check("0"), refused("must be from 1 to 1000000"));
+        assert_eq!(
+            UNITS.check("99999999999999999999999"),
+            refused("must be from 1 to 1000000")
+        );
+        assert_eq!(
+            UNITS.check("-1"),
+            refused("must be positive, from 1 to 1000000")
+        );
+        assert_eq!(
+            UNITS.check("-0"),
+            refused("must be positive, from 1 to 1000000")
+        );
+        assert_eq!(STEP_NUMBERS.check("-0"), Ok(0));
+        assert_eq!(
+            STEP_NUMBERS.check("-1"),
+            refused("must not be negative, from 0 to 5")
+        );
+        for not_whole in ["", "-", "1.5", "+5", "ten"] {
+            assert_eq!(
+                UNITS.check(not_whole),
+                refused("must be a whole number from 1 to 1000000"),
+                "{not_whole:?}"
+            );
+        }
+    }
+}

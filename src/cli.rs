@@ -1,21 +1,98 @@
-//! The command line. Every bound is checked by clap, so a bad option is a one-line
-//! message and exit code 2, never a panic.
+//! The command line. Every bound is checked by clap, so a bad option is refused before
+//! anything runs: `error:` and what is wrong on the first line, a usage hint under it,
+//! and exit code 2, never a panic.
 
 use crate::steps::{Workload, FAILURES_STEP, LAST_STEP, STEPS};
 use async_scratch::work::{Work, WorkKind};
-use clap::builder::{PossibleValuesParser, RangedU64ValueParser, TypedValueParser};
-use clap::Parser;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+use std::fmt;
 use std::time::Duration;
 
-/// The largest `--units`: a million units is what the coroutine step is built to
-/// show; beyond that the tour would mostly measure memory for spans.
-const MAX_UNITS: u64 = 1_000_000;
+/// The whole numbers a numeric option accepts, both ends included. The one value is
+/// what clap checks, what `--help` says and what a refusal says, so the three cannot
+/// disagree. (The numeric options' help is set with `help = format!(..)` for that
+/// reason, not with a doc comment, which could not name the bounds.)
+#[derive(Clone, Copy, Debug)]
+struct Bounds {
+    low: u64,
+    high: u64,
+}
 
-/// The largest `--workers`: far past any speedup, still well under OS thread limits.
-const MAX_WORKERS: u64 = 1024;
+/// `--step`: the table's steps and step 5, the failure cases.
+const STEP_NUMBERS: Bounds = Bounds {
+    low: 0,
+    high: LAST_STEP as u64,
+};
 
-/// The longest unit, one minute: longer ones teach nothing more, only wait.
-const MAX_UNIT_MS: u64 = 60_000;
+/// `--units`: up to a million, what the coroutine step is built to show; beyond that
+/// the tour would mostly measure memory for spans.
+const UNITS: Bounds = Bounds {
+    low: 1,
+    high: 1_000_000,
+};
+
+/// `--unit-ms`: up to a minute; longer units teach nothing more, only wait.
+const UNIT_MS: Bounds = Bounds {
+    low: 1,
+    high: 60_000,
+};
+
+/// `--workers`: far past any speedup, still well under OS thread limits.
+const WORKERS: Bounds = Bounds { low: 1, high: 1024 };
+
+/// `--budget-secs`: up to a day; a step that needs longer is a mistake, not a plan.
+const BUDGET_SECS: Bounds = Bounds {
+    low: 1,
+    high: 86_400,
+};
+
+/// `--scale-up-to`: from the smallest size `--scale` runs to the largest `--units`.
+const SCALE_UP_TO: Bounds = Bounds {
+    low: crate::scaling::SIZES[0] as u64,
+    high: UNITS.high,
+};
+
+impl fmt::Display for Bounds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "from {} to {}", self.low, self.high)
+    }
+}
+
+impl Bounds {
+    /// A clap value parser for these bounds. It takes `-1` as a number, too (with
+    /// `allow_negative_numbers` on the option, clap passes it on rather than read it as
+    /// an option), so that a user who typed one hears what is wrong with the number.
+    fn parser<T: TryFrom<u64>>(
+        self,
+    ) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {
+        move |text| {
+            let number = self.check(text)?;
+            T::try_from(number).map_err(|_| format!("must be {self}"))
+        }
+    }
+
+    /// `text` as a number within the bounds, or why it is not one, in words that
+    /// follow clap's `invalid value '-1' for '--units <UNITS>': `.
+    fn check(self, text: &str) -> Result<u64, String> {
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(digits) => (true, digits),
+            None => (false, text),
+        };
+        if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+            return Err(format!("must be a whole number {self}"));
+        }
+        // Too many digits for a u64 is out of bounds too: no range here reaches that far.
+        let number = digits.parse::<u64>().ok().filter(|&n| !negative || n == 0);
+        match number {
+            Some(n) if (self.low..=self.high).contains(&n) => Ok(n),
+            _ if negative && self.low > 0 => Err(format!("must be positive, {self}")),
+            _ if negative => Err(format!("must not be negative, {self}")),
+            _ => Err(format!("must be {self}")),
+        }
+    }
+}
 
 /// Threads, tasks and coroutines, built from scratch and run side by side.
 ///
@@ -24,20 +101,39 @@ const MAX_UNIT_MS: u64 = 60_000;
 #[derive(Parser, Debug)]
 #[command(name = "tour", version)]
 pub struct Cli {
-    /// Run only this step (default: every step).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=i64::from(LAST_STEP)))]
+    #[arg(
+        long,
+        help = format!("Run only this step, {STEP_NUMBERS} (default: every step)"),
+        allow_negative_numbers = true,
+        value_parser = STEP_NUMBERS.parser::<u8>(),
+    )]
     pub step: Option<u8>,
 
-    /// How many units of work each step runs.
-    #[arg(long, default_value_t = 100, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_UNITS))]
+    #[arg(
+        long,
+        help = format!("How many units of work each step runs, {UNITS}"),
+        default_value_t = 100,
+        allow_negative_numbers = true,
+        value_parser = UNITS.parser::<usize>(),
+    )]
     pub units: usize,
 
-    /// How long one unit takes, in milliseconds.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=MAX_UNIT_MS))]
+    #[arg(
+        long,
+        help = format!("How long one unit takes, in milliseconds, {UNIT_MS}"),
+        default_value_t = 100,
+        allow_negative_numbers = true,
+        value_parser = UNIT_MS.parser::<u64>(),
+    )]
     pub unit_ms: u64,
 
-    /// Worker threads for the steps that use a thread pool.
-    #[arg(long, default_value_t = 8, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_WORKERS))]
+    #[arg(
+        long,
+        help = format!("Worker threads for the steps that use a thread pool, {WORKERS}"),
+        default_value_t = 8,
+        allow_negative_numbers = true,
+        value_parser = WORKERS.parser::<usize>(),
+    )]
     pub workers: usize,
 
     /// What a unit does: `sleep` (a blocking wait, like I/O) or `cpu` (computation).
@@ -49,8 +145,13 @@ pub struct Cli {
     )]
     pub work: WorkKind,
 
-    /// Skip a step expected to run longer than this many seconds.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(
+        long,
+        help = format!("Skip a step expected to run longer than this many seconds, {BUDGET_SECS}"),
+        default_value_t = 60,
+        allow_negative_numbers = true,
+        value_parser = BUDGET_SECS.parser::<u64>(),
+    )]
     pub budget_secs: u64,
 
     /// Print one JSON object per step and line, for scripts, instead of the table.
@@ -63,6 +164,8 @@ pub struct Cli {
     pub trace: Option<std::path::PathBuf>,
 
     /// Also write DIR/index.html: the table and every step's timeline, for a browser.
+    /// DIR is created if missing; an earlier report there is replaced (the tour says
+    /// so), and an index.html the tour did not write is refused, not overwritten.
     #[arg(long, value_name = "DIR")]
     pub report: Option<std::path::PathBuf>,
 
@@ -72,8 +175,15 @@ pub struct Cli {
     #[arg(long)]
     pub scale: bool,
 
-    /// The largest size --scale runs.
-    #[arg(long, value_name = "UNITS", default_value_t = 1_000_000, value_parser = RangedU64ValueParser::<usize>::new().range(10..=MAX_UNITS))]
+    #[arg(
+        long,
+        value_name = "UNITS",
+        help = format!("The largest size --scale runs, {SCALE_UP_TO} (only with --scale)"),
+        requires = "scale",
+        default_value_t = 1_000_000,
+        allow_negative_numbers = true,
+        value_parser = SCALE_UP_TO.parser::<usize>(),
+    )]
     pub scale_up_to: usize,
 
     /// Internal: run one failing case of step 5 (the tour starts itself with this, in
@@ -83,6 +193,30 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The command line, parsed and checked: a bad option, or a combination of options
+    /// that cannot work, ends the program here with clap's message and code 2.
+    pub fn parse_checked() -> Cli {
+        let cli = Cli::parse();
+        if let Err(error) = cli.check_combinations() {
+            error.exit();
+        }
+        cli
+    }
+
+    /// What each option accepts alone, clap checks; these are the combinations it
+    /// cannot see are wrong.
+    fn check_combinations(&self) -> Result<(), clap::Error> {
+        if self.trace.is_some() && self.step == Some(FAILURES_STEP) {
+            return Err(Cli::command().error(
+                ErrorKind::ArgumentConflict,
+                "--trace records the units of steps 0 to 4, and step 5 has none (its \
+                 failure cases run apart, most in child processes): drop --trace, or \
+                 choose a step from 0 to 4",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn workload(&self) -> Workload {
         Workload {
             units: self.units,
@@ -105,5 +239,44 @@ impl Cli {
         STEPS
             .iter()
             .filter(move |step| only.is_none_or(|n| n == step.number))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{STEP_NUMBERS, UNITS};
+
+    /// Both ends are in; each way a number can miss gets its own words, and a number
+    /// too long for any integer type is out of bounds, not "not a number".
+    #[test]
+    fn bounds_say_why_a_number_is_refused() {
+        let refused = |reason: &str| Err(reason.to_string());
+        assert_eq!(UNITS.check("1"), Ok(1));
+        assert_eq!(UNITS.check("1000000"), Ok(1_000_000));
+        assert_eq!(UNITS.check("0"), refused("must be from 1 to 1000000"));
+        assert_eq!(
+            UNITS.check("99999999999999999999999"),
+            refused("must be from 1 to 1000000")
+        );
+        assert_eq!(
+            UNITS.check("-1"),
+            refused("must be positive, from 1 to 1000000")
+        );
+        assert_eq!(
+            UNITS.check("-0"),
+            refused("must be positive, from 1 to 1000000")
+        );
+        assert_eq!(STEP_NUMBERS.check("-0"), Ok(0));
+        assert_eq!(
+            STEP_NUMBERS.check("-1"),
+            refused("must not be negative, from 0 to 5")
+        );
+        for not_whole in ["", "-", "1.5", "+5", "ten"] {
+            assert_eq!(
+                UNITS.check(not_whole),
+                refused("must be a whole number from 1 to 1000000"),
+                "{not_whole:?}"
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! to see in it. Self-contained: inline CSS and SVG, nothing fetched from anywhere, so
 //! it opens from disk.
 
-use crate::report::{format_duration, Baseline};
+use crate::report::{count, format_duration, Baseline};
 use crate::runner::Measured;
 use crate::scaling::Point;
 use crate::steps::{Step, Workload};
@@ -16,10 +16,49 @@ use std::time::Duration;
 /// A step that ran, with what it measured.
 pub type StepResult<'a> = (&'a Step, &'a Measured);
 
-/// Creates `dir` if needed: called before anything runs, so a bad path fails fast.
-pub fn prepare(dir: &Path) -> Result<(), String> {
+/// What `--report DIR` found at DIR before writing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// No report there yet (DIR is created if missing).
+    New,
+    /// A report the tour wrote before, to be replaced: regenerating a report is the
+    /// usual case, as a build tool rewrites its output directory, so it needs no flag;
+    /// the tour only says so.
+    EarlierReport,
+}
+
+/// The page's title, in [`HEAD`]: also how [`prepare`] knows a page the tour wrote.
+/// (If the two part, the tour refuses to replace its own report, which
+/// `a_report_over_an_earlier_one_replaces_it_and_says_so` in tests/tour.rs catches.)
+const TITLE: &str = "<title>async-from-scratch: the tour</title>";
+
+/// Checks DIR and creates it if needed: called before anything runs, so that a bad
+/// path fails fast. Refused, with what to do instead: a file where the directory should
+/// be, and an `index.html` the tour did not write (someone's page, which replacing
+/// would lose for good).
+pub fn prepare(dir: &Path) -> Result<Destination, String> {
+    if dir.is_file() {
+        return Err(format!(
+            "--report takes a directory, and {} is a file: name a directory (it is \
+             created if missing)",
+            dir.display()
+        ));
+    }
+    let index = dir.join("index.html");
+    let destination = match std::fs::read_to_string(&index) {
+        Ok(page) if page.contains(TITLE) => Destination::EarlierReport,
+        Ok(_) => {
+            return Err(format!(
+                "{} exists and is not a tour report: name another directory for \
+                 --report, or move that page away",
+                index.display()
+            ))
+        }
+        Err(_) => Destination::New,
+    };
     std::fs::create_dir_all(dir)
-        .map_err(|error| format!("cannot write the report to {}: {error}", dir.display()))
+        .map_err(|error| format!("cannot write the report to {}: {error}", dir.display()))?;
+    Ok(destination)
 }
 
 /// Writes `dir/index.html`, and each step's timeline as `dir/stepN.svg` too (for
@@ -65,12 +104,12 @@ fn page(
     let mut html = String::from(HEAD);
     let _ = write!(
         html,
-        "<h1>async-from-scratch: the tour</h1>\n<p class=\"machine\">Ran on {}.</p>\n<p>Workload: {} units of {} ({}), {} pool workers.</p>\n",
+        "<h1>async-from-scratch: the tour</h1>\n<p class=\"machine\">Ran on {}.</p>\n<p>Workload: {} of {} ({}), {}.</p>\n",
         escape(&machine()),
-        workload.units,
+        count(workload.units, "unit"),
         format_duration(workload.work.duration),
         workload.work.kind,
-        workload.workers
+        count(workload.workers, "pool worker")
     );
     html.push_str(&table(results, baseline));
     for &(step, measured) in results {
@@ -143,7 +182,8 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "an unknown CPU".to_string());
     format!(
-        "{model}, {cores} cores, {} {}",
+        "{model}, {}, {} {}",
+        count(cores, "core"),
         std::env::consts::OS,
         std::env::consts::ARCH
     )

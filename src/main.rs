@@ -17,7 +17,6 @@ mod terminal_timeline;
 mod trace;
 
 use async_scratch::work::WorkKind;
-use clap::Parser;
 use output::say;
 use report::Baseline;
 use runner::{Outcome, Settings};
@@ -25,7 +24,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse(); // a bad option exits here, with code 2
+    let cli = cli::Cli::parse_checked(); // a bad option exits here, with code 2
     if let Some(case) = &cli.failure_child {
         return steps::step5::child_main(case);
     }
@@ -40,9 +39,15 @@ fn main() -> ExitCode {
         }
     }
     if let Some(dir) = &cli.report {
-        if let Err(error) = html_report::prepare(dir) {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
+        match html_report::prepare(dir) {
+            Ok(html_report::Destination::New) => {}
+            Ok(html_report::Destination::EarlierReport) => {
+                eprintln!("note: replacing the earlier report in {}", dir.display());
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
         }
     }
     let mut any_failed = false;
@@ -108,6 +113,9 @@ fn run_table(cli: &cli::Cli) -> TableRun {
     let mut any_failed = false;
     let mut ran = Vec::new();
     for step in cli.selected_steps() {
+        if let Some(note) = (step.note)(&workload) {
+            eprintln!("{note}");
+        }
         let outcome = runner::run_step(step, &workload, &settings);
         if let (0, Outcome::Ran(measured)) = (step.number, &outcome) {
             baseline = Baseline::Measured(measured.wall);

@@ -49,6 +49,13 @@ pub fn format_duration(duration: Duration) -> String {
     }
 }
 
+/// `n` and `noun`, in the singular for 1: "1 unit", "8 units". For the tour's nouns
+/// (unit, worker, core), whose plural only adds an s.
+pub fn count(n: usize, noun: &str) -> String {
+    let plural = if n == 1 { "" } else { "s" };
+    format!("{n} {noun}{plural}")
+}
+
 /// `7.7x` below 100, `50893x` from there: a decimal means nothing that far up, and
 /// the column stays aligned.
 fn format_speedup(speedup: f64) -> String {
@@ -62,13 +69,13 @@ fn format_speedup(speedup: f64) -> String {
 pub fn header(workload: &Workload, cores: usize) -> String {
     let work = workload.work;
     format!(
-        "async-from-scratch tour: {} units x {} ({}), {} workers, on {} cores\n\n\
+        "async-from-scratch tour: {} x {} ({}), {}, on {}\n\n\
          {:<5} {:<42} {:>9} {:>8} {:>8} {:>15}",
-        workload.units,
+        count(workload.units, "unit"),
         format_duration(work.duration),
         work.kind,
-        workload.workers,
-        cores,
+        count(workload.workers, "worker"),
+        count(cores, "core"),
         "step",
         "what it does",
         "wall",
@@ -203,7 +210,7 @@ fn attempt_text(attempt: &Attempt) -> String {
 }
 
 /// Wraps `text` at [`TEXT_WIDTH`], continuing lines with `indent`.
-fn wrap(text: &str, indent: &str) -> String {
+pub fn wrap(text: &str, indent: &str) -> String {
     let mut lines = vec![String::new()];
     for word in text.split_whitespace() {
         let line = lines.last_mut().expect("starts with one line");
@@ -290,4 +297,17 @@ pub fn scale_json(point: &crate::scaling::Point) -> String {
     };
     merge(&mut line, fields);
     line.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    /// One takes the singular; zero and more the plural ("0 units", as English has it).
+    #[test]
+    fn a_count_of_one_is_singular() {
+        assert_eq!(count(1, "core"), "1 core");
+        assert_eq!(count(0, "unit"), "0 units");
+        assert_eq!(count(2, "worker"), "2 workers");
+    }
 }

@@ -56,12 +56,12 @@ pub fn render(step: &Step, spans: &[Span], wall: Duration) -> String {
     };
     let height = TOP + plot_height + BOTTOM;
     let title = format!(
-        "Step {}: {} (wall {}, peak in flight {}, {} units)",
+        "Step {}: {} (wall {}, peak in flight {}, {})",
         step.number,
         step.what,
         crate::report::format_duration(wall),
         peak_in_flight(spans),
-        spans.len()
+        crate::report::count(spans.len(), "unit")
     );
     let mut svg = String::new();
     let _ = write!(

@@ -3,13 +3,23 @@
 //! into any unit with tools they already know.
 //!
 //! The format: a `traceEvents` array of complete events (`"ph": "X"`, start `ts` and
-//! duration `dur` in microseconds), one process per step (`pid` = step number) and one
-//! track per lane (`tid`: a thread, or a task in step 4), named by metadata events.
+//! duration `dur` in microseconds), one process per step (`pid` = step number + 1) and
+//! one track per lane (`tid`: a thread, or a task in step 4), named by metadata events.
+//!
+//! Each step's spans are measured from that step's own start, so laid on one time axis
+//! as they are, every step would begin at zero, on top of the others. The trace puts
+//! the steps one after another instead, in the order they ran: each starts a little
+//! after the previous one's last unit ends.
 
 use crate::steps::Step;
 use async_scratch::timeline::Span;
 use serde_json::{json, Value};
 use std::path::Path;
+use std::time::Duration;
+
+/// Empty time between one step's last unit and the next step's start: without it the
+/// two would touch, and in Perfetto the boundary between steps would not show.
+const GAP_BETWEEN_STEPS: Duration = Duration::from_millis(1);
 
 /// A step that ran, with its spans.
 pub type StepSpans<'a> = (&'a Step, &'a [Span]);
@@ -23,6 +33,7 @@ pub fn write_trace(path: &Path, steps: &[StepSpans<'_>]) -> Result<(), String> {
 
 fn trace(steps: &[StepSpans<'_>]) -> Value {
     let mut events = Vec::new();
+    let mut step_start = Duration::ZERO;
     for &(step, spans) in steps {
         events.push(metadata(
             "process_name",
@@ -38,28 +49,40 @@ fn trace(steps: &[StepSpans<'_>]) -> Value {
                 step.lane_name(lane),
             ));
         }
-        events.extend(spans.iter().map(|span| unit_event(step, span)));
+        events.extend(spans.iter().map(|span| unit_event(step, span, step_start)));
+        step_start += last_end(spans) + GAP_BETWEEN_STEPS;
     }
     json!({ "traceEvents": events, "displayTimeUnit": "ms" })
 }
 
+/// When the last of `spans` ended, from its step's start (zero for no spans).
+fn last_end(spans: &[Span]) -> Duration {
+    spans.iter().map(|span| span.end).max().unwrap_or_default()
+}
+
+/// The trace's process for `step`. Numbered from 1: in the system traces these viewers
+/// usually show, pid 0 is Linux's idle task, and step 0 should not look like it.
+fn pid(step: &Step) -> u32 {
+    u32::from(step.number) + 1
+}
+
 fn metadata(kind: &str, step: &Step, lane: Option<usize>, name: String) -> Value {
-    let mut event =
-        json!({ "name": kind, "ph": "M", "pid": step.number, "args": { "name": name } });
+    let mut event = json!({ "name": kind, "ph": "M", "pid": pid(step), "args": { "name": name } });
     if let Some(lane) = lane {
         event["tid"] = json!(lane);
     }
     event
 }
 
-fn unit_event(step: &Step, span: &Span) -> Value {
+/// One unit's complete event, `step_start` being where its step begins in the trace.
+fn unit_event(step: &Step, span: &Span, step_start: Duration) -> Value {
     json!({
         "name": format!("unit {}", span.unit),
         "cat": format!("step {}", step.number),
         "ph": "X",
-        "pid": step.number,
+        "pid": pid(step),
         "tid": step.lane_of(span),
-        "ts": span.start.as_secs_f64() * 1e6,
+        "ts": (step_start + span.start).as_secs_f64() * 1e6,
         "dur": (span.end - span.start).as_secs_f64() * 1e6,
     })
 }

@@ -54,6 +54,12 @@ struct TraceSpan {
     end_ns: i64,
 }
 
+/// The process a step's events are on in a trace: its number plus one (pid 0 is
+/// Linux's idle task in the traces Perfetto usually shows).
+fn trace_pid(step: u64) -> u64 {
+    step + 1
+}
+
 /// The spans of `step`'s units in a trace, in unit order.
 fn unit_spans(trace: &Value, step: u64) -> Vec<TraceSpan> {
     let nanos = |event: &Value, field: &str| (event[field].as_f64().unwrap() * 1e3).round() as i64;
@@ -61,7 +67,7 @@ fn unit_spans(trace: &Value, step: u64) -> Vec<TraceSpan> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|event| event["ph"] == "X" && event["pid"] == step)
+        .filter(|event| event["ph"] == "X" && event["pid"] == trace_pid(step))
         .map(|event| {
             let name = event["name"].as_str().unwrap();
             let start_ns = nanos(event, "ts");
@@ -204,7 +210,9 @@ fn an_over_budget_step_is_skipped_with_a_reason() {
     assert!(reason.contains("over the budget"), "{reason}");
 }
 
-/// Bad options give a one-line explanation and exit code 2, never a panic.
+/// Bad options are refused as the README says: the first line is `error:` and names
+/// the option at fault (clap adds a usage hint under it), the exit code is 2, and there
+/// is never a panic.
 #[test]
 fn bad_options_exit_with_code_2_and_a_message() {
     let cases: [&[&str]; 7] = [
@@ -220,9 +228,213 @@ fn bad_options_exit_with_code_2_and_a_message() {
         let output = tour(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        let first_line = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first_line.starts_with("error: ") && first_line.contains(args[0]),
+            "{args:?}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+/// Each numeric option, with the whole numbers it accepts (both ends included).
+const NUMERIC_OPTIONS: [(&str, u64, u64); 6] = [
+    ("--step", 0, 5),
+    ("--units", 1, 1_000_000),
+    ("--unit-ms", 1, 60_000),
+    ("--workers", 1, 1024),
+    ("--budget-secs", 1, 86_400),
+    ("--scale-up-to", 10, 1_000_000),
+];
+
+/// `--help` gives each numeric option's range, and it is the range the option takes:
+/// one past either end is refused with the same range in the message.
+#[test]
+fn help_shows_each_numeric_options_range() {
+    let output = tour(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for (option, low, high) in NUMERIC_OPTIONS {
+        let range = format!("from {low} to {high}");
+        let entry = help_entry(&help, option);
+        assert!(
+            entry.contains(&range),
+            "{option}: no `{range}` in:\n{entry}"
+        );
+        let past_ends = [Some(high + 1), low.checked_sub(1)];
+        for refused in past_ends.into_iter().flatten() {
+            let output = tour(&[option, &refused.to_string(), "--scale"]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{option} {refused}: {stderr}"
+            );
+            assert!(stderr.contains(&range), "{option} {refused}: {stderr}");
+        }
+    }
+}
+
+/// An option's entry in `--help`: its line and the lines under it, up to a blank one.
+fn help_entry(help: &str, option: &str) -> String {
+    let heading = format!("{option} ");
+    help.lines()
+        .skip_while(|line| !line.trim_start().starts_with(&heading))
+        .take_while(|line| !line.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A negative number is a value, and refused for what it is: not "unexpected argument
+/// '-1'", as if the user had typed an option, but that the number must be positive (or,
+/// for `--step`, not negative).
+#[test]
+fn a_negative_number_is_refused_as_a_number() {
+    let cases = [
+        ("--units", "must be positive"),
+        ("--workers", "must be positive"),
+        ("--unit-ms", "must be positive"),
+        ("--step", "must not be negative"),
+    ];
+    for (option, expected) in cases {
+        let output = tour(&[option, "-1"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{option}: {stderr}");
+        let first_line = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first_line.starts_with("error: ") && first_line.contains(expected),
+            "{option}: {stderr}"
+        );
+    }
+}
+
+/// `--scale-up-to` only means something to `--scale`: alone, it is refused in words
+/// (it used to be ignored without a word, leaving the user to wonder where the sizes
+/// went).
+#[test]
+fn scale_up_to_without_scale_is_an_error() {
+    let output = tour(&[
+        "--scale-up-to",
+        "100",
+        "--step",
+        "0",
+        "--units",
+        "1",
+        "--unit-ms",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(
+        stderr.contains("--scale-up-to") && stderr.contains("--scale\n"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Every field a `--json` line carries is documented in the README's "`--json`
+/// output" section, in the table for its kind of line, so that the documentation
+/// cannot fall behind the output. Two small runs between them print every kind of
+/// line: the table's steps that ran and one that was skipped, step 5's cases (with
+/// their attempts), and `--scale` points that ran and that were skipped. (A failed
+/// line's only field of its own, `reason`, is a skipped line's too.)
+#[test]
+fn every_json_field_is_documented_in_the_readme() {
+    let documented = readme_json_fields();
+    let ran = all_json_lines(&["--units", "1", "--unit-ms", "1", "--workers", "1"]);
+    let skipped_and_scaled = all_json_lines(&[
+        "--step",
+        "0",
+        "--units",
+        "1000000",
+        "--unit-ms",
+        "1000",
+        "--budget-secs",
+        "1",
+        "--scale",
+        "--scale-up-to",
+        "1000",
+    ]);
+    let lines: Vec<Value> = [ran, skipped_and_scaled].concat();
+    let statuses: std::collections::BTreeSet<(&str, &str)> = lines
+        .iter()
+        .filter_map(|line| Some((json_line_kind(line), line["status"].as_str()?)))
+        .collect();
+    for kind_and_status in [
+        ("Steps 0 to 4", "ran"),
+        ("Steps 0 to 4", "skipped"),
+        ("`--scale`", "ran"),
+        ("`--scale`", "skipped"),
+    ] {
+        assert!(statuses.contains(&kind_and_status), "{statuses:?}");
+    }
+    for line in &lines {
+        let kind = json_line_kind(line);
+        let fields = documented
+            .get(kind)
+            .unwrap_or_else(|| panic!("no README table for `{kind}` lines"));
+        for field in json_fields(line) {
+            assert!(
+                fields.contains(&field),
+                "`{field}` of a `{kind}` line is not in the README: {line}"
+            );
+        }
+    }
+}
+
+/// Which README table documents `line`: its heading's first words.
+fn json_line_kind(line: &Value) -> &'static str {
+    if line.get("scale").is_some() {
+        "`--scale`"
+    } else if line.get("case").is_some() {
+        "Step 5"
+    } else {
+        "Steps 0 to 4"
+    }
+}
+
+/// The fields of a JSON line, with those of objects in an array named `array[].field`.
+fn json_fields(line: &Value) -> Vec<String> {
+    let mut fields = Vec::new();
+    for (key, value) in line.as_object().unwrap() {
+        fields.push(key.clone());
+        let inner_objects = value.as_array().into_iter().flatten();
+        for object in inner_objects.filter_map(Value::as_object) {
+            fields.extend(object.keys().map(|inner| format!("{key}[].{inner}")));
+        }
+    }
+    fields
+}
+
+/// The README's `--json` tables: under each `####` heading of the "`--json` output"
+/// section, the fields its table's rows begin with, keyed by the heading's text.
+fn readme_json_fields() -> std::collections::BTreeMap<String, Vec<String>> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("the README is beside Cargo.toml");
+    let section = readme
+        .split("\n### `--json` output\n")
+        .nth(1)
+        .expect("a `### `--json` output` section in the README");
+    let section = section.split("\n## ").next().unwrap();
+    let mut tables = std::collections::BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in section.lines() {
+        if let Some(heading) = line.strip_prefix("#### ") {
+            current = Some(heading.to_string());
+        } else if let (Some(heading), Some(row)) = (&current, line.strip_prefix("| `")) {
+            let field = row.split('`').next().unwrap().to_string();
+            tables
+                .entry(heading.clone())
+                .or_insert_with(Vec::new)
+                .push(field);
+        }
+    }
+    // Keyed by the heading's words up to the colon, which `json_line_kind` names.
+    tables
+        .into_iter()
+        .map(|(heading, fields)| (heading.split(':').next().unwrap().to_string(), fields))
+        .collect()
 }
 
 /// The table names every step and explains its columns.
@@ -332,6 +544,44 @@ fn healthy_steps_raise_no_diagnostic() {
     }
 }
 
+/// On `--work cpu`, step 4 explains, on standard error where the stall watchdog's
+/// reports go and before them, why the watchdog may report its units: a computing unit
+/// holds the executor's only thread for its whole time, and the report says so truly.
+/// The note depends on the options only, not on whether a report came (which depends
+/// on how fast the machine is), so the test holds on any machine; with `--work sleep`
+/// there is nothing to explain, and no note.
+#[test]
+fn step_4_explains_stall_reports_on_cpu_work() {
+    let run = |work: &str| {
+        let output = tour(&[
+            "--step",
+            "4",
+            "--units",
+            "2",
+            "--unit-ms",
+            "5",
+            "--work",
+            work,
+            "--json",
+        ]);
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let cpu = run("cpu");
+    let note = cpu
+        .lines()
+        .position(|line| line.starts_with("note: step 4"))
+        .unwrap_or_else(|| panic!("no note in: {cpu}"));
+    assert!(
+        cpu.contains("stall watchdog") && cpu.contains("100 ms"),
+        "the note names the watchdog and its threshold: {cpu}"
+    );
+    let first_stall = cpu.lines().position(|line| line.contains("stall:"));
+    assert!(first_stall.is_none_or(|stall| stall > note), "{cpu}");
+    let sleep = run("sleep");
+    assert!(!sleep.contains("note: step 4"), "{sleep}");
+}
+
 /// `--trace FILE` writes Chrome trace-event JSON: one complete event per unit with its
 /// start and duration, on the track of the lane it ran on, and named tracks.
 #[test]
@@ -356,7 +606,7 @@ fn the_trace_has_one_event_per_unit() {
     let units: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X").collect();
     assert_eq!(units.len(), 6);
     for event in &units {
-        assert_eq!(event["pid"], 1);
+        assert_eq!(event["pid"], trace_pid(1));
         assert!(event["ts"].as_f64().unwrap() >= 0.0);
         assert!(event["dur"].as_f64().unwrap() > 0.0);
     }
@@ -382,6 +632,50 @@ fn the_trace_has_one_event_per_unit() {
     assert!((1..=2).contains(&tracks.len()), "{tracks:?}");
 }
 
+/// In the trace, step N is process N + 1 (see `trace_pid`), and each step's units start after the previous step's last unit ends: every step's
+/// spans are measured from its own start, and laid side by side on one time axis they
+/// would sit on top of each other.
+#[test]
+fn the_trace_puts_each_step_after_the_one_before() {
+    let path = temp_path("trace-steps", "json");
+    let output = tour(&[
+        "--units",
+        "3",
+        "--unit-ms",
+        "5",
+        "--workers",
+        "2",
+        "--trace",
+        path.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let trace = read_trace(&path);
+    let pids: std::collections::BTreeSet<u64> = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pids, (0..=4).map(trace_pid).collect());
+    for step in 1..=4 {
+        let last_end = unit_spans(&trace, step - 1)
+            .iter()
+            .map(|span| span.end_ns)
+            .max()
+            .unwrap();
+        let first_start = unit_spans(&trace, step)
+            .iter()
+            .map(|span| span.start_ns)
+            .min()
+            .unwrap();
+        assert!(
+            first_start > last_end,
+            "step {step} starts at {first_start} ns, before step {} ends at {last_end} ns",
+            step - 1
+        );
+    }
+}
+
 /// A trace path that cannot be written is refused before anything runs.
 #[test]
 fn an_unwritable_trace_path_is_an_error() {
@@ -392,6 +686,26 @@ fn an_unwritable_trace_path_is_an_error() {
         stderr.starts_with("error: cannot write the trace to /no/such/directory/trace.json"),
         "{stderr}"
     );
+}
+
+/// Step 5 records no spans (its failure cases run apart, most in child processes), so
+/// `--trace` with `--step 5` is refused before anything runs, in words, and leaves no
+/// file behind: it once left an empty file that no viewer could open.
+#[test]
+fn a_trace_of_step_5_alone_is_refused() {
+    let path = temp_path("trace-step5", "json");
+    let output = tour(&["--step", "5", "--trace", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let first_line = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first_line.starts_with("error: ")
+            && first_line.contains("--trace")
+            && first_line.contains("step 5"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!path.exists(), "no trace file is left behind");
 }
 
 /// Under the table, each step's timeline: step 0 is one lane, the pool step one row
@@ -558,6 +872,99 @@ fn report_page(label: &str, args: &[&str]) -> String {
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     html
+}
+
+/// A count of 1 takes the singular, in the table's header and in the report: "1 unit",
+/// "1 worker", not "1 units", "1 workers". (The machine's cores are whatever the
+/// machine has; `count` in src/report.rs is tested for 1 on its own.)
+#[test]
+fn one_unit_and_one_worker_are_singular() {
+    let args = [
+        "--step",
+        "0",
+        "--units",
+        "1",
+        "--unit-ms",
+        "1",
+        "--workers",
+        "1",
+    ];
+    let output = tour(&args);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let header = stdout.lines().next().unwrap();
+    assert!(
+        header.starts_with("async-from-scratch tour: 1 unit x 1 ms (sleep), 1 worker, on "),
+        "{header}"
+    );
+    let html = report_page("singular", &args);
+    assert!(
+        html.contains("Workload: 1 unit of 1 ms (sleep), 1 pool worker."),
+        "{html}"
+    );
+    assert!(
+        html.contains(", 1 unit)</text>"),
+        "the timeline's title: {html}"
+    );
+    for plural_of_one in ["1 units", "1 workers", "1 cores"] {
+        assert!(!stdout.contains(plural_of_one), "{stdout}");
+        assert!(!html.contains(plural_of_one), "{html}");
+    }
+}
+
+/// `--report` into a directory that holds an earlier report replaces it, and says so
+/// on standard error: regenerating a report (the README's own pictures come from one)
+/// is the usual case, and needs no flag.
+#[test]
+fn a_report_over_an_earlier_one_replaces_it_and_says_so() {
+    let dir = temp_path("report-again", "report");
+    let args = ["--step", "0", "--units", "1", "--unit-ms", "1", "--report"];
+    let first = tour(&[&args[..], &[dir.to_str().unwrap()]].concat());
+    assert!(first.status.success(), "{first:?}");
+    assert!(!String::from_utf8_lossy(&first.stderr).contains("replacing"));
+    let second = tour(&[&args[..], &[dir.to_str().unwrap()]].concat());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "replacing the earlier report in {}",
+            dir.display()
+        )),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What `--report` will not write over: a file where the directory should be, or an
+/// `index.html` the tour did not write. Each is refused in words, before anything
+/// runs, and left as it was.
+#[test]
+fn a_report_onto_something_else_is_refused() {
+    const MINE: &str = "<p>my own page</p>";
+    let file = temp_path("report-onto-file", "html");
+    std::fs::write(&file, MINE).unwrap();
+    let dir = temp_path("report-onto-site", "report");
+    std::fs::create_dir_all(&dir).unwrap();
+    let index = dir.join("index.html");
+    std::fs::write(&index, MINE).unwrap();
+    let cases = [
+        (&file, &file, "is a file"),
+        (&dir, &index, "not a tour report"),
+    ];
+    for (target, kept, expected) in cases {
+        let output = tour(&["--step", "0", "--report", target.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        let first_line = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first_line.starts_with("error: ") && first_line.contains(expected),
+            "{stderr}"
+        );
+        assert!(output.stdout.is_empty(), "refused before anything runs");
+        assert_eq!(std::fs::read_to_string(kept).unwrap(), MINE, "{kept:?}");
+    }
+    std::fs::remove_file(&file).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Every `<svg>…</svg>` in a page.

@@ -117,6 +117,9 @@ pub struct Step {
     /// About how long `run` takes on a machine with this many cores; used to skip a
     /// step that would run for hours, and to decide whether a progress bar is worth it.
     pub expected_time: fn(&Workload, usize) -> Duration,
+    /// What a learner should know before this step runs on a workload, if anything:
+    /// printed on standard error, before the diagnostics it explains.
+    pub note: fn(&Workload) -> Option<String>,
 }
 
 impl Step {

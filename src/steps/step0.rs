@@ -12,6 +12,7 @@ pub const STEP: Step = Step {
     what: "a loop, one unit after another",
     run,
     expected_time: |workload, _cores| workload.sequential_time(),
+    note: |_| None,
 };
 
 fn run(workload: &Workload, timeline: &Timeline) -> Result<(), StepError> {

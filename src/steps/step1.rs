@@ -14,6 +14,7 @@ pub const STEP: Step = Step {
     what: "every unit a job on a thread pool",
     run,
     expected_time: Workload::pool_time,
+    note: |_| None,
 };
 
 fn run(workload: &Workload, timeline: &Timeline) -> Result<(), StepError> {

@@ -14,6 +14,7 @@ pub const STEP: Step = Step {
     what: "spawn a task, wait for it, then the next",
     run,
     expected_time: |workload, _cores| workload.sequential_time(),
+    note: |_| None,
 };
 
 fn run(workload: &Workload, timeline: &Timeline) -> Result<(), StepError> {

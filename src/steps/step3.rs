@@ -14,6 +14,7 @@ pub const STEP: Step = Step {
     what: "spawn every task, then wait for all",
     run,
     expected_time: Workload::pool_time,
+    note: |_| None,
 };
 
 fn run(workload: &Workload, timeline: &Timeline) -> Result<(), StepError> {

@@ -445,3 +445,34 @@ fn unnamed_tasks_are_named_by_their_slot() {
         assert!(report.contains(text), "missing `{text}` in:\n{report}");
     }
 }
+
+/// Runs a task that is lost (it returns `Pending` and keeps no waker) on an executor
+/// with its books on or off; returns what was reported.
+fn report_a_lost_task(diagnostics: bool) -> Vec<Diagnostic> {
+    let (reporter, seen) = collect_diagnostics();
+    let executor = Executor::builder()
+        .diagnostics(diagnostics)
+        .on_diagnostic(reporter)
+        .build();
+    let lost = executor.spawn_named("lost", poll_fn(|_cx| Poll::<()>::Pending));
+    executor.block_on(async {
+        yield_now().await; // the lost task's one poll runs here
+        yield_now().await;
+    });
+    drop(lost);
+    drop(executor);
+    let seen = seen.lock().unwrap();
+    seen.clone()
+}
+
+/// `diagnostics(false)` keeps no books: the lost task goes unreported. (With them on,
+/// the same run reports it: the switch is what keeps it quiet.)
+#[test]
+fn diagnostics_off_report_nothing() {
+    assert!(report_a_lost_task(false).is_empty());
+    let on = report_a_lost_task(true);
+    assert!(
+        matches!(&on[..], [Diagnostic::LostTask { task }] if task.name.as_deref() == Some("lost")),
+        "{on:?}"
+    );
+}

@@ -238,7 +238,7 @@ impl TaskHeader {
         // checked (see `polled`). That is the common case, a wake by value consuming the
         // last waker, and it costs no lock and no queue push: the count and the
         // `SCHEDULED` bit are read in the same atomic step that drops the count.
-        if self.state.waker_released().looks_lost() {
+        if self.state.waker_released().looks_lost() && self.shared.keeps_books {
             self.shared.suspect(self.id);
         }
     }
@@ -387,7 +387,7 @@ pub(crate) struct WaitRegistration {
 /// waker, so never taken for a deadlock). Reports a wait cycle if this closes one.
 pub(crate) fn register_wait(waker: &Waker, target: WaitTarget) -> Option<WaitRegistration> {
     let task = current_task()?;
-    if !task.is_own_waker(waker) {
+    if !task.is_own_waker(waker) || !task.header().shared.keeps_books {
         return None;
     }
     /// Numbers the registrations: unique, so a record names the one that made it.
@@ -505,6 +505,9 @@ struct Shared {
     /// Set when the executor is dropped: reports from then on go straight to the
     /// reporter (see `report_later`).
     executor_gone: AtomicBool,
+    /// Whether the books of lost tasks and waits are kept (see
+    /// [`ExecutorBuilder::diagnostics`]).
+    keeps_books: bool,
 }
 
 /// What the stall watchdog sees of the executor: the poll in progress.
@@ -757,6 +760,7 @@ pub struct ExecutorBuilder {
     clock: Clock,
     stall_threshold: Option<Duration>,
     detect_deadlocks: bool,
+    diagnostics: bool,
     reporter: Reporter,
     park: Option<Box<dyn Park>>,
 }
@@ -767,6 +771,7 @@ impl fmt::Debug for ExecutorBuilder {
             .field("clock", &self.clock)
             .field("stall_threshold", &self.stall_threshold)
             .field("detect_deadlocks", &self.detect_deadlocks)
+            .field("diagnostics", &self.diagnostics)
             .field("custom_park", &self.park.is_some())
             .finish_non_exhaustive() // the reporter is a closure
     }
@@ -807,6 +812,26 @@ impl ExecutorBuilder {
         self
     }
 
+    /// Whether the executor keeps the books its diagnostics need (default: yes): it
+    /// then reports lost tasks and wait cycles, and `block_on` detects deadlocks.
+    /// Off, it keeps none of them: no wait records, no check of a task whose last
+    /// waker went, no deadlock detection (a deadlocked executor parks forever, as
+    /// other runtimes do). The stall watchdog is its own switch
+    /// ([`stall_watchdog`](ExecutorBuilder::stall_watchdog)).
+    ///
+    /// What the books cost is in the README's benchmark section, measured both ways.
+    ///
+    /// ```
+    /// use async_scratch::executor::Executor;
+    ///
+    /// let executor = Executor::builder().diagnostics(false).build();
+    /// assert_eq!(executor.block_on(executor.spawn(async { 6 * 7 })), Ok(42));
+    /// ```
+    pub fn diagnostics(mut self, on: bool) -> ExecutorBuilder {
+        self.diagnostics = on;
+        self
+    }
+
     /// Where diagnostics go (default: [`print_to_stderr`]).
     pub fn on_diagnostic(
         mut self,
@@ -843,6 +868,7 @@ impl ExecutorBuilder {
             executor_gone: AtomicBool::new(false),
             reporter: self.reporter,
             watch,
+            keeps_books: self.diagnostics,
         });
         let watchdog = shared.watch.as_ref().map(|_| start_watchdog(&shared));
         let core = Core {
@@ -853,7 +879,7 @@ impl ExecutorBuilder {
             running: Cell::new(false),
             spare_batch: RefCell::new(VecDeque::new()),
             spawned: RefCell::new(Vec::new()),
-            detect_deadlocks: self.detect_deadlocks,
+            detect_deadlocks: self.detect_deadlocks && self.diagnostics,
             watchdog,
             park,
         };
@@ -957,6 +983,7 @@ impl Executor {
             clock: Clock::Real,
             stall_threshold: None,
             detect_deadlocks: true,
+            diagnostics: true,
             reporter: print_to_stderr(),
             park: None,
         }
@@ -1270,7 +1297,7 @@ pub(crate) fn polled<T>(
         Poll::Ready(_) => header.mark_finished(),
         // Polls run on the executor's thread, so this is between polls: safe to check.
         Poll::Pending => {
-            if header.state.end_poll().looks_lost() {
+            if header.state.end_poll().looks_lost() && header.shared.keeps_books {
                 header.check_lost();
             }
         }

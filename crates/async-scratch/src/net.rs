@@ -47,6 +47,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::task::{Context, Poll};
 
 /// A TCP listener: accepts connections without blocking the thread.
@@ -107,6 +108,14 @@ impl TcpListener {
     /// The address the listener is bound to (with the port the kernel chose, if 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.get_ref().local_addr()
+    }
+}
+
+/// For socket options std has no call for (with `libc::setsockopt`). Closing it, or
+/// making it blocking, would break the reactor's assumptions.
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.listener.get_ref().as_fd()
     }
 }
 
@@ -257,6 +266,14 @@ impl TcpStream {
                 stream: &self.stream,
             },
         )
+    }
+}
+
+/// For socket options std has no call for (with `libc::setsockopt`). Closing it, or
+/// making it blocking, would break the reactor's assumptions.
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.get_ref().as_fd()
     }
 }
 

@@ -488,6 +488,7 @@ impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
             .field("registered", &self.registered())
+            .field("wakeup", &self.shared.wakeup)
             .finish()
     }
 }

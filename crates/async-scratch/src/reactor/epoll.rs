@@ -16,6 +16,8 @@
 //! signal arriving is never an error the reactor's callers see.
 
 use super::Interest;
+#[cfg(test)]
+use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -109,12 +111,6 @@ impl Epoll {
             bits |= libc::EPOLLOUT;
         }
         self.control(libc::EPOLL_CTL_ADD, fd.as_raw_fd(), bits, token)
-    }
-
-    /// Adds `fd`, level-triggered, for reading: reported for as long as it is
-    /// readable. Used for the eventfd, which the reactor drains when it is reported.
-    pub(super) fn add_level_triggered(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
-        self.control(libc::EPOLL_CTL_ADD, fd.as_raw_fd(), libc::EPOLLIN, token)
     }
 
     /// Removes `fd`. Must happen before `fd` is closed: the kernel forgets a closed
@@ -217,7 +213,9 @@ impl EventFd {
         }
     }
 
-    /// Takes the counter back to zero, so the next wait blocks again.
+    /// Takes the counter back to zero. Not needed for the next write to be reported
+    /// (registered edge-triggered, each write is an edge), but it keeps the counter
+    /// from growing for as long as the reactor lives.
     pub(super) fn drain(&self) {
         let mut count: u64 = 0;
         loop {
@@ -332,4 +330,20 @@ fn check(result: libc::c_int) -> io::Result<libc::c_int> {
 /// [`check`] for the calls that return a byte count.
 fn check_size(result: libc::ssize_t) -> io::Result<usize> {
     usize::try_from(result).map_err(|_| io::Error::last_os_error())
+}
+
+/// A connected pair of Unix stream sockets, both non-blocking from the start (one
+/// `socketpair` call, which Miri runs, unlike std's `set_nonblocking`, an `ioctl`).
+/// As `File`s, whose `read` and `write` are the plain system calls, which Miri
+/// also runs on a socket pair (`UnixStream`'s `recv` and `send` it does not).
+#[cfg(test)]
+pub(super) fn nonblocking_socket_pair() -> io::Result<(File, File)> {
+    let mut fds = [0; 2];
+    let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: `fds` has room for the two descriptors the call writes, and is borrowed
+    // mutably for the call.
+    check(unsafe { libc::socketpair(libc::AF_UNIX, flags, 0, fds.as_mut_ptr()) })?;
+    // SAFETY: on success both descriptors are new and ours alone.
+    let pair = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((File::from(pair.0), File::from(pair.1)))
 }

@@ -29,9 +29,9 @@
 //! trait objects, no extension traits, no `ReadBuf`), at the price of not plugging
 //! into code generic over those traits. Two more differences: `shutdown` is an
 //! ordinary call (std's, it never waits) where `AsyncWrite` has `poll_shutdown`
-//! (which also flushes, and we have no buffer to flush); and reads and writes take
-//! `&mut self`, so that one task at a time waits in each direction, which is all the
-//! reactor's one waker per direction can serve. To read and write at once from two
+//! (which also flushes, and we have no buffer to flush); and reads, writes and
+//! `accept` take `&mut self`, so that one task at a time waits in each direction,
+//! which is all the reactor's one waker per direction can serve. To read and write at once from two
 //! futures, [`TcpStream::split`] the stream.
 //!
 //! The socket is closed when dropped, after it is deregistered from the reactor.
@@ -155,6 +155,16 @@ impl fmt::Debug for TcpListener {
 ///     Ok::<(), std::io::Error>(())
 /// })?;
 /// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// A socket may move to another thread (a task of another executor): it stays
+/// registered with its own reactor, whose wakes reach any thread, as long as some
+/// executor still parks in that reactor.
+///
+/// ```
+/// fn must_be_send<T: Send>() {}
+/// must_be_send::<async_scratch::net::TcpStream>();
+/// must_be_send::<async_scratch::net::TcpListener>();
 /// ```
 pub struct TcpStream {
     stream: Registered<std::net::TcpStream>,

@@ -52,6 +52,11 @@
 //! and if it *was* set, tries again instead of waiting. (tokio and mio make the same
 //! choice; tokio's flag is a readiness bit with a tick.)
 //!
+//! Wakes may be spurious: an edge in one direction reports the socket's whole
+//! readiness, so a writer waiting for buffer space may be woken by arriving data. It
+//! tries its call, meets `WouldBlock` again, and waits again: a wasted poll, never a
+//! lost one.
+//!
 //! # Finding the reactor: an explicit [`Handle`]
 //! A socket must know which reactor to register with. Here it is told: [`Reactor`] is
 //! given to the executor as its park, and a [`Handle`] (cloneable, `Send + Sync`) goes

@@ -31,8 +31,8 @@
 //! ordinary call (std's, it never waits) where `AsyncWrite` has `poll_shutdown`
 //! (which also flushes, and we have no buffer to flush); and reads, writes and
 //! `accept` take `&mut self`, so that one task at a time waits in each direction,
-//! which is all the reactor's one waker per direction can serve. To read and write at once from two
-//! futures, [`TcpStream::split`] the stream.
+//! which is all the reactor's one waker per direction can serve. To read and write
+//! at once from two futures, [`TcpStream::split`] the stream.
 //!
 //! The socket is closed when dropped, after it is deregistered from the reactor.
 //!

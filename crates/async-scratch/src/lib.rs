@@ -25,6 +25,8 @@
 //! | 5 | diagnostics: deadlocks, lost tasks, wait cycles, stalls, found by the executor | [`diagnostics`], [`executor`] | `cargo run --release -- --step 5` |
 //! | 5 | panics in user code (a `Drop`, a waker) caught where they happen; nothing lost | [`executor`] (its module doc has the rule) | `cargo test -p async-scratch --test panic` |
 //! | 5 | a cooperative budget: a task that never meets a `Pending` still lets the others run | [`coop`] | `cargo test -p async-scratch --test coop` |
+//! | 6 | the reactor: the executor parks in `epoll_wait`; ready sockets wake their tasks | [`reactor`] | `cargo test -p async-scratch --test net` |
+//! | 6 | TCP sockets that wait by returning `Pending`: accept, connect, read, write | [`net`] | `cargo run -p async-scratch --example echo` |
 //!
 //! # The whole story in one example
 //!
@@ -84,8 +86,10 @@ pub mod join;
 pub mod join_all;
 mod locking;
 pub mod mutex;
+pub mod net;
 pub mod park;
 pub mod pool;
+pub mod reactor;
 pub mod run_all;
 pub mod task;
 pub mod time;

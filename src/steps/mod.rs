@@ -3,7 +3,7 @@
 //! used. Every step runs the same [`Workload`] and records its units on a
 //! [`Timeline`], which is all the runner needs to measure it.
 
-use async_scratch::join::JoinError;
+use async_scratch::executor::JoinError;
 use async_scratch::pool::PoolError;
 use async_scratch::task::TaskError;
 use async_scratch::timeline::{Span, Timeline};

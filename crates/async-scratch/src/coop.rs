@@ -9,7 +9,7 @@
 //!
 //! So each poll of a task gets a budget of [`BUDGET_PER_POLL`] units. The library's
 //! own leaf futures ([`Sleep`](crate::time::Sleep), the [`Mutex`](crate::mutex::Mutex)'s
-//! lock, [`JoinHandle`](crate::join::JoinHandle)) spend one unit each time they are
+//! lock, [`JoinHandle`](crate::executor::JoinHandle)) spend one unit each time they are
 //! ready; once the budget is spent, they return `Pending` instead, after waking their
 //! task, which then runs again after the tasks already queued. A poll that returns
 //! `Pending` spends nothing: it made no progress. Futures from other crates know

@@ -29,10 +29,40 @@
 //!
 //! [`ExecutorBuilder::stall_watchdog`]: crate::executor::ExecutorBuilder::stall_watchdog
 
-use crate::executor::TaskInfo;
 use std::fmt;
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Names a task in its executor: a slab index, and the generation of that slot, so a
+/// stale id (a wake after the task ended and its slot was reused) matches nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TaskId {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+impl TaskId {
+    pub(crate) const fn new(index: u32, generation: u32) -> TaskId {
+        TaskId { index, generation }
+    }
+
+    /// The task's slot in its executor (small numbers, reused after a task ends).
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+}
+
+/// Where a spawned task came from, for diagnostics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The task's id in its executor.
+    pub id: TaskId,
+    /// The name given with `spawn_named`, if any.
+    pub name: Option<String>,
+    /// Where `spawn` was called.
+    pub spawned_at: &'static Location<'static>,
+}
 
 /// Something the executor noticed while running.
 #[derive(Clone, Debug, PartialEq, Eq)]

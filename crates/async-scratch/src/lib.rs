@@ -15,7 +15,7 @@
 //! | 3 | run all: start every job, then wait for all, results in order | [`run_all`](mod@run_all) | `cargo run --release -- --step 3` |
 //! | 4 | wakers: how a waiting future asks to be polled again, on a vtable of our own | [`waker`] | `cargo run --release -- --step 4` |
 //! | 4 | the executor: tasks on one thread, `block_on`, `spawn`, `yield_now` | [`executor`] | `cargo run --release -- --step 4 --units 1000000` |
-//! | 4 | join handles: a task's value, panic or cancellation, awaited | [`join`] | `cargo test -p async-scratch --test executor` |
+//! | 4 | join handles: a task's value, panic or cancellation, awaited ([`JoinHandle`](executor::JoinHandle), [`JoinError`](executor::JoinError)) | [`executor`] | `cargo test -p async-scratch --test executor` |
 //! | 4 | timers: `sleep`, `timeout`, a real or a manual clock | [`time`] | `cargo test -p async-scratch --test time` |
 //! | 4 | the park seam: how the executor waits when nothing is ready (a thread park; later, epoll) | [`park`] | `cargo test -p async-scratch --test executor park` |
 //! | 4 | `join_all` and `join`: many futures awaited at once, outputs in order | [`join_all`](mod@join_all) | `cargo run --release -- --step 4` |
@@ -82,7 +82,6 @@ pub mod coop;
 pub mod coroutine;
 pub mod diagnostics;
 pub mod executor;
-pub mod join;
 pub mod join_all;
 mod locking;
 pub mod mutex;

@@ -42,7 +42,8 @@
 //! intrusive linked list of waiters: no allocation per waiter, O(1) removal.
 
 use crate::coop;
-use crate::executor::{current_task, register_wait, LockRecord, WaitRegistration, WaitTarget};
+use crate::executor::current_task;
+use crate::executor::waits::{register_wait, LockRecord, WaitRegistration, WaitTarget};
 use crate::locking::lock;
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;

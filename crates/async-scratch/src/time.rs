@@ -47,9 +47,9 @@
 //! ```
 
 use crate::coop;
-use crate::executor;
 use crate::locking::lock;
 use crate::unwind::Payload;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -148,7 +148,47 @@ impl Default for ManualClock {
 /// The time on the clock of the executor running the current task; the real time
 /// outside any executor.
 pub fn now() -> Instant {
-    executor::current_clock().map_or_else(Instant::now, |clock| clock.now())
+    current_clock().map_or_else(Instant::now, |clock| clock.now())
+}
+
+thread_local! {
+    /// The clock and timer queue of the executor running on this thread, if any: put
+    /// here by the executor for as long as its `block_on` runs (see [`use_timers`]).
+    /// The executor knows of timers; timers need not know of the executor.
+    static CURRENT: RefCell<Option<(Clock, Arc<TimerQueue>)>> = const { RefCell::new(None) };
+}
+
+/// Makes `clock` and `timers` the ones that [`sleep`], [`timeout`] and [`now`] use on
+/// this thread, until the returned guard is dropped (which puts back what was there).
+pub(crate) fn use_timers(clock: Clock, timers: Arc<TimerQueue>) -> TimersInUse {
+    let previous = CURRENT.with(|current| current.replace(Some((clock, timers))));
+    TimersInUse { previous }
+}
+
+/// The guard of [`use_timers`].
+pub(crate) struct TimersInUse {
+    previous: Option<(Clock, Arc<TimerQueue>)>,
+}
+
+impl Drop for TimersInUse {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        // `try_with`: during thread teardown the thread-local may be gone already.
+        let _ = CURRENT.try_with(|current| current.replace(previous));
+    }
+}
+
+fn current_timers() -> Option<(Clock, Arc<TimerQueue>)> {
+    CURRENT
+        .try_with(|current| current.borrow().clone())
+        .ok()
+        .flatten()
+}
+
+fn current_clock() -> Option<Clock> {
+    let clock =
+        CURRENT.try_with(|current| current.borrow().as_ref().map(|(clock, _)| clock.clone()));
+    clock.ok().flatten()
 }
 
 /// Identifies one pending timer: its deadline, then its creation order.
@@ -292,7 +332,7 @@ pub struct Sleep {
 /// # Panics
 /// When polled outside an async-scratch executor (there is no timer queue to wait in).
 pub fn sleep(duration: Duration) -> Sleep {
-    let deadline = match executor::current_clock() {
+    let deadline = match current_clock() {
         Some(clock) => deadline_after(clock.now(), duration),
         None => Deadline::After(duration),
     };
@@ -365,7 +405,7 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut(); // `Sleep` is `Unpin`: it holds no self-references
-        let Some((clock, queue)) = executor::current_timers() else {
+        let Some((clock, queue)) = current_timers() else {
             panic!(
                 "`sleep` was polled outside an async-scratch executor; run it inside `block_on`"
             );

@@ -12,8 +12,8 @@
 //! A lost abort cannot hang this test: the task waits on nothing anyone can wake, so
 //! the executor's deadlock detector ends `block_on` with a panic instead.
 
+use async_scratch::executor::JoinError;
 use async_scratch::executor::{yield_now, Executor};
-use async_scratch::join::JoinError;
 use std::future::pending;
 use std::sync::mpsc;
 use std::thread;

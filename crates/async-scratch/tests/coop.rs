@@ -5,8 +5,8 @@
 mod common;
 
 use async_scratch::coop::BUDGET_PER_POLL;
+use async_scratch::executor::JoinHandle;
 use async_scratch::executor::{spawn, Executor};
-use async_scratch::join::JoinHandle;
 use async_scratch::mutex::Mutex;
 use async_scratch::time::{sleep, Clock, ManualClock};
 use std::cell::RefCell;

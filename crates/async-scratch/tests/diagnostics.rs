@@ -6,8 +6,8 @@ mod common;
 
 use async_scratch::blocking::spawn_blocking;
 use async_scratch::diagnostics::Diagnostic;
+use async_scratch::executor::JoinHandle;
 use async_scratch::executor::{yield_now, Executor};
-use async_scratch::join::JoinHandle;
 use async_scratch::join_all::join;
 use async_scratch::time::{sleep, timeout, Clock, ManualClock};
 use common::collect_diagnostics;

@@ -3,8 +3,8 @@
 
 mod common;
 
+use async_scratch::executor::JoinError;
 use async_scratch::executor::{block_on, spawn, spawn_named, yield_now, Executor};
-use async_scratch::join::JoinError;
 use common::futures::{gate, Counters};
 use common::{quiet_deliberate_panics, DELIBERATE};
 use std::cell::{Cell, RefCell};

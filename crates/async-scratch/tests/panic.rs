@@ -6,8 +6,8 @@
 mod common;
 
 use async_scratch::diagnostics::Diagnostic;
+use async_scratch::executor::JoinError;
 use async_scratch::executor::{spawn, Executor};
-use async_scratch::join::JoinError;
 use async_scratch::join_all::join_all;
 use async_scratch::time::{sleep, Clock, ManualClock};
 use common::{collect_diagnostics, quiet_deliberate_panics, PanicsWhenDropped, DELIBERATE};

@@ -14,7 +14,7 @@
 //! and the header knows how to take and give back a reference to the allocation it
 //! heads ([`TaskRefs`]): the one thing that depends on the task's type.
 
-use super::{RunTask, Runnable, TaskHeader};
+use super::task::{RunTask, Runnable, TaskHeader};
 use crate::waker::{borrowed_waker, WakerRef};
 use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable, Waker};

@@ -1,0 +1,56 @@
+//! The current executor: which executor's `block_on` runs on this thread, so that the
+//! free functions ([`spawn`](super::spawn), [`block_on`](super::block_on)'s tasks) find
+//! it, and so that a nested `block_on` on the same executor is refused.
+
+use super::Core;
+use crate::time::{use_timers, TimersInUse};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+thread_local! {
+    /// The executor whose `block_on` is running on this thread, if any.
+    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+pub(super) fn current() -> Option<Rc<Core>> {
+    // `try_with`: during thread teardown the thread-local may be gone; that is "none".
+    CURRENT
+        .try_with(|current| current.borrow().clone())
+        .ok()
+        .flatten()
+}
+
+/// Marks an executor as running on this thread for as long as it lives, and restores
+/// what was there before when dropped, even by a panic.
+pub(super) struct RunGuard {
+    pub(super) core: Rc<Core>,
+    pub(super) previous: Option<Rc<Core>>,
+    /// This executor's timers, in use by `sleep` and `timeout` on this thread.
+    pub(super) _timers: TimersInUse,
+}
+
+impl RunGuard {
+    pub(super) fn enter(core: &Rc<Core>) -> RunGuard {
+        assert!(
+            !core.running.get(),
+            "Executor::block_on was called from inside one of its own tasks; \
+             that would block the thread its tasks run on (await the future instead)"
+        );
+        core.running.set(true);
+        let previous = CURRENT.with(|current| current.replace(Some(Rc::clone(core))));
+        RunGuard {
+            core: Rc::clone(core),
+            previous,
+            _timers: use_timers(core.clock.clone(), Arc::clone(&core.timers)),
+        }
+    }
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        self.core.running.set(false);
+        let previous = self.previous.take();
+        let _ = CURRENT.try_with(|current| current.replace(previous));
+    }
+}

@@ -1,0 +1,115 @@
+//! What an executor shares with other threads: the ready queue, the queues of
+//! reports and suspects, and the handle that ends its park.
+//!
+//! Everything else of an executor stays on its thread (its `Core`); a waker, a timer
+//! or another thread reaches the executor only through this.
+
+use super::task::Runnable;
+use super::watchdog::StallWatch;
+use crate::diagnostics::{Diagnostic, Reporter, TaskId, TaskInfo};
+use crate::locking::lock;
+use crate::park::Unpark;
+use crate::unwind::{into_message, Payload};
+use std::mem;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// What an executor shares with other threads.
+pub(super) struct Shared {
+    /// Tasks to poll, in the order they were woken.
+    pub(super) ready: Mutex<Vec<Runnable>>,
+    /// Ends the executor's park (see `park`): called by every wake.
+    pub(super) unparker: Arc<dyn Unpark>,
+    /// Diagnostics found on any thread, handed to the reporter on the executor's thread
+    /// at its next turn.
+    pub(super) reports: Mutex<Vec<Diagnostic>>,
+    /// Tasks whose last waker went: the executor checks whether they are lost.
+    pub(super) suspects: Mutex<Vec<TaskId>>,
+    pub(super) reporter: Reporter,
+    /// The poll in progress, for the stall watchdog; `None` when it is off.
+    pub(super) watch: Option<StallWatch>,
+    /// Set when the executor is dropped: reports from then on go straight to the
+    /// reporter (see `report_later`).
+    pub(super) executor_gone: AtomicBool,
+    /// Whether the books of lost tasks and waits are kept (see
+    /// [`ExecutorBuilder::diagnostics`]).
+    pub(super) keeps_books: bool,
+}
+
+impl Shared {
+    pub(super) fn suspect(&self, id: TaskId) {
+        self.hand_over(&self.suspects, id);
+    }
+
+    pub(super) fn take_suspects(&self) -> Vec<TaskId> {
+        drain(&self.suspects)
+    }
+
+    pub(super) fn report_later(&self, diagnostic: Diagnostic) {
+        if self.executor_gone.load(Ordering::Acquire) {
+            // Nobody will take the queue any more (say, a `JoinHandle` dropped on
+            // another thread after its executor): report it here and now.
+            self.report(&diagnostic);
+            return;
+        }
+        self.hand_over(&self.reports, diagnostic);
+    }
+
+    /// Reports a panic in user code that nobody waits to be handed.
+    pub(super) fn report_caught_panic(
+        &self,
+        task: Option<TaskInfo>,
+        place: &'static str,
+        payload: Payload,
+    ) {
+        let message = into_message(payload);
+        self.report_later(Diagnostic::CaughtPanic {
+            task,
+            place,
+            message,
+        });
+    }
+
+    /// Hands `diagnostic` to the reporter: user code, so a panic in it is caught (and
+    /// said on standard error, the one place left), never let loose in the executor.
+    pub(super) fn report(&self, diagnostic: &Diagnostic) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| (self.reporter)(diagnostic))) {
+            eprintln!(
+                "async-scratch: the diagnostic reporter panicked ('{}') on: {diagnostic}",
+                into_message(payload)
+            );
+        }
+    }
+
+    /// Adds `item` to a queue the executor empties at its next turn, and wakes it up
+    /// for that turn (it may be parked, and the item may come from another thread).
+    pub(super) fn hand_over<T>(&self, queue: &Mutex<Vec<T>>, item: T) {
+        lock(queue).push(item);
+        self.unparker.unpark();
+    }
+
+    pub(super) fn deliver_reports(&self) {
+        let reports = drain(&self.reports);
+        for diagnostic in &reports {
+            self.report(diagnostic);
+        }
+    }
+
+    pub(super) fn lock_ready(&self) -> MutexGuard<'_, Vec<Runnable>> {
+        // Only tasks are pushed and swapped under this lock: never left half-done.
+        lock(&self.ready)
+    }
+
+    pub(super) fn push_ready(&self, task: Runnable) {
+        self.lock_ready().push(task);
+        // Cheap when the executor is not parked (an atomic swap); if it is about to
+        // park, the token this leaves makes that park return at once.
+        self.unparker.unpark();
+    }
+}
+
+/// Empties one of the queues handed to the executor (see `Shared::hand_over`).
+pub(super) fn drain<T>(queue: &Mutex<Vec<T>>) -> Vec<T> {
+    mem::take(&mut *lock(queue))
+}

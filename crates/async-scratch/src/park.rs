@@ -36,6 +36,12 @@ pub trait Park {
     /// if there is one, or spuriously.
     fn park(&self, deadline: Option<Instant>);
 
+    /// Delivers the events that are already waiting (a socket that became ready),
+    /// without blocking. The executor calls it now and then while it is too busy to
+    /// park, so that tasks waiting on I/O are not starved by tasks that are always
+    /// ready. A thread has no events of its own: the default does nothing.
+    fn poll_events(&self) {}
+
     /// The handle that ends a `park` from any thread.
     fn unparker(&self) -> Arc<dyn Unpark>;
 }

@@ -14,7 +14,7 @@
 
 mod common;
 
-use async_scratch::executor::{spawn, Executor};
+use async_scratch::executor::{spawn, yield_now, Executor};
 use async_scratch::join_all::join_all;
 use async_scratch::net::{TcpListener, TcpStream};
 use async_scratch::park::Park;
@@ -555,4 +555,31 @@ fn an_always_ready_socket_does_not_starve_other_tasks() {
         other_ran.get()
     });
     assert!(other_ran);
+}
+
+/// Tasks that are always ready do not starve a task waiting on a socket: the executor
+/// never parks while it has ready tasks, and parking is where the reactor delivers
+/// events, so it asks the reactor for them every so many busy turns.
+#[test]
+fn a_socket_is_heard_while_other_tasks_are_always_ready() {
+    on_reactor(|handle| async move {
+        let (mut ours, mut peer) = connected_pair(&handle);
+        let heard = Rc::new(Cell::new(false));
+        let flag = heard.clone();
+        let reader = spawn(async move {
+            let mut byte = [0; 1];
+            assert_eq!(ours.read(&mut byte).await.unwrap(), 1);
+            flag.set(true);
+        });
+        yield_now().await; // the reader's first poll: nothing yet, it waits
+        peer.write_all(b"x").unwrap();
+        // From here this task is always ready, so the executor is never idle.
+        let mut yields = 0;
+        while !heard.get() {
+            yield_now().await;
+            yields += 1;
+            assert!(yields < 100_000, "the socket was never heard");
+        }
+        reader.await.unwrap();
+    });
 }

@@ -10,7 +10,9 @@ use async_scratch::executor::JoinError;
 use async_scratch::executor::{spawn, Executor};
 use async_scratch::join_all::join_all;
 use async_scratch::time::{sleep, Clock, ManualClock};
-use common::{collect_diagnostics, quiet_deliberate_panics, PanicsWhenDropped, DELIBERATE};
+use common::{
+    collect_diagnostics, quiet_deliberate_panics, PanicsWhenDropped, DELIBERATE, GIVE_UP_AFTER,
+};
 use std::future::{pending, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -369,5 +371,68 @@ fn a_panic_caught_after_the_executor_is_gone_is_still_reported() {
     assert_eq!(
         caught_places(&seen),
         ["the drop of a task's output, with its JoinHandle"]
+    );
+}
+
+/// A `Park` whose first wait panics (as a reactor does when a socket's waker panics),
+/// then parks the thread as usual.
+struct PanicsOnFirstPark {
+    inner: async_scratch::park::ThreadPark,
+    parks: Arc<AtomicUsize>,
+}
+
+impl async_scratch::park::Park for PanicsOnFirstPark {
+    fn park(&self, deadline: Option<std::time::Instant>) {
+        if self.parks.fetch_add(1, Ordering::Relaxed) == 0 {
+            panic!("{DELIBERATE} panic in a park");
+        }
+        self.inner.park(deadline);
+    }
+
+    fn unparker(&self) -> Arc<dyn async_scratch::park::Unpark> {
+        self.inner.unparker()
+    }
+}
+
+/// A panic in the park is caught and reported like a timer waker's, and the executor
+/// carries on: the task, woken from another thread once the executor has parked,
+/// still finishes.
+#[test]
+fn a_panic_in_the_park_is_reported_and_the_executor_carries_on() {
+    quiet_deliberate_panics();
+    let (reporter, seen) = collect_diagnostics();
+    let parks = Arc::new(AtomicUsize::new(0));
+    let executor = Executor::builder()
+        .park(PanicsOnFirstPark {
+            inner: async_scratch::park::ThreadPark::current(),
+            parks: parks.clone(),
+        })
+        .on_diagnostic(reporter)
+        .build();
+    let waiting = executor.spawn(async move {
+        let mut woken_once = false;
+        std::future::poll_fn(|cx| {
+            if woken_once {
+                return Poll::Ready(());
+            }
+            woken_once = true;
+            let (waker, parks) = (cx.waker().clone(), parks.clone());
+            // Wakes the task only once the executor has tried to park: so it must.
+            std::thread::spawn(move || {
+                let started = std::time::Instant::now();
+                while parks.load(Ordering::Relaxed) == 0 && started.elapsed() < GIVE_UP_AFTER {
+                    std::thread::yield_now();
+                }
+                waker.wake();
+            });
+            Poll::Pending
+        })
+        .await
+    });
+    assert_eq!(executor.block_on(waiting), Ok(()));
+    let seen = seen.lock().unwrap();
+    assert!(
+        matches!(&seen[..], [Diagnostic::CaughtPanic { place, .. }] if place.contains("park")),
+        "{seen:?}"
     );
 }

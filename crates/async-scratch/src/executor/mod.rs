@@ -74,6 +74,7 @@
 //! | an output's `Drop`, when the `JoinHandle` is gone | as the task ends, or as the handle is dropped | a report |
 //! | the `wake` of the waker that awaits a `JoinHandle` | as the task ends | a report |
 //! | the `wake` of a timer's waker | when timers fire | a report; the other due timers still fire |
+//! | the [`Park`] (a custom one, or a reactor calling the wakers of ready sockets) | when the executor waits, or looks for I/O events | a report; a reactor still wakes the other ready sockets |
 //! | `block_on`'s own future | its poll | the caller of `block_on`: it is the caller's code |
 //! | the diagnostic reporter (`on_diagnostic`) | as a report is delivered, on the executor's thread or the watchdog's | standard error: one line, the last place left |
 //!
@@ -131,7 +132,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::mem;
-use std::panic::Location;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -172,6 +173,8 @@ struct Core {
     /// How the executor waits when nothing is ready: the seam where the reactor of
     /// step 6 plugs in.
     park: Box<dyn Park>,
+    /// Turns in a row that polled something, since the park last looked for events.
+    busy_turns: Cell<u32>,
 }
 
 /// How to build an [`Executor`]; from [`Executor::builder`].
@@ -195,6 +198,13 @@ impl fmt::Debug for ExecutorBuilder {
             .finish_non_exhaustive() // the reporter is a closure
     }
 }
+
+/// How many busy turns in a row the executor runs before it asks its park for the
+/// I/O events already waiting (see `Core::busy_turn_done`). A turn polls every task
+/// that was ready, so this bounds how long a socket's task waits behind busy ones,
+/// at the cost of one non-blocking `epoll_wait` per this many turns. (tokio's
+/// scheduler looks every 61 ticks; the same order of magnitude.)
+const EVENT_INTERVAL: u32 = 61;
 
 /// The stall threshold the tour uses, and a good start: far above any healthy poll
 /// (microseconds), well below what a person notices as a hang.
@@ -301,6 +311,7 @@ impl ExecutorBuilder {
             detect_deadlocks: self.detect_deadlocks && self.diagnostics,
             watchdog,
             park,
+            busy_turns: Cell::new(0),
         };
         Executor {
             core: Rc::new(core),
@@ -467,6 +478,8 @@ impl Executor {
                 if let Err(deadlock) = self.core.wait_for_work(&root) {
                     break Err(deadlock);
                 }
+            } else {
+                self.core.busy_turn_done();
             }
         };
         root.mark_finished();
@@ -628,14 +641,38 @@ impl Core {
                 if let Some(deadlock) = self.find_deadlock(root) {
                     return Err(deadlock);
                 }
-                self.park.park(None);
+                self.run_park(|park| park.park(None));
             }
             // Nothing can happen before the deadline, so let time pass at once.
             (Some(deadline), Clock::Manual(clock)) => clock.advance_to(deadline),
-            (Some(deadline), Clock::Real) => self.park.park(Some(deadline)),
+            (Some(deadline), Clock::Real) => self.run_park(|park| park.park(Some(deadline))),
         }
         // Parking may end early (a wake, or spuriously): the caller looks again.
         Ok(())
+    }
+
+    /// Counts a turn that polled something. A busy executor never parks, and parking is
+    /// where a reactor delivers I/O events; so every [`EVENT_INTERVAL`] busy turns it
+    /// asks the park for the events already waiting, and the tasks waiting on sockets
+    /// get their turn even while others are always ready.
+    fn busy_turn_done(&self) {
+        let turns = self.busy_turns.get() + 1;
+        if turns < EVENT_INTERVAL {
+            self.busy_turns.set(turns);
+            return;
+        }
+        self.busy_turns.set(0);
+        self.run_park(|park| park.poll_events());
+    }
+
+    /// Runs a call into the park: code the executor did not write (a custom `Park`,
+    /// and the wakers a reactor calls), so a panic there is caught and reported, and
+    /// the executor carries on, as for a timer's waker.
+    fn run_park(&self, call: impl FnOnce(&dyn Park)) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| call(&*self.park))) {
+            let place = "the executor's park (a custom Park, or a waker it woke)";
+            self.shared.report_caught_panic(None, place, payload);
+        }
     }
 
     /// The deadlock, if nothing can ever wake any pending task or `root`.

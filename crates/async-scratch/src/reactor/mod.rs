@@ -286,16 +286,36 @@ impl Park for Reactor {
     /// # Panics
     /// If `epoll_wait` fails with anything but `EINTR` (only a bug can cause that:
     /// a bad descriptor or buffer). A waker that panics is run to the end with the
-    /// others, then its panic goes on.
+    /// others, then its panic goes on (to the executor, which catches and reports
+    /// it, as it does a timer waker's).
     fn park(&self, deadline: Option<Instant>) {
         let timeout = if self.shared.wakeup.transition_to_parked() {
             deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
         } else {
             Some(Duration::ZERO) // an unpark came: only look at the sockets
         };
+        // Idle again before any waker runs: their unparks then cost no eventfd write.
+        self.wait_then(timeout, || self.shared.wakeup.transition_to_idle());
+    }
+
+    /// Looks at the sockets without waiting, and wakes the tasks of the ready ones.
+    /// The reactor stays "not parked", so an unpark meanwhile writes no eventfd.
+    fn poll_events(&self) {
+        self.wait_then(Some(Duration::ZERO), || {});
+    }
+
+    fn unparker(&self) -> Arc<dyn Unpark> {
+        self.shared.clone()
+    }
+}
+
+impl Reactor {
+    /// One `epoll_wait` of at most `timeout`, then `after_wait`, then the wakes of the
+    /// ready sockets.
+    fn wait_then(&self, timeout: Option<Duration>, after_wait: impl FnOnce()) {
         let mut events = self.events.borrow_mut();
         let waited = self.shared.epoll.wait(&mut events, timeout);
-        self.shared.wakeup.transition_to_idle();
+        after_wait();
         if let Err(error) = waited {
             panic!("epoll_wait failed: {error}");
         }
@@ -306,10 +326,6 @@ impl Park for Reactor {
         // (which deregisters it, and takes the `sources` lock).
         wake_all(&mut woken);
         *self.woken.borrow_mut() = woken;
-    }
-
-    fn unparker(&self) -> Arc<dyn Unpark> {
-        self.shared.clone()
     }
 }
 

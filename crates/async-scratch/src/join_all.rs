@@ -29,6 +29,7 @@
 //! });
 //! ```
 
+use crate::executor::waits::{register_wait, ChildPoll, ChildWakers, WaitRegistration, WaitTarget};
 use crate::locking::lock;
 use crate::waker::{waker_from_arc, Wakeable};
 use std::fmt;
@@ -132,6 +133,10 @@ struct WokenList {
     /// Per child: already on the list? Keeps a child that is woken many times from
     /// being listed (and polled) many times.
     listed: Box<[AtomicBool]>,
+    /// The executor's books on the child wakers (see `executor::waits::ChildWakers`):
+    /// how many are alive, and where, so that a wait a child registers for the task
+    /// can be told apart from a waker held by, say, another thread.
+    books: Arc<ChildWakers>,
 }
 
 struct Woken {
@@ -171,6 +176,14 @@ impl Wakeable for ChildWaker {
             parent.wake();
         }
     }
+
+    fn waker_created(&self) {
+        self.list.books.waker_created();
+    }
+
+    fn waker_released(&self) {
+        self.list.books.waker_released();
+    }
 }
 
 /// The most children one poll of a `JoinAll` polls. A million children polled in one
@@ -208,6 +221,9 @@ pub struct JoinAll<F: Future> {
     wakers: Vec<Waker>,
     list: Arc<WokenList>,
     remaining: usize,
+    /// The executor's record that the task waits on these children, made when the
+    /// task's waker is stored (see `WaitTarget::Children`).
+    parent_wait: Option<WaitRegistration>,
 }
 
 /// Runs every future at once and waits for all of them; returns their outputs in the
@@ -228,8 +244,10 @@ where
                 parent: None,
             }),
             listed: (0..count).map(|_| AtomicBool::new(false)).collect(),
+            books: Arc::default(),
         }),
         remaining: count,
+        parent_wait: None,
     }
 }
 
@@ -243,6 +261,12 @@ impl<F: Future> JoinAll<F> {
             .is_some_and(|stored| stored.will_wake(parent))
         {
             woken.parent = Some(parent.clone());
+            let books = WaitTarget::Children(Arc::clone(&self.list.books));
+            // Replaced outside the lock: dropping a registration takes the task's.
+            let new_wait = register_wait(parent, books);
+            drop(woken);
+            self.parent_wait = new_wait;
+            woken = self.list.lock();
         }
         // Children never polled yet, in input order, a budget's worth at a time; then
         // as many woken ones as the budget leaves room for.
@@ -261,6 +285,7 @@ impl<F: Future> JoinAll<F> {
             self.wakers
                 .push(waker_from_arc(Arc::new(ChildWaker { index, list })));
         }
+        self.list.books.set_own(self.wakers.len());
         batch.extend(never_polled);
         (batch, more_left)
     }
@@ -293,9 +318,12 @@ impl<F: Future> Future for JoinAll<F> {
             // still set and queues nothing: a lost wake (the store-buffer pattern).
             // Both sides being read-modify-writes of the flag, one always sees the other.
             this.list.listed[index].swap(false, Ordering::AcqRel);
-            let mut child_cx = Context::from_waker(&this.wakers[index]);
+            let child_waker = &this.wakers[index];
+            let mut child_cx = Context::from_waker(child_waker);
             let child = child(&mut this.children, index);
             let was_done = matches!(*child, MaybeDone::Done(_));
+            // A wait the child registers through its waker is this task's.
+            let _polling = ChildPoll::enter(child_waker, &this.list.books);
             if !was_done && child.poll_done(&mut child_cx) {
                 this.remaining -= 1;
             }

@@ -6,14 +6,17 @@ mod common;
 
 use async_scratch::blocking::spawn_blocking;
 use async_scratch::diagnostics::Diagnostic;
-use async_scratch::executor::JoinHandle;
 use async_scratch::executor::{yield_now, Executor};
-use async_scratch::join_all::join;
+use async_scratch::executor::{JoinError, JoinHandle};
+use async_scratch::join_all::{join, join_all};
 use async_scratch::time::{sleep, timeout, Clock, ManualClock};
 use common::collect_diagnostics;
 use std::cell::RefCell;
-use std::future::{pending, poll_fn};
+use std::future::{pending, poll_fn, Future};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::{mpsc, Mutex};
 use std::task::{Poll, Waker};
 use std::thread;
@@ -474,5 +477,63 @@ fn diagnostics_off_report_nothing() {
     assert!(
         matches!(&on[..], [Diagnostic::LostTask { task }] if task.name.as_deref() == Some("lost")),
         "{on:?}"
+    );
+}
+
+/// A `Park` that lets a thread know each time the executor parks.
+struct SignallingPark {
+    inner: async_scratch::park::ThreadPark,
+    parked: mpsc::Sender<()>,
+}
+
+impl async_scratch::park::Park for SignallingPark {
+    fn park(&self, deadline: Option<std::time::Instant>) {
+        let _ = self.parked.send(());
+        self.inner.park(deadline);
+    }
+
+    fn unparker(&self) -> std::sync::Arc<dyn async_scratch::park::Unpark> {
+        self.inner.unparker()
+    }
+}
+
+/// A `join_all` child waits on a task nobody will ever wake, and another child's
+/// waker is held by a thread: the task awaiting the `join_all` can still be woken, so
+/// no deadlock is claimed while the thread holds that waker. The thread wakes its
+/// child only once the executor has parked (which it does only when it claims
+/// nothing); after that, the wait is a deadlock, and is reported as one.
+#[test]
+fn a_join_all_child_held_by_a_thread_is_no_deadlock() {
+    let (parked_sender, parked) = mpsc::channel();
+    let (reporter, _seen) = collect_diagnostics();
+    let executor = Executor::builder()
+        .park(SignallingPark {
+            inner: async_scratch::park::ThreadPark::current(),
+            parked: parked_sender,
+        })
+        .on_diagnostic(reporter)
+        .build();
+    let thread_woke = Arc::new(AtomicBool::new(false));
+    let forgotten = executor.spawn(poll_fn(|_cx| Poll::<()>::Pending));
+    let mut parked = Some(parked);
+    let woke = thread_woke.clone();
+    let held_by_a_thread = poll_fn(move |cx| {
+        let Some(parked) = parked.take() else {
+            return Poll::Ready(Ok(()));
+        };
+        let (waker, woke) = (cx.waker().clone(), woke.clone());
+        thread::spawn(move || {
+            let _ = parked.recv_timeout(common::GIVE_UP_AFTER);
+            woke.store(true, Ordering::SeqCst);
+            waker.wake();
+        });
+        Poll::Pending
+    });
+    type Child = Pin<Box<dyn Future<Output = Result<(), JoinError>>>>;
+    let children: Vec<Child> = vec![Box::pin(forgotten), Box::pin(held_by_a_thread)];
+    let deadlock = executor.try_block_on(join_all(children)).unwrap_err();
+    assert!(
+        thread_woke.load(Ordering::SeqCst),
+        "a deadlock was claimed while a thread held a waker: {deadlock}"
     );
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use async_scratch::diagnostics::Diagnostic;
-use async_scratch::executor::{block_on, spawn, spawn_named, yield_now, Executor};
+use async_scratch::executor::{block_on, spawn, spawn_named, yield_now, Executor, JoinHandle};
 use async_scratch::join_all::{join, join_all};
 use async_scratch::mutex::Mutex;
 use common::collect_diagnostics;
@@ -117,24 +117,7 @@ fn try_lock_fails_while_held() {
 fn a_lock_cycle_is_reported_with_its_tasks() {
     let (reporter, seen) = collect_diagnostics();
     let executor = Executor::builder().on_diagnostic(reporter).build();
-    let first = Arc::new(Mutex::named("first", ()));
-    let second = Arc::new(Mutex::named("second", ()));
-    let one_way = {
-        let (a, b) = (first.clone(), second.clone());
-        executor.spawn_named("one-way", async move {
-            let _a = a.lock().await;
-            yield_now().await;
-            let _b = b.lock().await;
-        })
-    };
-    let other_way = {
-        let (a, b) = (first.clone(), second.clone());
-        executor.spawn_named("other-way", async move {
-            let _b = b.lock().await;
-            yield_now().await;
-            let _a = a.lock().await;
-        })
-    };
+    let (one_way, other_way) = spawn_lock_cycle(&executor);
     let deadlock = executor.try_block_on(join(one_way, other_way)).unwrap_err();
     assert_eq!(deadlock.cycles.len(), 1);
     assert_eq!(deadlock.cycles[0].len(), 2, "both tasks are in the cycle");
@@ -154,6 +137,47 @@ fn a_lock_cycle_is_reported_with_its_tasks() {
         .filter(|d| matches!(d, Diagnostic::WaitCycle { .. }))
         .count();
     assert_eq!(cycles, 1);
+}
+
+/// The same cycle, awaited through `join_all`, which gives each handle a waker of its
+/// own (a child's) rather than the awaiting task's: the waits are still followed, and
+/// the deadlock reported, rather than the executor parking forever. (Run on a thread
+/// of its own, so that a hang fails the test instead of hanging it.)
+#[test]
+fn a_lock_cycle_awaited_through_join_all_is_reported() {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let executor = Executor::builder().on_diagnostic(|_| {}).build();
+        let (one_way, other_way) = spawn_lock_cycle(&executor);
+        let outcome = executor.try_block_on(join_all([one_way, other_way]));
+        let _ = sender.send(outcome.map(drop).map_err(|deadlock| deadlock.cycles.len()));
+    });
+    let outcome = common::receive_or_give_up(&receiver, "the end of try_block_on");
+    assert_eq!(outcome, Err(1), "one cycle, reported");
+}
+
+/// Spawns two tasks that take the locks "first" and "second" in opposite orders, each
+/// yielding in between: a lock-order deadlock.
+fn spawn_lock_cycle(executor: &Executor) -> (JoinHandle<()>, JoinHandle<()>) {
+    let first = Arc::new(Mutex::named("first", ()));
+    let second = Arc::new(Mutex::named("second", ()));
+    let one_way = {
+        let (a, b) = (first.clone(), second.clone());
+        executor.spawn_named("one-way", async move {
+            let _a = a.lock().await;
+            yield_now().await;
+            let _b = b.lock().await;
+        })
+    };
+    let other_way = {
+        let (a, b) = (first.clone(), second.clone());
+        executor.spawn_named("other-way", async move {
+            let _b = b.lock().await;
+            yield_now().await;
+            let _a = a.lock().await;
+        })
+    };
+    (one_way, other_way)
 }
 
 /// Two tasks awaiting each other's handle: a cycle through `JoinHandle`s.

@@ -11,15 +11,26 @@
 use super::task::{current_task, TaskHandle, TaskHeader};
 use crate::diagnostics::{Diagnostic, StuckTask, TaskId};
 use crate::locking::lock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
 impl TaskHeader {
-    /// Wakers of this task held anywhere but in our own primitives' known waits.
+    /// Wakers of this task held anywhere but in our own primitives' known waits. The
+    /// waker a `join_all` keeps to be woken by its children counts as known only while
+    /// every child waker outside the `join_all` is itself held by a known wait.
     pub(super) fn outside_wakers(&self) -> u32 {
         let live = u32::try_from(self.state.load().wakers()).unwrap_or(u32::MAX);
-        live.saturating_sub(self.internal_waits.load(Ordering::Acquire))
+        let combinators = {
+            let waits = self.lock_waits_on();
+            let known = |wait: &&WaitRecord| matches!(&wait.target, WaitTarget::Children(books) if books.all_known());
+            waits.iter().filter(known).count()
+        };
+        let known = self.internal_waits.load(Ordering::Acquire) as usize + combinators;
+        live.saturating_sub(u32::try_from(known).unwrap_or(u32::MAX))
     }
 
     pub(super) fn lock_waits_on(&self) -> MutexGuard<'_, Vec<WaitRecord>> {
@@ -43,18 +54,19 @@ impl TaskHeader {
     /// side, so it says nothing rather than cry wolf.
     pub(super) fn waits_beyond_this_executor(&self) -> bool {
         let waits = self.lock_waits_on();
-        waits.iter().any(|wait| match wait.target.task() {
-            Some(task) => !Arc::ptr_eq(&task.header().shared, &self.shared),
-            None => true, // a lock held outside any task
-        })
+        waits
+            .iter()
+            .any(|wait| match (&wait.target, wait.target.task()) {
+                (WaitTarget::Children(_), _) => false, // its children's waits are listed too
+                (_, Some(task)) => !Arc::ptr_eq(&task.header().shared, &self.shared),
+                (_, None) => true, // a lock held outside any task
+            })
     }
 
-    /// The task this one waits for, through its latest known wait (the one a wait
-    /// cycle is followed through).
-    pub(super) fn waits_for_task(&self) -> Option<Arc<dyn TaskHandle>> {
-        self.lock_waits_on()
-            .last()
-            .and_then(|wait| wait.target.task())
+    /// Every task this one waits for, through any of its known waits.
+    pub(super) fn waits_for_tasks(&self) -> Vec<Arc<dyn TaskHandle>> {
+        let waits = self.lock_waits_on();
+        waits.iter().filter_map(|wait| wait.target.task()).collect()
     }
 }
 
@@ -64,6 +76,10 @@ pub(crate) enum WaitTarget {
     Task(Arc<dyn TaskHandle>),
     /// An async mutex, and through it whoever holds it.
     Lock(Arc<LockRecord>),
+    /// The children of a `join_all` the task polls: their own waits are registered
+    /// for the task as they are made; this record stands for the task's waker that
+    /// the `join_all` keeps (see [`ChildWakers`]).
+    Children(Arc<ChildWakers>),
 }
 
 /// What the executor may know of an async mutex: its name, and which task holds it.
@@ -83,12 +99,19 @@ impl WaitTarget {
         match self {
             WaitTarget::Task(task) => Some(Arc::clone(task)),
             WaitTarget::Lock(lock) => lock.holder(),
+            WaitTarget::Children(_) => None,
         }
     }
 
     pub(super) fn describe(&self) -> String {
         match self {
             WaitTarget::Task(task) => format!("awaits the result of {}", task.header().info()),
+            WaitTarget::Children(books) if books.all_known() => {
+                "awaits the children of a join_all (their waits are listed)".to_string()
+            }
+            WaitTarget::Children(_) => "awaits the children of a join_all, one of which \
+                 waits on something the executor cannot see"
+                .to_string(),
             WaitTarget::Lock(lock) => {
                 let name = lock
                     .name
@@ -115,29 +138,59 @@ pub(super) struct WaitRecord {
 pub(crate) struct WaitRegistration {
     pub(super) task: Arc<dyn TaskHandle>,
     pub(super) number: u64,
+    /// How the waker it holds is counted, to be uncounted when it goes.
+    counted: Counted,
 }
 
-/// Registers that the current task waits on `target`, if `waker` is its own waker (a
-/// wait behind another waker, such as a `join_all` child's, stays unknown: an "outside"
-/// waker, so never taken for a deadlock). Reports a wait cycle if this closes one.
+/// Whose books a registration's waker is counted in.
+enum Counted {
+    /// The task's own waker: one of the task's known waits (`internal_waits`).
+    Task,
+    /// A `join_all` child's waker: one of that `join_all`'s known child wakers.
+    Child(Arc<ChildWakers>),
+    /// Not counted by itself (a `Children` record: see `outside_wakers`).
+    Nowhere,
+}
+
+/// Registers that the current task waits on `target`, if `waker` is its own waker or
+/// the waker of a `join_all` child it is polling. A wait behind any other waker stays
+/// unknown: an "outside" waker, so never taken for a deadlock. Reports a wait cycle if
+/// this closes one.
 pub(crate) fn register_wait(waker: &Waker, target: WaitTarget) -> Option<WaitRegistration> {
     let task = current_task()?;
-    if !task.is_own_waker(waker) || !task.header().shared.keeps_books {
+    if !task.header().shared.keeps_books {
         return None;
     }
+    let counted = match (&target, task.is_own_waker(waker)) {
+        (WaitTarget::Children(_), true) => Counted::Nowhere,
+        // A `join_all` inside a `join_all`'s child: its waker is the outer child's,
+        // and that nesting is not followed (its wakers stay "outside").
+        (WaitTarget::Children(_), false) => return None,
+        (_, true) => Counted::Task,
+        (_, false) => Counted::Child(child_books_of(waker)?),
+    };
     /// Numbers the registrations: unique, so a record names the one that made it.
     static NEXT_REGISTRATION: AtomicU64 = AtomicU64::new(0);
     let number = NEXT_REGISTRATION.fetch_add(1, Ordering::Relaxed);
     let header = task.header();
-    header.internal_waits.fetch_add(1, Ordering::AcqRel);
+    match &counted {
+        Counted::Task => drop(header.internal_waits.fetch_add(1, Ordering::AcqRel)),
+        Counted::Child(books) => drop(books.registered.fetch_add(1, Ordering::AcqRel)),
+        Counted::Nowhere => {}
+    }
+    let waited = target.task();
     header.lock_waits_on().push(WaitRecord {
         registration: number,
         target,
     });
-    if let Some(cycle) = wait_cycle_through(header) {
+    if let Some(cycle) = waited.and_then(|waited| cycle_closed_by(header, waited)) {
         header.shared.report_later(Diagnostic::WaitCycle { cycle });
     }
-    Some(WaitRegistration { task, number })
+    Some(WaitRegistration {
+        task,
+        number,
+        counted,
+    })
 }
 
 impl Drop for WaitRegistration {
@@ -152,30 +205,132 @@ impl Drop for WaitRegistration {
             mine.map(|index| waits.remove(index))
         };
         drop(withdrawn);
-        header.internal_waits.fetch_sub(1, Ordering::AcqRel);
+        match &self.counted {
+            Counted::Task => drop(header.internal_waits.fetch_sub(1, Ordering::AcqRel)),
+            Counted::Child(books) => drop(books.registered.fetch_sub(1, Ordering::AcqRel)),
+            Counted::Nowhere => {}
+        }
     }
 }
 
-/// Follows "waits for" from `start`; if the chain comes back to it, returns the cycle.
-/// The walk stops at the first task seen twice, so a cycle elsewhere on the chain (one
-/// that `start` waits on but is not part of) ends it too; tasks are described only once
-/// a cycle through `start` is found.
-pub(super) fn wait_cycle_through(start: &TaskHeader) -> Option<Vec<StuckTask>> {
-    let mut chain: Vec<Arc<dyn TaskHandle>> = Vec::new();
-    let mut next = start.waits_for_task();
-    while let Some(task) = next {
+/// The books a `join_all` keeps on the wakers it made for its children, so that the
+/// executor can tell whether the task's waker it holds is held for known waits only.
+///
+/// A child's waker wakes the `join_all`'s task; where a child awaits a `JoinHandle`
+/// or one of our locks, the wait is registered for that task (through the child's
+/// waker, while the child is polled: see [`ChildPoll`]). The task's own waker, kept
+/// by the `join_all`, then stands only for those waits, unless some child waker is
+/// held elsewhere (a timer, another thread): then it is an "outside" waker, and no
+/// deadlock is claimed.
+#[derive(Debug, Default)]
+pub(crate) struct ChildWakers {
+    /// Child wakers alive, the `join_all`'s own ones included.
+    alive: AtomicUsize,
+    /// Those the `join_all` holds itself, one per child it has polled.
+    own: AtomicUsize,
+    /// Those held by a registered wait.
+    registered: AtomicUsize,
+}
+
+impl ChildWakers {
+    pub(crate) fn waker_created(&self) {
+        self.alive.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn waker_released(&self) {
+        self.alive.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The `join_all` now holds `count` child wakers itself.
+    pub(crate) fn set_own(&self, count: usize) {
+        self.own.store(count, Ordering::Release);
+    }
+
+    /// Whether every child waker not held by the `join_all` is held by a known wait.
+    fn all_known(&self) -> bool {
+        let alive = self.alive.load(Ordering::Acquire);
+        let elsewhere = alive.saturating_sub(self.own.load(Ordering::Acquire));
+        elsewhere <= self.registered.load(Ordering::Acquire)
+    }
+}
+
+thread_local! {
+    /// The `join_all` children being polled on this thread, innermost last: each
+    /// child's waker (its data pointer) and its `join_all`'s books.
+    static CHILD_POLLS: RefCell<Vec<(*const (), Arc<ChildWakers>)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// Marks a `join_all` child as being polled with `waker`, until dropped: a wait it
+/// registers through that waker is the polling task's.
+#[derive(Debug)]
+pub(crate) struct ChildPoll {
+    _not_send: PhantomData<*const ()>,
+}
+
+impl ChildPoll {
+    pub(crate) fn enter(waker: &Waker, books: &Arc<ChildWakers>) -> ChildPoll {
+        CHILD_POLLS.with(|polls| polls.borrow_mut().push((waker.data(), Arc::clone(books))));
+        ChildPoll {
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for ChildPoll {
+    fn drop(&mut self) {
+        let _ = CHILD_POLLS.try_with(|polls| polls.borrow_mut().pop());
+    }
+}
+
+/// The books of the `join_all` whose child is being polled with `waker` (or a clone
+/// of it), if any.
+fn child_books_of(waker: &Waker) -> Option<Arc<ChildWakers>> {
+    CHILD_POLLS.with(|polls| {
+        let polls = polls.borrow();
+        let child = polls.iter().rev().find(|(data, _)| *data == waker.data());
+        child.map(|(_, books)| Arc::clone(books))
+    })
+}
+
+/// The cycle that `start`'s new wait on `waited` closes, if `waited` waits (through
+/// any chain of known waits) on `start`. Only a cycle through the new wait can be new,
+/// so the search starts there: a task awaiting a thousand handles walks from each
+/// awaited task, not through all thousand each time.
+fn cycle_closed_by(start: &TaskHeader, waited: Arc<dyn TaskHandle>) -> Option<Vec<StuckTask>> {
+    path_back_to(start, vec![waited])
+}
+
+/// Follows "waits for" through every known wait, depth first, from `first` (the tasks
+/// `start` waits on); if some path comes back to `start`, returns that cycle, `start`
+/// first. Each task is looked at once, and described only once a cycle is found.
+fn path_back_to(start: &TaskHeader, first: Vec<Arc<dyn TaskHandle>>) -> Option<Vec<StuckTask>> {
+    /// A task on the path (`None` for `start`), and the tasks it waits on still to try.
+    type Step = (Option<Arc<dyn TaskHandle>>, Vec<Arc<dyn TaskHandle>>);
+    let mut seen: HashSet<*const TaskHeader> = HashSet::new();
+    let mut path: Vec<Step> = vec![(None, first)];
+    while let Some((_, untried)) = path.last_mut() {
+        let Some(task) = untried.pop() else {
+            path.pop();
+            continue;
+        };
         let header = task.header();
         if std::ptr::eq(header, start) {
-            let rest = chain.iter().map(|task| task.header().stuck());
+            let on_path = path.iter().filter_map(|(task, _)| task.as_ref());
+            let rest = on_path.map(|task| task.header().stuck());
             return Some(std::iter::once(start.stuck()).chain(rest).collect());
         }
-        if chain.iter().any(|seen| std::ptr::eq(seen.header(), header)) {
-            return None; // a cycle, but not through `start`
+        if seen.insert(header) {
+            let next = header.waits_for_tasks();
+            path.push((Some(task), next));
         }
-        next = header.waits_for_task();
-        chain.push(task);
     }
     None
+}
+
+/// The wait cycle through `start`, if any: through any of its known waits.
+pub(super) fn wait_cycle_through(start: &TaskHeader) -> Option<Vec<StuckTask>> {
+    path_back_to(start, start.waits_for_tasks())
 }
 
 /// Every wait cycle through `headers`, each once (whichever task it is found from).

@@ -11,7 +11,7 @@
 //!
 //! | module | concept |
 //! |---|---|
-//! | [`runtime`] | the [`Runtime`](runtime::Runtime) trait, one method per workload, and its three implementations: ours, tokio's current-thread runtime, smol's `LocalExecutor` |
+//! | [`runtime`] | the [`Runtime`](runtime::Runtime) trait, one method per workload, and its three implementations: ours (diagnostics on or off), tokio's current-thread runtime, smol's `LocalExecutor` |
 //! | [`ping_pong`] | the two tasks of a ping-pong pair, the same futures on every runtime |
 //! | [`workload`] | the workloads by name, their sizes, and running one measured: wall time or memory per task |
 //! | [`rss`] | the process's peak resident memory, from `/proc/self/status` |

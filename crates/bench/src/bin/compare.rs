@@ -104,18 +104,17 @@ fn main() -> ExitCode {
 /// and with `--ours-also`, ours from another build.
 fn contenders(cli: &Cli) -> Result<Vec<Contender>, String> {
     let program = workload_program()?;
-    let mut contenders: Vec<Contender> = RuntimeName::ALL
-        .into_iter()
-        .map(|runtime| Contender {
-            label: runtime.as_str().to_string(),
-            runtime,
-            program: program.clone(),
-            role: match runtime {
-                RuntimeName::AsyncScratch => Role::Ours,
-                _ => Role::Peer,
-            },
-        })
-        .collect();
+    let column = |runtime: RuntimeName, role| Contender {
+        label: runtime.as_str().to_string(),
+        runtime,
+        program: program.clone(),
+        role,
+    };
+    let mut contenders = vec![
+        column(RuntimeName::AsyncScratch, Role::Ours),
+        column(RuntimeName::Tokio, Role::Peer),
+        column(RuntimeName::Smol, Role::Peer),
+    ];
     if let Some(other) = &cli.ours_also {
         if !other.is_file() {
             return Err(format!("--ours-also: no such file: {}", other.display()));

@@ -1,5 +1,8 @@
 //! The comparison's report: each runtime's median per workload, ours divided by the
 //! faster peer, as a Markdown table or as JSON lines.
+//!
+//! A variant of ours (another build, say) gets a column after the peers, and one
+//! more for its median divided by ours; it never enters "ours ÷ faster peer".
 
 use crate::runtime::RuntimeName;
 use crate::stats::Summary;
@@ -17,12 +20,17 @@ const SPREAD_NOTE: f64 = 0.2;
 /// What a column is to the ratios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// Ours, from this build: the numerator of every ratio.
+    /// Ours, from this build: the numerator of "ours ÷ faster peer", and the
+    /// denominator of every variant's ratio.
     Ours,
     /// A peer runtime: ours is compared with the faster one.
     Peer,
-    /// Ours from another build (`--ours-also`): compared with ours.
-    OtherBuild,
+    /// A variant of ours: compared with ours, in a column headed `ratio_label`
+    /// right after its own.
+    Variant {
+        /// The heading of the column of its median ÷ ours.
+        ratio_label: &'static str,
+    },
 }
 
 /// One column: a runtime, as run by one build of the `workload` binary.
@@ -36,6 +44,21 @@ pub struct Contender {
     pub program: PathBuf,
     /// What the column is to the ratios.
     pub role: Role,
+}
+
+impl Contender {
+    /// Ours from another build of the `workload` binary at `program`, run as
+    /// async-scratch (`--ours-also`): a before-and-after on the same machine.
+    pub fn other_build(program: PathBuf) -> Contender {
+        Contender {
+            label: "other build".to_string(),
+            runtime: RuntimeName::AsyncScratch,
+            program,
+            role: Role::Variant {
+                ratio_label: "other ÷ ours",
+            },
+        }
+    }
 }
 
 /// What one column's runs of one workload came to.
@@ -83,9 +106,9 @@ impl Report<'_> {
         let mut header = vec!["workload".to_string()];
         header.extend(self.labels(Role::Ours).chain(self.labels(Role::Peer)));
         header.push("ours ÷ faster peer".to_string());
-        if self.has_other_build() {
-            header.extend(self.labels(Role::OtherBuild));
-            header.push("other ÷ ours".to_string());
+        for (variant, ratio_label) in self.variants() {
+            header.push(variant.label.clone());
+            header.push(ratio_label.to_string());
         }
         let lines: Vec<Vec<String>> = self.rows.iter().map(|row| self.line(row)).collect();
         let mut text = markdown(&header, &lines);
@@ -129,8 +152,12 @@ impl Report<'_> {
             .map(|c| c.label.clone())
     }
 
-    fn has_other_build(&self) -> bool {
-        self.contenders.iter().any(|c| c.role == Role::OtherBuild)
+    /// The variants of ours, in the contenders' order, each with its ratio's label.
+    fn variants(&self) -> impl Iterator<Item = (&Contender, &'static str)> {
+        self.contenders.iter().filter_map(|c| match c.role {
+            Role::Variant { ratio_label } => Some((c, ratio_label)),
+            _ => None,
+        })
     }
 
     /// One row of the table.
@@ -148,26 +175,29 @@ impl Report<'_> {
             Some((ratio, peer)) => format!("{ratio:.2} ({peer})"),
             None => ratio_text(None),
         });
-        if self.has_other_build() {
-            line.extend(cells(Role::OtherBuild));
-            let other = self.median(row, Role::OtherBuild);
-            let ours = self.median(row, Role::Ours);
-            line.push(ratio_text(
-                other.zip(ours).map(|(other, ours)| other / ours),
-            ));
+        for (contender, cell) in self.contenders.iter().zip(&row.cells) {
+            if let Role::Variant { .. } = contender.role {
+                line.push(cell_text(row.workload, cell, self.rounds));
+                line.push(ratio_text(self.ratio_to_ours(row, cell)));
+            }
         }
         line
     }
 
-    /// The median of the (first) column with role `role`.
-    fn median(&self, row: &Row, role: Role) -> Option<f64> {
-        let index = self.contenders.iter().position(|c| c.role == role)?;
+    /// The median of ours, the (first) column with role [`Role::Ours`].
+    fn ours_median(&self, row: &Row) -> Option<f64> {
+        let index = self.contenders.iter().position(|c| c.role == Role::Ours)?;
         Some(row.cells[index].summary?.median)
+    }
+
+    /// A variant's median ÷ ours.
+    fn ratio_to_ours(&self, row: &Row, variant: &Cell) -> Option<f64> {
+        Some(variant.summary?.median / self.ours_median(row)?)
     }
 
     /// Ours ÷ the faster (or smaller) peer, with that peer's label.
     fn ratio_to_faster_peer(&self, row: &Row) -> Option<(f64, &str)> {
-        let ours = self.median(row, Role::Ours)?;
+        let ours = self.ours_median(row)?;
         let (best, label) = self
             .contenders
             .iter()
@@ -197,13 +227,14 @@ impl Report<'_> {
             notes,
             "ours ÷ faster peer: below 1, ours is faster (or smaller)"
         );
-        for other in self
-            .contenders
-            .iter()
-            .filter(|c| c.role == Role::OtherBuild)
-        {
-            let program = other.program.display();
-            let _ = writeln!(notes, "{}: {program} (run as async-scratch)", other.label);
+        for (variant, ratio_label) in self.variants() {
+            let _ = writeln!(
+                notes,
+                "{}: {} (run as {}); {ratio_label}: its median ÷ ours",
+                variant.label,
+                variant.program.display(),
+                variant.runtime
+            );
         }
         let wide = self.wide_spreads();
         if !wide.is_empty() {
@@ -316,7 +347,7 @@ mod tests {
             contender("async-scratch", RuntimeName::AsyncScratch, Role::Ours),
             contender("tokio", RuntimeName::Tokio, Role::Peer),
             contender("smol", RuntimeName::Smol, Role::Peer),
-            contender("other build", RuntimeName::AsyncScratch, Role::OtherBuild),
+            Contender::other_build(PathBuf::from("old/workload")),
         ]
     }
 

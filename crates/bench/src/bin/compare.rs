@@ -119,12 +119,7 @@ fn contenders(cli: &Cli) -> Result<Vec<Contender>, String> {
         if !other.is_file() {
             return Err(format!("--ours-also: no such file: {}", other.display()));
         }
-        contenders.push(Contender {
-            label: "other build".to_string(),
-            runtime: RuntimeName::AsyncScratch,
-            program: other.clone(),
-            role: Role::OtherBuild,
-        });
+        contenders.push(Contender::other_build(other.clone()));
     }
     Ok(contenders)
 }

@@ -18,7 +18,7 @@
 //! | [`result_line`] | the one JSON line a measured run prints, and reading it back |
 //! | [`child`] | one measured run in a fresh process, whatever becomes of it |
 //! | [`stats`] | medians and spread of several runs |
-//! | [`report`] | the comparison's table (Markdown) or JSON lines, ours ÷ the faster peer |
+//! | [`report`] | the comparison's table (Markdown) or JSON lines: ours ÷ the faster peer, and each variant of ours (diagnostics off, another build) ÷ ours |
 //!
 //! The binaries: `workload <runtime> <workload>` runs one workload once and prints
 //! one JSON line; `compare` runs `workload` for every runtime, rounds interleaved,

@@ -1,8 +1,9 @@
 //! The comparison's report: each runtime's median per workload, ours divided by the
 //! faster peer, as a Markdown table or as JSON lines.
 //!
-//! A variant of ours (another build, say) gets a column after the peers, and one
-//! more for its median divided by ours; it never enters "ours ÷ faster peer".
+//! A variant of ours (ours with its diagnostics off, another build) gets a column
+//! after the peers, and one more for its median divided by ours; it never enters
+//! "ours ÷ faster peer", which stays what a user gets: ours with the defaults.
 
 use crate::runtime::RuntimeName;
 use crate::stats::Summary;
@@ -47,6 +48,19 @@ pub struct Contender {
 }
 
 impl Contender {
+    /// Ours with its diagnostics off, run by `program`: what the diagnostics' books
+    /// cost is this column's ratio to ours, whose diagnostics are on.
+    pub fn diagnostics_off(program: PathBuf) -> Contender {
+        Contender {
+            label: "diagnostics off".to_string(),
+            runtime: RuntimeName::AsyncScratchNoDiagnostics,
+            program,
+            role: Role::Variant {
+                ratio_label: "off ÷ on",
+            },
+        }
+    }
+
     /// Ours from another build of the `workload` binary at `program`, run as
     /// async-scratch (`--ours-also`): a before-and-after on the same machine.
     pub fn other_build(program: PathBuf) -> Contender {
@@ -341,12 +355,14 @@ mod tests {
         }
     }
 
-    /// Ours, tokio, smol and another build of ours, as `compare --ours-also` has them.
-    fn four_columns() -> Vec<Contender> {
+    /// Ours, tokio, smol, ours with diagnostics off and another build of ours, as
+    /// `compare --ours-also` has them.
+    fn five_columns() -> Vec<Contender> {
         vec![
             contender("async-scratch", RuntimeName::AsyncScratch, Role::Ours),
             contender("tokio", RuntimeName::Tokio, Role::Peer),
             contender("smol", RuntimeName::Smol, Role::Peer),
+            Contender::diagnostics_off(PathBuf::from("workload")),
             Contender::other_build(PathBuf::from("old/workload")),
         ]
     }
@@ -360,18 +376,23 @@ mod tests {
             .unwrap_or_else(|| panic!("no line for {description} in\n{table}"))
     }
 
+    /// One row of `workload`, one run per cell, the cells' figures in `figures`.
+    fn one_run_each(workload: Workload, figures: &[f64]) -> Row {
+        Row {
+            workload,
+            cells: figures.iter().map(|&f| Cell::of(&[f], 1)).collect(),
+        }
+    }
+
     /// Ours is divided by the faster of the peers, whichever column it is in, and
-    /// the other build by ours.
+    /// each variant by ours, in a column after its own.
     #[test]
     fn ours_is_divided_by_the_faster_peer() {
-        let contenders = four_columns();
-        let rows = [Row {
-            workload: Workload::Chain,
-            cells: [[30.0], [20.0], [10.0], [33.0]]
-                .iter()
-                .map(|figures| Cell::of(figures, 1))
-                .collect(),
-        }];
+        let contenders = five_columns();
+        let rows = [one_run_each(
+            Workload::Chain,
+            &[30.0, 20.0, 10.0, 24.0, 33.0],
+        )];
         let report = Report {
             rows: &rows,
             contenders: &contenders,
@@ -379,20 +400,47 @@ mod tests {
         };
         let line = line_of(&report.table(), Workload::Chain).replace(' ', "");
         assert!(line.contains("|3.00(smol)|"), "{line}");
-        assert!(line.ends_with("|33.0ms|1.10|"), "{line}");
+        assert!(line.ends_with("|24.0ms|0.80|33.0ms|1.10|"), "{line}");
+    }
+
+    /// Ours with diagnostics off comes after the peers, with its ratio to ours
+    /// beside it; faster than every peer here, it still does not stand in for ours
+    /// nor for the faster peer in "ours ÷ faster peer".
+    #[test]
+    fn diagnostics_off_is_compared_with_ours_not_with_the_peers() {
+        let contenders = five_columns()[..4].to_vec();
+        let rows = [one_run_each(Workload::Chain, &[30.0, 20.0, 10.0, 6.0])];
+        let report = Report {
+            rows: &rows,
+            contenders: &contenders,
+            rounds: 1,
+        };
+        let table = report.table();
+        let header = table.lines().next().unwrap().replace(' ', "");
+        assert_eq!(
+            header,
+            "|workload|async-scratch|tokio|smol|ours÷fasterpeer|diagnosticsoff|off÷on|"
+        );
+        let line = line_of(&table, Workload::Chain).replace(' ', "");
+        assert!(line.ends_with("|3.00(smol)|6.00ms|0.20|"), "{line}");
+        assert!(
+            table.contains("diagnostics off: workload (run as async-scratch-no-diagnostics)"),
+            "{table}"
+        );
     }
 
     /// A column none of whose runs gave a figure shows `failed`, and a ratio that
     /// needs it a dash; one with some failed runs shows how many gave its median.
     #[test]
     fn failed_runs_are_shown_not_hidden() {
-        let contenders = four_columns();
+        let contenders = five_columns();
         let rows = [Row {
             workload: Workload::Spawn,
             cells: vec![
                 Cell::of(&[], 3),
                 Cell::of(&[200.0, 220.0], 3),
                 Cell::of(&[150.0, 150.0, 150.0], 3),
+                Cell::of(&[120.0, 120.0, 120.0], 3),
                 Cell::of(&[180.0, 180.0, 180.0], 3),
             ],
         }];
@@ -403,7 +451,7 @@ mod tests {
         };
         let line = line_of(&report.table(), Workload::Spawn).replace(' ', "");
         assert!(
-            line.contains("|failed|210ms(2of3)|150ms|—|180ms|—|"),
+            line.contains("|failed|210ms(2of3)|150ms|—|120ms|—|180ms|—|"),
             "{line}"
         );
     }
@@ -411,7 +459,7 @@ mod tests {
     /// Only a cell whose runs spread over the threshold is named under the table.
     #[test]
     fn only_wide_spreads_are_noted() {
-        let contenders = four_columns()[..3].to_vec();
+        let contenders = five_columns()[..3].to_vec();
         let rows = [Row {
             workload: Workload::Yield,
             cells: vec![
@@ -436,10 +484,11 @@ mod tests {
         );
     }
 
-    /// A JSON line per cell, the median under the unit's key, null when it failed.
+    /// A JSON line per cell, the median under the unit's key, null when it failed;
+    /// each says which runtime its column ran.
     #[test]
     fn json_lines_carry_the_median_under_the_units_key() {
-        let contenders = four_columns()[..2].to_vec();
+        let contenders = [five_columns().remove(0), five_columns().remove(3)];
         let rows = [Row {
             workload: Workload::SleepBytes,
             cells: vec![Cell::of(&[384.0, 386.0], 2), Cell::of(&[], 2)],
@@ -458,5 +507,7 @@ mod tests {
         assert_eq!(lines[0]["column"], "async-scratch");
         assert!(lines[1]["bytes_per_task"].is_null());
         assert_eq!(lines[1]["failed"], 2);
+        assert_eq!(lines[1]["column"], "diagnostics off");
+        assert_eq!(lines[1]["runtime"], "async-scratch-no-diagnostics");
     }
 }

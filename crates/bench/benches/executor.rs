@@ -16,7 +16,7 @@
 //! Run with `cargo bench -p async-scratch-bench --bench executor`; set
 //! `EXECUTOR_BENCH` to part of a group's name to run only that group.
 
-use async_scratch_bench::runtime::ours::Ours;
+use async_scratch_bench::runtime::ours::{Diagnostics, Ours};
 use async_scratch_bench::runtime::smol_executor::Smol;
 use async_scratch_bench::runtime::tokio_runtime::Tokio;
 use async_scratch_bench::workload::Workload;
@@ -46,7 +46,9 @@ const SLEEP_MEASUREMENT: Duration = Duration::from_secs(12);
 /// a tokio program builds one for its whole life. (The README's criterion figures were
 /// measured this way.)
 fn bench_runtimes(group: &mut Group<'_>, workload: Workload) {
-    group.bench_function("async-scratch", |b| b.iter(|| workload.drive(&Ours::new())));
+    group.bench_function("async-scratch", |b| {
+        b.iter(|| workload.drive(&Ours::new(Diagnostics::On)))
+    });
     let tokio = Tokio::new();
     group.bench_function("tokio current_thread", |b| {
         b.iter(|| workload.drive(&tokio))

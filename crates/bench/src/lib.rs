@@ -11,14 +11,14 @@
 //!
 //! | module | concept |
 //! |---|---|
-//! | [`runtime`] | the [`Runtime`](runtime::Runtime) trait, one method per workload, and its three implementations: ours, tokio's current-thread runtime, smol's `LocalExecutor` |
+//! | [`runtime`] | the [`Runtime`](runtime::Runtime) trait, one method per workload, and its three implementations: ours (diagnostics on or off), tokio's current-thread runtime, smol's `LocalExecutor` |
 //! | [`ping_pong`] | the two tasks of a ping-pong pair, the same futures on every runtime |
 //! | [`workload`] | the workloads by name, their sizes, and running one measured: wall time or memory per task |
 //! | [`rss`] | the process's peak resident memory, from `/proc/self/status` |
 //! | [`result_line`] | the one JSON line a measured run prints, and reading it back |
 //! | [`child`] | one measured run in a fresh process, whatever becomes of it |
 //! | [`stats`] | medians and spread of several runs |
-//! | [`report`] | the comparison's table (Markdown) or JSON lines, ours ÷ the faster peer |
+//! | [`report`] | the comparison's table (Markdown) or JSON lines: ours ÷ the faster peer, and each variant of ours (diagnostics off, another build) ÷ ours |
 //!
 //! The binaries: `workload <runtime> <workload>` runs one workload once and prints
 //! one JSON line; `compare` runs `workload` for every runtime, rounds interleaved,

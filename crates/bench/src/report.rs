@@ -1,5 +1,9 @@
 //! The comparison's report: each runtime's median per workload, ours divided by the
 //! faster peer, as a Markdown table or as JSON lines.
+//!
+//! A variant of ours (ours with its diagnostics off, another build) gets a column
+//! after the peers, and one more for its median divided by ours; it never enters
+//! "ours ÷ faster peer", which stays what a user gets: ours with the defaults.
 
 use crate::runtime::RuntimeName;
 use crate::stats::Summary;
@@ -17,12 +21,17 @@ const SPREAD_NOTE: f64 = 0.2;
 /// What a column is to the ratios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// Ours, from this build: the numerator of every ratio.
+    /// Ours, from this build: the numerator of "ours ÷ faster peer", and the
+    /// denominator of every variant's ratio.
     Ours,
     /// A peer runtime: ours is compared with the faster one.
     Peer,
-    /// Ours from another build (`--ours-also`): compared with ours.
-    OtherBuild,
+    /// A variant of ours: compared with ours, in a column headed `ratio_label`
+    /// right after its own.
+    Variant {
+        /// The heading of the column of its median ÷ ours.
+        ratio_label: &'static str,
+    },
 }
 
 /// One column: a runtime, as run by one build of the `workload` binary.
@@ -36,6 +45,34 @@ pub struct Contender {
     pub program: PathBuf,
     /// What the column is to the ratios.
     pub role: Role,
+}
+
+impl Contender {
+    /// Ours with its diagnostics off, run by `program`: what the diagnostics' books
+    /// cost is this column's ratio to ours, whose diagnostics are on.
+    pub fn diagnostics_off(program: PathBuf) -> Contender {
+        Contender {
+            label: "diagnostics off".to_string(),
+            runtime: RuntimeName::AsyncScratchNoDiagnostics,
+            program,
+            role: Role::Variant {
+                ratio_label: "off ÷ on",
+            },
+        }
+    }
+
+    /// Ours from another build of the `workload` binary at `program`, run as
+    /// async-scratch (`--ours-also`): a before-and-after on the same machine.
+    pub fn other_build(program: PathBuf) -> Contender {
+        Contender {
+            label: "other build".to_string(),
+            runtime: RuntimeName::AsyncScratch,
+            program,
+            role: Role::Variant {
+                ratio_label: "other ÷ ours",
+            },
+        }
+    }
 }
 
 /// What one column's runs of one workload came to.
@@ -83,9 +120,9 @@ impl Report<'_> {
         let mut header = vec!["workload".to_string()];
         header.extend(self.labels(Role::Ours).chain(self.labels(Role::Peer)));
         header.push("ours ÷ faster peer".to_string());
-        if self.has_other_build() {
-            header.extend(self.labels(Role::OtherBuild));
-            header.push("other ÷ ours".to_string());
+        for (variant, ratio_label) in self.variants() {
+            header.push(variant.label.clone());
+            header.push(ratio_label.to_string());
         }
         let lines: Vec<Vec<String>> = self.rows.iter().map(|row| self.line(row)).collect();
         let mut text = markdown(&header, &lines);
@@ -129,8 +166,12 @@ impl Report<'_> {
             .map(|c| c.label.clone())
     }
 
-    fn has_other_build(&self) -> bool {
-        self.contenders.iter().any(|c| c.role == Role::OtherBuild)
+    /// The variants of ours, in the contenders' order, each with its ratio's label.
+    fn variants(&self) -> impl Iterator<Item = (&Contender, &'static str)> {
+        self.contenders.iter().filter_map(|c| match c.role {
+            Role::Variant { ratio_label } => Some((c, ratio_label)),
+            _ => None,
+        })
     }
 
     /// One row of the table.
@@ -148,26 +189,29 @@ impl Report<'_> {
             Some((ratio, peer)) => format!("{ratio:.2} ({peer})"),
             None => ratio_text(None),
         });
-        if self.has_other_build() {
-            line.extend(cells(Role::OtherBuild));
-            let other = self.median(row, Role::OtherBuild);
-            let ours = self.median(row, Role::Ours);
-            line.push(ratio_text(
-                other.zip(ours).map(|(other, ours)| other / ours),
-            ));
+        for (contender, cell) in self.contenders.iter().zip(&row.cells) {
+            if let Role::Variant { .. } = contender.role {
+                line.push(cell_text(row.workload, cell, self.rounds));
+                line.push(ratio_text(self.ratio_to_ours(row, cell)));
+            }
         }
         line
     }
 
-    /// The median of the (first) column with role `role`.
-    fn median(&self, row: &Row, role: Role) -> Option<f64> {
-        let index = self.contenders.iter().position(|c| c.role == role)?;
+    /// The median of ours, the (first) column with role [`Role::Ours`].
+    fn ours_median(&self, row: &Row) -> Option<f64> {
+        let index = self.contenders.iter().position(|c| c.role == Role::Ours)?;
         Some(row.cells[index].summary?.median)
+    }
+
+    /// A variant's median ÷ ours.
+    fn ratio_to_ours(&self, row: &Row, variant: &Cell) -> Option<f64> {
+        Some(variant.summary?.median / self.ours_median(row)?)
     }
 
     /// Ours ÷ the faster (or smaller) peer, with that peer's label.
     fn ratio_to_faster_peer(&self, row: &Row) -> Option<(f64, &str)> {
-        let ours = self.median(row, Role::Ours)?;
+        let ours = self.ours_median(row)?;
         let (best, label) = self
             .contenders
             .iter()
@@ -197,13 +241,14 @@ impl Report<'_> {
             notes,
             "ours ÷ faster peer: below 1, ours is faster (or smaller)"
         );
-        for other in self
-            .contenders
-            .iter()
-            .filter(|c| c.role == Role::OtherBuild)
-        {
-            let program = other.program.display();
-            let _ = writeln!(notes, "{}: {program} (run as async-scratch)", other.label);
+        for (variant, ratio_label) in self.variants() {
+            let _ = writeln!(
+                notes,
+                "{}: {} (run as {}); {ratio_label}: its median ÷ ours",
+                variant.label,
+                variant.program.display(),
+                variant.runtime
+            );
         }
         let wide = self.wide_spreads();
         if !wide.is_empty() {
@@ -310,13 +355,15 @@ mod tests {
         }
     }
 
-    /// Ours, tokio, smol and another build of ours, as `compare --ours-also` has them.
-    fn four_columns() -> Vec<Contender> {
+    /// Ours, tokio, smol, ours with diagnostics off and another build of ours, as
+    /// `compare --ours-also` has them.
+    fn five_columns() -> Vec<Contender> {
         vec![
             contender("async-scratch", RuntimeName::AsyncScratch, Role::Ours),
             contender("tokio", RuntimeName::Tokio, Role::Peer),
             contender("smol", RuntimeName::Smol, Role::Peer),
-            contender("other build", RuntimeName::AsyncScratch, Role::OtherBuild),
+            Contender::diagnostics_off(PathBuf::from("workload")),
+            Contender::other_build(PathBuf::from("old/workload")),
         ]
     }
 
@@ -329,18 +376,23 @@ mod tests {
             .unwrap_or_else(|| panic!("no line for {description} in\n{table}"))
     }
 
+    /// One row of `workload`, one run per cell, the cells' figures in `figures`.
+    fn one_run_each(workload: Workload, figures: &[f64]) -> Row {
+        Row {
+            workload,
+            cells: figures.iter().map(|&f| Cell::of(&[f], 1)).collect(),
+        }
+    }
+
     /// Ours is divided by the faster of the peers, whichever column it is in, and
-    /// the other build by ours.
+    /// each variant by ours, in a column after its own.
     #[test]
     fn ours_is_divided_by_the_faster_peer() {
-        let contenders = four_columns();
-        let rows = [Row {
-            workload: Workload::Chain,
-            cells: [[30.0], [20.0], [10.0], [33.0]]
-                .iter()
-                .map(|figures| Cell::of(figures, 1))
-                .collect(),
-        }];
+        let contenders = five_columns();
+        let rows = [one_run_each(
+            Workload::Chain,
+            &[30.0, 20.0, 10.0, 24.0, 33.0],
+        )];
         let report = Report {
             rows: &rows,
             contenders: &contenders,
@@ -348,20 +400,47 @@ mod tests {
         };
         let line = line_of(&report.table(), Workload::Chain).replace(' ', "");
         assert!(line.contains("|3.00(smol)|"), "{line}");
-        assert!(line.ends_with("|33.0ms|1.10|"), "{line}");
+        assert!(line.ends_with("|24.0ms|0.80|33.0ms|1.10|"), "{line}");
+    }
+
+    /// Ours with diagnostics off comes after the peers, with its ratio to ours
+    /// beside it; faster than every peer here, it still does not stand in for ours
+    /// nor for the faster peer in "ours ÷ faster peer".
+    #[test]
+    fn diagnostics_off_is_compared_with_ours_not_with_the_peers() {
+        let contenders = five_columns()[..4].to_vec();
+        let rows = [one_run_each(Workload::Chain, &[30.0, 20.0, 10.0, 6.0])];
+        let report = Report {
+            rows: &rows,
+            contenders: &contenders,
+            rounds: 1,
+        };
+        let table = report.table();
+        let header = table.lines().next().unwrap().replace(' ', "");
+        assert_eq!(
+            header,
+            "|workload|async-scratch|tokio|smol|ours÷fasterpeer|diagnosticsoff|off÷on|"
+        );
+        let line = line_of(&table, Workload::Chain).replace(' ', "");
+        assert!(line.ends_with("|3.00(smol)|6.00ms|0.20|"), "{line}");
+        assert!(
+            table.contains("diagnostics off: workload (run as async-scratch-no-diagnostics)"),
+            "{table}"
+        );
     }
 
     /// A column none of whose runs gave a figure shows `failed`, and a ratio that
     /// needs it a dash; one with some failed runs shows how many gave its median.
     #[test]
     fn failed_runs_are_shown_not_hidden() {
-        let contenders = four_columns();
+        let contenders = five_columns();
         let rows = [Row {
             workload: Workload::Spawn,
             cells: vec![
                 Cell::of(&[], 3),
                 Cell::of(&[200.0, 220.0], 3),
                 Cell::of(&[150.0, 150.0, 150.0], 3),
+                Cell::of(&[120.0, 120.0, 120.0], 3),
                 Cell::of(&[180.0, 180.0, 180.0], 3),
             ],
         }];
@@ -372,7 +451,7 @@ mod tests {
         };
         let line = line_of(&report.table(), Workload::Spawn).replace(' ', "");
         assert!(
-            line.contains("|failed|210ms(2of3)|150ms|—|180ms|—|"),
+            line.contains("|failed|210ms(2of3)|150ms|—|120ms|—|180ms|—|"),
             "{line}"
         );
     }
@@ -380,7 +459,7 @@ mod tests {
     /// Only a cell whose runs spread over the threshold is named under the table.
     #[test]
     fn only_wide_spreads_are_noted() {
-        let contenders = four_columns()[..3].to_vec();
+        let contenders = five_columns()[..3].to_vec();
         let rows = [Row {
             workload: Workload::Yield,
             cells: vec![
@@ -405,10 +484,11 @@ mod tests {
         );
     }
 
-    /// A JSON line per cell, the median under the unit's key, null when it failed.
+    /// A JSON line per cell, the median under the unit's key, null when it failed;
+    /// each says which runtime its column ran.
     #[test]
     fn json_lines_carry_the_median_under_the_units_key() {
-        let contenders = four_columns()[..2].to_vec();
+        let contenders = [five_columns().remove(0), five_columns().remove(3)];
         let rows = [Row {
             workload: Workload::SleepBytes,
             cells: vec![Cell::of(&[384.0, 386.0], 2), Cell::of(&[], 2)],
@@ -427,5 +507,7 @@ mod tests {
         assert_eq!(lines[0]["column"], "async-scratch");
         assert!(lines[1]["bytes_per_task"].is_null());
         assert_eq!(lines[1]["failed"], 2);
+        assert_eq!(lines[1]["column"], "diagnostics off");
+        assert_eq!(lines[1]["runtime"], "async-scratch-no-diagnostics");
     }
 }

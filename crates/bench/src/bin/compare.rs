@@ -16,9 +16,16 @@
 //! cargo run --release -p async-scratch-bench --bin compare -- --ours-also /tmp/old/workload
 //! ```
 //!
+//! Ours is run twice each round: as a user gets it, diagnostics on (the column
+//! `async-scratch`, the one "ours ÷ faster peer" divides), and with
+//! `ExecutorBuilder::diagnostics(false)` (the column `diagnostics off`, after the
+//! peers, with "off ÷ on", its median ÷ ours): what the diagnostics' books cost,
+//! measured in the same rounds as everything else.
+//!
 //! `--ours-also PATH` adds another build of the `workload` binary (built from an older
-//! commit, say) as a fourth column, run as async-scratch in the same rounds as the
-//! others, so two versions of ours meet the same machine at the same moments.
+//! commit, say) as one more column, run as async-scratch in the same rounds as the
+//! others, with "other ÷ ours", so two versions of ours meet the same machine at the
+//! same moments.
 //!
 //! A child that fails or prints garbage is reported on standard error, with the
 //! workload, the column and the round, and the run goes on; a cell none of whose runs
@@ -51,7 +58,7 @@ struct Cli {
     workloads: Vec<Workload>,
 
     /// Another build of the `workload` binary, run as async-scratch beside the others:
-    /// a fourth column, and its ratio to ours.
+    /// a column of its own, and its ratio to ours.
     #[arg(long, value_name = "PATH")]
     ours_also: Option<PathBuf>,
 
@@ -100,32 +107,28 @@ fn main() -> ExitCode {
     }
 }
 
-/// The columns: ours, tokio and smol, run by the `workload` binary next to this one,
-/// and with `--ours-also`, ours from another build.
+/// The columns: ours, tokio, smol and ours with diagnostics off, run by the
+/// `workload` binary next to this one, and with `--ours-also`, ours from another
+/// build.
 fn contenders(cli: &Cli) -> Result<Vec<Contender>, String> {
     let program = workload_program()?;
-    let mut contenders: Vec<Contender> = RuntimeName::ALL
-        .into_iter()
-        .map(|runtime| Contender {
-            label: runtime.as_str().to_string(),
-            runtime,
-            program: program.clone(),
-            role: match runtime {
-                RuntimeName::AsyncScratch => Role::Ours,
-                _ => Role::Peer,
-            },
-        })
-        .collect();
+    let column = |runtime: RuntimeName, role| Contender {
+        label: runtime.as_str().to_string(),
+        runtime,
+        program: program.clone(),
+        role,
+    };
+    let mut contenders = vec![
+        column(RuntimeName::AsyncScratch, Role::Ours),
+        column(RuntimeName::Tokio, Role::Peer),
+        column(RuntimeName::Smol, Role::Peer),
+        Contender::diagnostics_off(program.clone()),
+    ];
     if let Some(other) = &cli.ours_also {
         if !other.is_file() {
             return Err(format!("--ours-also: no such file: {}", other.display()));
         }
-        contenders.push(Contender {
-            label: "other build".to_string(),
-            runtime: RuntimeName::AsyncScratch,
-            program: other.clone(),
-            role: Role::OtherBuild,
-        });
+        contenders.push(Contender::other_build(other.clone()));
     }
     Ok(contenders)
 }

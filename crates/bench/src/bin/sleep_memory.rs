@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run --release -p async-scratch-bench --bin sleep_memory -- async-scratch
+//! cargo run --release -p async-scratch-bench --bin sleep_memory -- async-scratch-no-diagnostics
 //! cargo run --release -p async-scratch-bench --bin sleep_memory -- tokio
 //! cargo run --release -p async-scratch-bench --bin sleep_memory -- smol
 //! ```

@@ -6,8 +6,9 @@
 //! {"ms":29.675,"runtime":"tokio","tasks":2000,"workload":"ping-pong"}
 //! ```
 //!
-//! Runtimes: `async-scratch`, `tokio`, `smol`. Workloads: `spawn`, `queued-bytes`,
-//! `ping-pong`, `chain`, `yield`, `sleep`, `sleep-bytes` (see
+//! Runtimes: `async-scratch`, `async-scratch-no-diagnostics` (ours with
+//! `ExecutorBuilder::diagnostics(false)`), `tokio`, `smol`. Workloads: `spawn`,
+//! `queued-bytes`, `ping-pong`, `chain`, `yield`, `sleep`, `sleep-bytes` (see
 //! `async_scratch_bench::workload`). One run per process is the point: the run pays
 //! for growing the heap and faulting in fresh pages, as a real program does, where a
 //! loop in one process would reuse memory the earlier iterations left behind. The
@@ -22,7 +23,8 @@ use async_scratch_bench::workload::Workload;
 use std::process::ExitCode;
 
 /// How to call this program, for the one-line error.
-const USAGE: &str = "usage: workload <async-scratch|tokio|smol> <workload>";
+const USAGE: &str =
+    "usage: workload <async-scratch|async-scratch-no-diagnostics|tokio|smol> <workload>";
 
 fn main() -> ExitCode {
     let (runtime, workload) = match parse_args(std::env::args().skip(1)) {

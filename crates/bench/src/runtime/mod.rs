@@ -1,5 +1,6 @@
-//! The runtimes compared: ours, tokio's current-thread runtime and smol's
-//! `LocalExecutor`, each behind one trait with a method per workload.
+//! The runtimes compared: ours (with its diagnostics on, and off), tokio's
+//! current-thread runtime and smol's `LocalExecutor`, each behind one trait with a
+//! method per workload.
 //!
 //! One file per runtime, each written the way that runtime's users write it, so the
 //! three can be read side by side: [`ours`], [`tokio_runtime`], [`smol_executor`].
@@ -10,6 +11,7 @@ pub mod ours;
 pub mod smol_executor;
 pub mod tokio_runtime;
 
+use ours::{Diagnostics, Ours};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -44,8 +46,11 @@ pub trait Runtime {
 /// The runtimes by name, as the command lines spell them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RuntimeName {
-    /// Ours: `async_scratch::executor::Executor`.
+    /// Ours: `async_scratch::executor::Executor`, as a user gets it (diagnostics on).
     AsyncScratch,
+    /// Ours with `diagnostics(false)`: what our executor costs without the books
+    /// its diagnostics keep.
+    AsyncScratchNoDiagnostics,
     /// tokio's current-thread runtime, with its timer enabled.
     Tokio,
     /// smol's `LocalExecutor`, with smol's `Timer`.
@@ -54,8 +59,9 @@ pub enum RuntimeName {
 
 impl RuntimeName {
     /// Every runtime, ours first.
-    pub const ALL: [RuntimeName; 3] = [
+    pub const ALL: [RuntimeName; 4] = [
         RuntimeName::AsyncScratch,
+        RuntimeName::AsyncScratchNoDiagnostics,
         RuntimeName::Tokio,
         RuntimeName::Smol,
     ];
@@ -64,6 +70,7 @@ impl RuntimeName {
     pub fn as_str(self) -> &'static str {
         match self {
             RuntimeName::AsyncScratch => "async-scratch",
+            RuntimeName::AsyncScratchNoDiagnostics => "async-scratch-no-diagnostics",
             RuntimeName::Tokio => "tokio",
             RuntimeName::Smol => "smol",
         }
@@ -72,11 +79,21 @@ impl RuntimeName {
     /// Builds a runtime of this kind.
     pub fn build(self) -> Box<dyn Runtime> {
         match self {
-            RuntimeName::AsyncScratch => Box::new(ours::Ours::new()),
+            RuntimeName::AsyncScratch => Box::new(Ours::new(Diagnostics::On)),
+            RuntimeName::AsyncScratchNoDiagnostics => Box::new(Ours::new(Diagnostics::Off)),
             RuntimeName::Tokio => Box::new(tokio_runtime::Tokio::new()),
             RuntimeName::Smol => Box::new(smol_executor::Smol::new()),
         }
     }
+}
+
+/// Every runtime's name, comma-separated, for an error that lists them.
+fn names() -> String {
+    let names: Vec<&str> = RuntimeName::ALL
+        .into_iter()
+        .map(RuntimeName::as_str)
+        .collect();
+    names.join(", ")
 }
 
 impl fmt::Display for RuntimeName {
@@ -92,9 +109,7 @@ impl FromStr for RuntimeName {
         RuntimeName::ALL
             .into_iter()
             .find(|runtime| runtime.as_str() == name)
-            .ok_or_else(|| {
-                format!("unknown runtime `{name}` (expected async-scratch, tokio or smol)")
-            })
+            .ok_or_else(|| format!("unknown runtime `{name}` (expected one of: {})", names()))
     }
 }
 
@@ -111,7 +126,9 @@ mod tests {
         }
         let error = "tokyo".parse::<RuntimeName>().unwrap_err();
         assert!(
-            error.contains("`tokyo`") && error.contains("smol"),
+            error.contains("`tokyo`")
+                && error.contains("smol")
+                && error.contains("async-scratch-no-diagnostics"),
             "{error}"
         );
     }

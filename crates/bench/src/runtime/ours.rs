@@ -1,4 +1,6 @@
-//! Ours: `async_scratch::executor::Executor`, with its diagnostics on (the default).
+//! Ours: `async_scratch::executor::Executor`, with its diagnostics on (the default, what
+//! a user gets) or off (`ExecutorBuilder::diagnostics(false)`), so that what the
+//! diagnostics cost can be measured.
 
 use super::Runtime;
 use crate::ping_pong;
@@ -7,16 +9,27 @@ use futures::channel::oneshot;
 use std::future::Future;
 use std::time::Duration;
 
+/// Whether our executor keeps the books its diagnostics need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Diagnostics {
+    /// Lost tasks, wait cycles and deadlocks reported: the default a user gets.
+    On,
+    /// None of that bookkeeping: the bare executor.
+    Off,
+}
+
 /// Our single-threaded executor.
-#[derive(Default)]
 pub struct Ours {
     executor: Executor,
 }
 
 impl Ours {
-    /// A new executor, with the default settings a user gets.
-    pub fn new() -> Ours {
-        Ours::default()
+    /// A new executor, with the default settings but for `diagnostics`.
+    pub fn new(diagnostics: Diagnostics) -> Ours {
+        let executor = Executor::builder()
+            .diagnostics(diagnostics == Diagnostics::On)
+            .build();
+        Ours { executor }
     }
 
     /// Spawns every future of `tasks` as a task, then awaits them all.

@@ -108,7 +108,9 @@ pub(super) struct JoinState<T> {
     pub(super) outcome: Outcome<T>,
     /// The waker of whoever awaits the handle, called when the outcome arrives, and
     /// the executor's record of that wait (when the awaiter is one of its tasks).
-    pub(super) joiner: Option<(Waker, Option<WaitRegistration>)>,
+    /// (The registration is boxed: most handles are awaited after their task ended,
+    /// or never, and every task's slot would otherwise carry its 40 bytes.)
+    pub(super) joiner: Option<(Waker, Option<Box<WaitRegistration>>)>,
     /// The handle was dropped: nobody will take the outcome, so it is dropped as it
     /// arrives (on the executor's thread, where a panic in its `Drop` is caught).
     pub(super) detached: bool,
@@ -216,6 +218,7 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
                 if !known {
                     let awaited: Arc<dyn TaskHandle> = self.task.clone();
                     let registration = register_wait(cx.waker(), WaitTarget::Task(awaited));
+                    let registration = registration.map(Box::new);
                     let previous = state.joiner.replace((cx.waker().clone(), registration));
                     drop(state);
                     drop(previous); // outside the lock: dropping a registration locks too

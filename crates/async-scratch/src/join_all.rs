@@ -182,7 +182,14 @@ impl Wakeable for ChildWaker {
     }
 
     fn waker_released(&self) {
-        self.list.books.waker_released();
+        if self.list.books.waker_released() {
+            // The executor decides between "deadlock" and "cannot tell" only when it
+            // looks; a wake of the task makes it look again (a spare poll at worst).
+            let parent = self.list.lock().parent.clone();
+            if let Some(parent) = parent {
+                parent.wake();
+            }
+        }
     }
 }
 

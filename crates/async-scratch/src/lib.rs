@@ -17,6 +17,7 @@
 //! | 4 | the executor: tasks on one thread, `block_on`, `spawn`, `yield_now` | [`executor`] | `cargo run --release -- --step 4 --units 1000000` |
 //! | 4 | join handles: a task's value, panic or cancellation, awaited ([`JoinHandle`](executor::JoinHandle), [`JoinError`](executor::JoinError)) | [`executor`] | `cargo test -p async-scratch --test executor` |
 //! | 4 | timers: `sleep`, `timeout`, a real or a manual clock | [`time`] | `cargo test -p async-scratch --test time` |
+//! | 4 | the loop made visible: every spawn, poll, wake and park, told to an observer | [`observe`] | `cargo test -p async-scratch --test observe` |
 //! | 4 | the park seam: how the executor waits when nothing is ready (a thread park; later, epoll) | [`park`] | `cargo test -p async-scratch --test executor park` |
 //! | 4 | `join_all` and `join`: many futures awaited at once, outputs in order | [`join_all`](mod@join_all) | `cargo run --release -- --step 4` |
 //! | 4 | what an `async fn` compiles into: the unit of work as a hand-written state machine | [`coroutine`] | `cargo test -p async-scratch --test coroutine` |
@@ -86,6 +87,7 @@ pub mod join_all;
 mod locking;
 pub mod mutex;
 pub mod net;
+pub mod observe;
 pub mod park;
 pub mod pool;
 pub mod reactor;

@@ -235,9 +235,15 @@ impl TimerQueue {
     }
 
     /// Removes every timer due at `now` and wakes it, earliest first (equal deadlines
-    /// in creation order). Returns how many fired. A waker's `wake` is user code: a
-    /// panic in one is caught and handed to `on_panic`, and the later timers still fire.
-    pub(crate) fn fire_due(&self, now: Instant, mut on_panic: impl FnMut(Payload)) -> usize {
+    /// in creation order); `on_due` is told how many first, before any waker runs.
+    /// Returns how many fired. A waker's `wake` is user code: a panic in one is caught
+    /// and handed to `on_panic`, and the later timers still fire.
+    pub(crate) fn fire_due(
+        &self,
+        now: Instant,
+        on_due: impl FnOnce(usize),
+        mut on_panic: impl FnMut(Payload),
+    ) -> usize {
         let first_not_due = TimerKey {
             deadline: now,
             sequence: u64::MAX,
@@ -248,6 +254,9 @@ impl TimerQueue {
         });
         // Woken after the lock is released: a waker may run code of its own.
         let fired = due.len();
+        if fired > 0 {
+            on_due(fired);
+        }
         for (_, waker) in due {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
                 on_panic(payload);

@@ -504,6 +504,20 @@ impl async_scratch::park::Park for SignallingPark {
 /// nothing); after that, the wait is a deadlock, and is reported as one.
 #[test]
 fn a_join_all_child_held_by_a_thread_is_no_deadlock() {
+    // On a thread of its own: if the executor never looked again once the thread let
+    // go of its waker, it would park forever, and this fails instead of hanging.
+    let (done, outcome) = mpsc::channel();
+    thread::spawn(move || done.send(claims_only_once_the_thread_woke()));
+    let thread_woke_first = common::receive_or_give_up(&outcome, "the end of try_block_on");
+    assert!(
+        thread_woke_first,
+        "a deadlock was claimed while a thread held a waker"
+    );
+}
+
+/// The scenario of the test above; returns whether the deadlock was claimed only
+/// after the thread had woken its child.
+fn claims_only_once_the_thread_woke() -> bool {
     let (parked_sender, parked) = mpsc::channel();
     let (reporter, _seen) = collect_diagnostics();
     let executor = Executor::builder()
@@ -531,9 +545,10 @@ fn a_join_all_child_held_by_a_thread_is_no_deadlock() {
     });
     type Child = Pin<Box<dyn Future<Output = Result<(), JoinError>>>>;
     let children: Vec<Child> = vec![Box::pin(forgotten), Box::pin(held_by_a_thread)];
-    let deadlock = executor.try_block_on(join_all(children)).unwrap_err();
+    let outcome = executor.try_block_on(join_all(children));
     assert!(
-        thread_woke.load(Ordering::SeqCst),
-        "a deadlock was claimed while a thread held a waker: {deadlock}"
+        outcome.is_err(),
+        "the forgotten task is a deadlock in the end"
     );
+    thread_woke.load(Ordering::SeqCst)
 }

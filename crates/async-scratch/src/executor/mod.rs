@@ -121,6 +121,7 @@ use crate::diagnostics::{print_to_stderr, Deadlock, Diagnostic, Reporter};
 // Who a task is: defined with the diagnostics that name tasks, and part of the
 // executor's API (`TaskInfo` is what `pending_task_info` returns).
 pub use crate::diagnostics::{TaskId, TaskInfo};
+use crate::observe::{Event, Observer};
 use crate::park::{Park, ThreadPark};
 use crate::time::{Clock, TimerQueue};
 use context::{current, RunGuard};
@@ -139,7 +140,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle as ThreadHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 pub(crate) use task::current_task;
 use task::{polled, CurrentTask, Runnable, TaskCell, TaskHeader, ROOT};
 use task_waker::{task_waker_ref, TaskRefs};
@@ -185,6 +186,7 @@ pub struct ExecutorBuilder {
     diagnostics: bool,
     reporter: Reporter,
     park: Option<Box<dyn Park>>,
+    observer: Option<Observer>,
 }
 
 impl fmt::Debug for ExecutorBuilder {
@@ -195,6 +197,7 @@ impl fmt::Debug for ExecutorBuilder {
             .field("detect_deadlocks", &self.detect_deadlocks)
             .field("diagnostics", &self.diagnostics)
             .field("custom_park", &self.park.is_some())
+            .field("observed", &self.observer.is_some())
             .finish_non_exhaustive() // the reporter is a closure
     }
 }
@@ -270,6 +273,13 @@ impl ExecutorBuilder {
         self
     }
 
+    /// Tells `observer` of every spawn, poll, wake and park, as it happens (see
+    /// [`observe`](crate::observe)). None by default; it costs nothing when off.
+    pub fn observe(mut self, observer: impl Fn(&Event) + Send + Sync + 'static) -> ExecutorBuilder {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
     /// How the executor waits when nothing is ready (default: a [`ThreadPark`] of
     /// the thread that calls [`build`](ExecutorBuilder::build)).
     pub fn park(mut self, park: impl Park + 'static) -> ExecutorBuilder {
@@ -298,6 +308,8 @@ impl ExecutorBuilder {
             reporter: self.reporter,
             watch,
             keeps_books: self.diagnostics,
+            observer: self.observer,
+            parked_undecided: AtomicBool::new(false),
         });
         let watchdog = shared.watch.as_ref().map(|_| start_watchdog(&shared));
         let core = Core {
@@ -381,6 +393,7 @@ impl Executor {
             stall_threshold: None,
             detect_deadlocks: true,
             diagnostics: true,
+            observer: None,
             reporter: print_to_stderr(),
             park: None,
         }
@@ -553,6 +566,9 @@ impl Core {
         let id = tasks.next_id();
         let refs = &const { TaskRefs::spawned::<TaskCell<F>>() };
         let header = TaskHeader::new(id, &self.shared, refs, name, spawned_at);
+        self.shared.observe(|| Event::Spawned {
+            task: header.info(),
+        });
         // The one allocation of the task: header, outcome slot and future together.
         let task = Arc::new(TaskCell::new(header, future));
         tasks.insert(task.clone());
@@ -566,7 +582,8 @@ impl Core {
         if self.timers.is_empty() {
             return 0;
         }
-        self.timers.fire_due(self.clock.now(), |payload| {
+        let due = |count| self.shared.observe(|| Event::TimersFired { count });
+        self.timers.fire_due(self.clock.now(), due, |payload| {
             let place = "the wake of a timer's waker";
             self.shared.report_caught_panic(None, place, payload);
         })
@@ -638,17 +655,29 @@ impl Core {
         match (self.timers.next_deadline(), &self.clock) {
             // Nothing is due ever: only a waker can help, if any is left anywhere.
             (None, _) => {
+                // Set before the counts are read (see `Shared::parked_undecided`).
+                let undecided = &self.shared.parked_undecided;
+                undecided.store(self.detect_deadlocks, Ordering::SeqCst);
                 if let Some(deadlock) = self.find_deadlock(root) {
+                    undecided.store(false, Ordering::Relaxed);
                     return Err(deadlock);
                 }
-                self.run_park(|park| park.park(None));
+                self.park_until(None);
+                undecided.store(false, Ordering::Relaxed);
             }
             // Nothing can happen before the deadline, so let time pass at once.
             (Some(deadline), Clock::Manual(clock)) => clock.advance_to(deadline),
-            (Some(deadline), Clock::Real) => self.run_park(|park| park.park(Some(deadline))),
+            (Some(deadline), Clock::Real) => self.park_until(Some(deadline)),
         }
         // Parking may end early (a wake, or spuriously): the caller looks again.
         Ok(())
+    }
+
+    /// Parks until `deadline` (or a wake), telling the observer.
+    fn park_until(&self, deadline: Option<Instant>) {
+        self.shared.observe(|| Event::Parking { deadline });
+        self.run_park(|park| park.park(deadline));
+        self.shared.observe(|| Event::Unparked);
     }
 
     /// Counts a turn that polled something. A busy executor never parks, and parking is

@@ -8,6 +8,7 @@ use super::task::Runnable;
 use super::watchdog::StallWatch;
 use crate::diagnostics::{Diagnostic, Reporter, TaskId, TaskInfo};
 use crate::locking::lock;
+use crate::observe::{Event, Observer};
 use crate::park::Unpark;
 use crate::unwind::{into_message, Payload};
 use std::mem;
@@ -35,9 +36,25 @@ pub(super) struct Shared {
     /// Whether the books of lost tasks and waits are kept (see
     /// [`ExecutorBuilder::diagnostics`]).
     pub(super) keeps_books: bool,
+    /// Told every spawn, poll, wake and park (see [`observe`](crate::observe)).
+    pub(super) observer: Option<Observer>,
+    /// Set while the executor is parked with nothing due and no deadlock it could
+    /// claim, because some waker was held where it cannot see (a thread, a timer).
+    /// A waker released meanwhile may be the one that made it undecided: the release
+    /// then unparks it to look again, so that a deadlock is not left unreported (and
+    /// `try_block_on` does not hang) because a count went down a moment too late.
+    pub(super) parked_undecided: AtomicBool,
 }
 
 impl Shared {
+    /// Tells the observer, if there is one, of the event `event` makes (made only
+    /// then: with no observer, this is one branch).
+    pub(super) fn observe(&self, event: impl FnOnce() -> Event) {
+        if let Some(observer) = &self.observer {
+            observer(&event());
+        }
+    }
+
     pub(super) fn suspect(&self, id: TaskId) {
         self.hand_over(&self.suspects, id);
     }
@@ -93,6 +110,15 @@ impl Shared {
         let reports = drain(&self.reports);
         for diagnostic in &reports {
             self.report(diagnostic);
+        }
+    }
+
+    /// Unparks the executor if it parked undecided (see `parked_undecided`). `SeqCst`
+    /// with the executor's store and its reads of the waker counts: either it saw the
+    /// release, or the release sees that it parked.
+    pub(super) fn look_again_if_undecided(&self) {
+        if self.parked_undecided.load(Ordering::SeqCst) {
+            self.unparker.unpark();
         }
     }
 

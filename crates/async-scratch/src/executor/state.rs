@@ -70,8 +70,12 @@ impl State {
         State(AtomicUsize::new(SCHEDULED))
     }
 
+    /// `SeqCst`, like `waker_released`: the executor reads waker counts before it
+    /// parks, a thread releases a waker and then looks whether the executor parked,
+    /// and one of the two must see the other (see `Shared::parked_undecided`). On
+    /// x86 and ARM this costs what `Acquire` costs.
     pub(crate) fn load(&self) -> Snapshot {
-        Snapshot(self.0.load(Ordering::Acquire))
+        Snapshot(self.0.load(Ordering::SeqCst))
     }
 
     /// A wake: returns whether the caller must queue the task (it was neither queued
@@ -132,7 +136,7 @@ impl State {
     /// An owning waker went. Returns the word as it is now: with no waker left and the
     /// task not queued, the task may be lost.
     pub(crate) fn waker_released(&self) -> Snapshot {
-        let before = Snapshot(self.0.fetch_sub(ONE_WAKER, Ordering::AcqRel));
+        let before = Snapshot(self.0.fetch_sub(ONE_WAKER, Ordering::SeqCst));
         assert!(before.wakers() > 0, "a waker released twice: {before:?}");
         Snapshot(before.0 - ONE_WAKER)
     }

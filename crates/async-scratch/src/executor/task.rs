@@ -18,6 +18,7 @@ use super::task_waker::{is_waker_of, task_waker_ref, StartsWithHeader, TaskRefs}
 use super::waits::WaitRecord;
 use crate::coop;
 use crate::diagnostics::{Diagnostic, TaskId, TaskInfo};
+use crate::observe::Event;
 use crate::unwind::{into_message, Payload};
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
@@ -29,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 /// The id of `block_on`'s own future, which is not in the slab.
-pub(super) const ROOT: TaskId = TaskId::new(u32::MAX, 0);
+pub(super) const ROOT: TaskId = crate::observe::BLOCK_ON;
 
 /// The thread-safe half of a task, which its wakers and its `JoinHandle` reach (it is
 /// the head of the task's [`TaskCell`]): who the task is, and how to queue it.
@@ -96,8 +97,16 @@ impl TaskHeader {
         // checked (see `polled`). That is the common case, a wake by value consuming the
         // last waker, and it costs no lock and no queue push: the count and the
         // `SCHEDULED` bit are read in the same atomic step that drops the count.
-        if self.state.waker_released().looks_lost() && self.shared.keeps_books {
+        let now = self.state.waker_released();
+        if !self.shared.keeps_books {
+            return;
+        }
+        if now.looks_lost() {
             self.shared.suspect(self.id);
+        } else if !now.is_scheduled() && !now.is_complete() {
+            // Fewer wakers outside may turn "cannot tell" into a certain deadlock: if the
+            // executor parked undecided, it must look again.
+            self.shared.look_again_if_undecided();
         }
     }
 
@@ -236,9 +245,15 @@ pub(crate) fn polled<T>(
     poll: impl FnOnce(bool) -> Poll<T>,
 ) -> Poll<T> {
     let cancelled = header.state.start_poll().is_cancelled();
+    header.shared.observe(|| Event::Polling { task: header.id });
     header.shared.poll_started(header);
     let outcome = coop::with_budget(own_waker, || poll(cancelled));
     header.shared.poll_ended();
+    let ready = outcome.is_ready();
+    header.shared.observe(|| Event::Polled {
+        task: header.id,
+        ready,
+    });
     match &outcome {
         Poll::Ready(_) => header.mark_finished(),
         // Polls run on the executor's thread, so this is between polls: safe to check.

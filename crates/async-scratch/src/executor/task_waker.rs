@@ -15,6 +15,7 @@
 //! heads ([`TaskRefs`]): the one thing that depends on the task's type.
 
 use super::task::{RunTask, Runnable, TaskHeader};
+use crate::observe::Event;
 use crate::waker::{borrowed_waker, WakerRef};
 use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable, Waker};
@@ -164,9 +165,11 @@ unsafe fn wake_by_ref(data: *const ()) {
 /// data pointer, or `Arc::as_ptr` of the task, cast), kept alive by the caller.
 pub(crate) unsafe fn wake_task(header: *const TaskHeader) {
     // SAFETY: by the contract above.
-    if unsafe { &*header }.state.wake() {
+    let task = unsafe { &*header };
+    if task.state.wake() {
+        task.shared.observe(|| Event::Woken { task: task.id });
         // SAFETY: `refs` were made for this allocation, which the caller keeps alive.
-        unsafe { ((*header).refs.enqueue)(header) };
+        unsafe { (task.refs.enqueue)(header) };
     }
 }
 

@@ -237,8 +237,14 @@ impl ChildWakers {
         self.alive.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub(crate) fn waker_released(&self) {
+    /// Counts a child waker gone. Returns whether the executor must look at the task
+    /// again: with a wait registered, this may have made every child waker outside the
+    /// `join_all` a known one, and a deadlock the executor could not claim before may
+    /// now be certain. (A task's own wakers have the same rule: see `waker_released`.)
+    #[must_use]
+    pub(crate) fn waker_released(&self) -> bool {
         self.alive.fetch_sub(1, Ordering::AcqRel);
+        self.registered.load(Ordering::Acquire) > 0 && self.all_known()
     }
 
     /// The `join_all` now holds `count` child wakers itself.

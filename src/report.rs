@@ -256,9 +256,12 @@ pub fn failure_json(case: &Case) -> String {
 }
 
 pub fn many_connections_header(asked: usize) -> String {
-    format!(
-        "Step 6: many connections, {asked} asked for, each a request to the loopback server, \
-         all held open at once by coroutines on one thread"
+    wrap(
+        &format!(
+            "Step 6: many connections, each a request to the loopback server, all held open \
+             at once by coroutines on one thread ({asked} asked for)"
+        ),
+        "",
     )
 }
 
@@ -267,7 +270,7 @@ pub fn many_connections_header(asked: usize) -> String {
 pub fn many_connections_text(outcome: &Result<ManyConnections, String>) -> String {
     let run = match outcome {
         Ok(run) => run,
-        Err(reason) => return format!("   FAILED: {reason}"),
+        Err(reason) => return format!("   FAILED: {}", wrap(reason, "           ")),
     };
     let mut text = format!(
         "   {} in {} on {}, peak in flight {}",
@@ -277,12 +280,13 @@ pub fn many_connections_text(outcome: &Result<ManyConnections, String>) -> Strin
         run.peak_in_flight,
     );
     if let (Some(growth), Some(each)) = (run.rss_growth_kib, run.bytes_per_connection()) {
-        text.push_str(&format!(
-            "\n   memory: {:.1} MiB more resident with all open, about {} per connection \
-             (both ends: the client's and the server's)",
+        let memory = format!(
+            "{:.1} MiB more resident with all open, about {} per connection (both ends: \
+             the client's and the server's)",
             growth as f64 / 1024.0,
             format_bytes(each),
-        ));
+        );
+        text.push_str(&format!("\n   memory: {}", wrap(&memory, "           ")));
     }
     if let Some(note) = run.limit_note() {
         text.push_str(&format!("\n   note: {}", wrap(&note, "         ")));

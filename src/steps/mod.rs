@@ -64,8 +64,9 @@ pub enum StepError {
     Pool(PoolError),
     Task(TaskError),
     Join(JoinError),
-    /// Step 6's server could not start, failed, or would not stop.
-    Server(String),
+    /// Step 6 could not make or serve its connections: the server failed or would
+    /// not stop, or the limit on open files is too low.
+    Network(String),
     /// One of step 6's requests failed.
     Request {
         unit: usize,
@@ -79,7 +80,7 @@ impl fmt::Display for StepError {
             StepError::Pool(error) => write!(f, "{error}"),
             StepError::Task(error) => write!(f, "{error}"),
             StepError::Join(error) => write!(f, "{error}"),
-            StepError::Server(reason) => write!(f, "{reason}"),
+            StepError::Network(reason) => write!(f, "{reason}"),
             StepError::Request { unit, error } => write!(f, "the request of unit {unit}: {error}"),
         }
     }

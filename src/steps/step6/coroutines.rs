@@ -6,6 +6,7 @@
 
 use super::protocol::{self, MESSAGE_LEN};
 use super::server::Server;
+use super::{conclude, room_for_connections};
 use crate::steps::{StepError, Workload};
 use async_scratch::executor::{spawn, yield_now, Executor, DEFAULT_STALL_THRESHOLD};
 use async_scratch::join_all::join_all;
@@ -22,10 +23,11 @@ use std::time::Duration;
 const SPAWNS_PER_TURN: usize = 4096;
 
 pub fn run(workload: &Workload, timeline: &Timeline) -> Result<(), StepError> {
-    let server = Server::start(workload.work.duration).map_err(StepError::Server)?;
+    check_room(workload.units)?;
+    let server = Server::start(workload.work.duration).map_err(StepError::Network)?;
     let (executor, client) =
         runtime(server.address(), workload.work.duration).map_err(|error| {
-            StepError::Server(format!("cannot start the client's reactor: {error}"))
+            StepError::Network(format!("cannot start the client's reactor: {error}"))
         })?;
     let outcomes = executor.block_on(async {
         let mut tasks = Vec::with_capacity(workload.units);
@@ -37,10 +39,29 @@ pub fn run(workload: &Workload, timeline: &Timeline) -> Result<(), StepError> {
         }
         join_all(tasks).await
     });
-    for (unit, outcome) in outcomes.into_iter().enumerate() {
-        outcome?.map_err(|error| StepError::Request { unit, error })?;
+    let clients = outcomes
+        .into_iter()
+        .enumerate()
+        .try_for_each(|(unit, outcome)| {
+            outcome?.map_err(|error| StepError::Request { unit, error })
+        });
+    conclude(server, clients)
+}
+
+/// Whether `units` connections, all open at once, fit under the limit on open files
+/// (raised first): a clear refusal beats the `EMFILE` of the connection that does
+/// not fit.
+fn check_room(units: usize) -> Result<(), StepError> {
+    let (room, open_files) = room_for_connections().map_err(StepError::Network)?;
+    if units <= room {
+        return Ok(());
     }
-    server.stop().map_err(StepError::Server)
+    Err(StepError::Network(format!(
+        "every unit's connection is open at once, and {units} do not fit under the limit \
+         on open files, {} (`ulimit -Hn`; each connection takes two descriptors, one per \
+         end): {room} do; run fewer --units, or raise the hard limit",
+        open_files.soft
+    )))
 }
 
 /// The clients' side of the runtime: an executor that parks in a reactor of its own
@@ -109,12 +130,9 @@ async fn within<T>(
     patience: Duration,
     io: impl std::future::Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
-    timeout(patience, io).await.unwrap_or_else(|_elapsed| {
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("no answer from the server within {} s", patience.as_secs()),
-        ))
-    })
+    timeout(patience, io)
+        .await
+        .unwrap_or_else(|_elapsed| Err(protocol::no_answer(patience)))
 }
 
 /// The span of a unit that started at `start` and ends now, on the executor's clock

@@ -12,7 +12,8 @@
 use super::coroutines::{record, runtime, Client};
 use super::gate::Gate;
 use super::server::Server;
-use crate::fd_limit::{self, OpenFiles};
+use super::{room_for_connections, DESCRIPTORS_PER_CONNECTION};
+use crate::fd_limit::OpenFiles;
 use crate::memory;
 use async_scratch::executor::{spawn, yield_now};
 use async_scratch::join_all::join_all;
@@ -20,14 +21,6 @@ use async_scratch::time;
 use async_scratch::timeline::{peak_in_flight, threads_used, Timeline};
 use std::io;
 use std::time::{Duration, Instant};
-
-/// File descriptors per connection: the client's socket and the server's.
-const DESCRIPTORS_PER_CONNECTION: u64 = 2;
-
-/// Descriptors kept free of connections: those the tour holds already (the standard
-/// streams, a few more under a test harness), the two reactors' own (an epoll and an
-/// eventfd each), and the listener, with room to spare.
-const DESCRIPTORS_KEPT: u64 = 64;
 
 /// Spawns between two yields, as in step 4 (see `coroutines.rs`).
 const SPAWNS_PER_TURN: usize = 4096;
@@ -72,9 +65,8 @@ impl ManyConnections {
 /// Runs `asked` connections at once (or as many as the open-file limit allows), each
 /// answered after `unit`.
 pub fn run(asked: usize, unit: Duration) -> Result<ManyConnections, String> {
-    let open_files = fd_limit::raise_to_hard_limit()
-        .map_err(|error| format!("cannot read or raise the limit on open files: {error}"))?;
-    let connections = asked.min(room_for(open_files));
+    let (room, open_files) = room_for_connections()?;
+    let connections = asked.min(room);
     if connections == 0 {
         return Err(format!(
             "the limit on open files, {}, leaves no room for a connection (`ulimit -Hn`)",
@@ -106,15 +98,19 @@ pub fn run(asked: usize, unit: Duration) -> Result<ManyConnections, String> {
         (all_open, join_all(tasks).await)
     });
     let wall = started.elapsed();
-    for (id, outcome) in outcomes.into_iter().enumerate() {
-        let error = match outcome {
-            Ok(Ok(())) => continue,
-            Ok(Err(error)) => error.to_string(),
-            Err(error) => error.to_string(),
-        };
-        return Err(format!("connection {id} of {connections} failed: {error}"));
-    }
-    server.stop()?;
+    let clients = outcomes
+        .into_iter()
+        .enumerate()
+        .try_for_each(|(id, outcome)| {
+            let error = match outcome {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(error)) => error.to_string(),
+                Err(error) => error.to_string(),
+            };
+            Err(format!("connection {id} of {connections} failed: {error}"))
+        });
+    // The server's failure first: the clients' errors follow from it.
+    server.stop().and(clients)?;
     let spans = timeline.spans();
     Ok(ManyConnections {
         asked,
@@ -125,12 +121,6 @@ pub fn run(asked: usize, unit: Duration) -> Result<ManyConnections, String> {
         peak_in_flight: peak_in_flight(&spans),
         rss_growth_kib: before.zip(all_open).map(|(b, a)| a.saturating_sub(b)),
     })
-}
-
-/// How many connections the limit on open files leaves room for.
-fn room_for(open_files: OpenFiles) -> usize {
-    let free = open_files.soft.saturating_sub(DESCRIPTORS_KEPT);
-    usize::try_from(free / DESCRIPTORS_PER_CONNECTION).unwrap_or(usize::MAX)
 }
 
 /// One connection, held open at `gate` between its request and its reply, recorded

@@ -17,8 +17,10 @@
 //! | [`gate`] | an async barrier, to have every connection open at one instant |
 //! | [`many`] | the many-connections run and its memory per connection |
 
-use super::{Lanes, Part, Step, Workload};
+use super::{Lanes, Part, Step, StepError, Workload};
+use crate::fd_limit::{self, OpenFiles};
 use async_scratch::work::WorkKind;
+use server::Server;
 
 pub mod coroutines;
 pub mod gate;
@@ -54,6 +56,32 @@ pub const ROWS: [Step; 2] = [
 
     },
 ];
+
+/// File descriptors per connection: the client's socket and the server's, both in
+/// this process.
+const DESCRIPTORS_PER_CONNECTION: u64 = 2;
+
+/// Descriptors kept free of connections: those the tour holds already (the standard
+/// streams, a few more under a test harness), the two reactors' own (an epoll and an
+/// eventfd each), and the listener, with room to spare.
+const DESCRIPTORS_KEPT: u64 = 64;
+
+/// Raises the limit on open files as far as it goes, and returns it with how many
+/// connections it leaves room for.
+fn room_for_connections() -> Result<(usize, OpenFiles), String> {
+    let open_files = fd_limit::raise_to_hard_limit()
+        .map_err(|error| format!("cannot read or raise the limit on open files: {error}"))?;
+    let free = open_files.soft.saturating_sub(DESCRIPTORS_KEPT);
+    let room = usize::try_from(free / DESCRIPTORS_PER_CONNECTION).unwrap_or(usize::MAX);
+    Ok((room, open_files))
+}
+
+/// A row's outcome, once its clients are done: the server's failure comes first,
+/// since the clients' errors follow from it (a server that stops closes every
+/// connection, and each client then reads an early end of stream).
+fn conclude(server: Server, clients: Result<(), StepError>) -> Result<(), StepError> {
+    server.stop().map_err(StepError::Network).and(clients)
+}
 
 /// On `cpu` work, that step 6 still waits: its unit is the server's answer, and the
 /// server waits the unit's duration whatever `--work` says (a server's work happens

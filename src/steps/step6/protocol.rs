@@ -30,6 +30,14 @@ pub fn patience(unit: Duration) -> Duration {
     unit.saturating_add(GRACE)
 }
 
+/// The error of a client that waited `patience` for the server in vain.
+pub fn no_answer(patience: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("no answer from the server within {} s", patience.as_secs()),
+    )
+}
+
 /// The request (and the reply) for unit `unit`.
 pub fn message(unit: usize) -> [u8; MESSAGE_LEN] {
     (unit as u64).to_le_bytes()

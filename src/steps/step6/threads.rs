@@ -2,6 +2,7 @@
 //! client. While a worker waits for its reply, in `read`, the kernel holds the worker
 //! thread; so the pool has as many requests in flight as it has workers, as in step 1.
 
+use super::conclude;
 use super::protocol::{self, MESSAGE_LEN};
 use super::server::Server;
 use crate::steps::{StepError, Workload};
@@ -13,22 +14,35 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 pub fn run(workload: &Workload, timeline: &Timeline) -> Result<(), StepError> {
-    let server = Server::start(workload.work.duration).map_err(StepError::Server)?;
+    let server = Server::start(workload.work.duration).map_err(StepError::Network)?;
     let pool = ThreadPool::new(workload.workers)?;
     let (address, patience) = (server.address(), protocol::patience(workload.work.duration));
     let jobs = (0..workload.units).map(|unit| {
         let timeline = timeline.clone();
         move || timeline.record(unit, || request(address, unit, patience))
     });
-    for (unit, outcome) in run_all(&pool, jobs).into_iter().enumerate() {
-        outcome?.map_err(|error| StepError::Request { unit, error })?;
-    }
-    server.stop().map_err(StepError::Server)
+    let outcomes = run_all(&pool, jobs);
+    let clients = outcomes
+        .into_iter()
+        .enumerate()
+        .try_for_each(|(unit, outcome)| {
+            outcome?.map_err(|error| StepError::Request { unit, error })
+        });
+    conclude(server, clients)
 }
 
 /// One exchange with the server, blocking the calling thread at each step; every
 /// wait bounded by `patience`.
 fn request(server: SocketAddr, unit: usize, patience: Duration) -> io::Result<()> {
+    // A socket timeout comes out as `WouldBlock` ("resource temporarily
+    // unavailable"): said here in words instead.
+    exchange(server, unit, patience).map_err(|error| match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => protocol::no_answer(patience),
+        _ => error,
+    })
+}
+
+fn exchange(server: SocketAddr, unit: usize, patience: Duration) -> io::Result<()> {
     let mut stream = TcpStream::connect_timeout(&server, patience)?;
     stream.set_read_timeout(Some(patience))?;
     stream.set_write_timeout(Some(patience))?;

@@ -9,11 +9,13 @@ use super::server::Server;
 use super::{conclude, room_for_connections};
 use crate::steps::{StepError, Workload};
 use async_scratch::executor::{spawn, yield_now, Executor, DEFAULT_STALL_THRESHOLD};
+use async_scratch::join::JoinHandle;
 use async_scratch::join_all::join_all;
 use async_scratch::net::TcpStream;
 use async_scratch::reactor::{Handle, Reactor};
 use async_scratch::time::{self, timeout};
 use async_scratch::timeline::{Lane, Span, Timeline};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,13 +32,10 @@ pub fn run(workload: &Workload, timeline: &Timeline) -> Result<(), StepError> {
             StepError::Network(format!("cannot start the client's reactor: {error}"))
         })?;
     let outcomes = executor.block_on(async {
-        let mut tasks = Vec::with_capacity(workload.units);
-        for unit in 0..workload.units {
-            tasks.push(spawn(client.clone().recorded(unit, timeline.clone())));
-            if unit % SPAWNS_PER_TURN == SPAWNS_PER_TURN - 1 {
-                yield_now().await;
-            }
-        }
+        let tasks = spawn_each(workload.units, |unit| {
+            client.clone().recorded(unit, timeline.clone())
+        })
+        .await;
         join_all(tasks).await
     });
     let clients = outcomes
@@ -46,6 +45,27 @@ pub fn run(workload: &Workload, timeline: &Timeline) -> Result<(), StepError> {
             outcome?.map_err(|error| StepError::Request { unit, error })
         });
     conclude(server, clients)
+}
+
+/// Spawns `task(i)` for each `i` below `count`, in order, and returns their handles.
+/// It yields now and then, as step 4 does, so that its own poll never holds the
+/// thread long enough for the stall watchdog to report it.
+pub async fn spawn_each<F>(
+    count: usize,
+    mut task: impl FnMut(usize) -> F,
+) -> Vec<JoinHandle<F::Output>>
+where
+    F: Future + 'static,
+    F::Output: Send + 'static,
+{
+    let mut tasks = Vec::with_capacity(count);
+    for i in 0..count {
+        tasks.push(spawn(task(i)));
+        if i % SPAWNS_PER_TURN == SPAWNS_PER_TURN - 1 {
+            yield_now().await;
+        }
+    }
+    tasks
 }
 
 /// Whether `units` connections, all open at once, fit under the limit on open files

@@ -9,21 +9,17 @@
 //! ends': the client's task and socket, and the server's. The kernel's socket buffers
 //! are not resident memory of the process, and are not counted.
 
-use super::coroutines::{record, runtime, Client};
+use super::coroutines::{record, runtime, spawn_each, Client};
 use super::gate::Gate;
 use super::server::Server;
 use super::{room_for_connections, DESCRIPTORS_PER_CONNECTION};
 use crate::fd_limit::OpenFiles;
 use crate::memory;
-use async_scratch::executor::{spawn, yield_now};
 use async_scratch::join_all::join_all;
 use async_scratch::time;
 use async_scratch::timeline::{peak_in_flight, threads_used, Timeline};
 use std::io;
 use std::time::{Duration, Instant};
-
-/// Spawns between two yields, as in step 4 (see `coroutines.rs`).
-const SPAWNS_PER_TURN: usize = 4096;
 
 /// What the many-connections run did and measured.
 #[derive(Debug)]
@@ -81,18 +77,10 @@ pub fn run(asked: usize, unit: Duration) -> Result<ManyConnections, String> {
     let started = Instant::now();
     let (all_open, outcomes) = executor.block_on(async {
         let gate = Gate::new(connections + 1); // and this task, to read the memory
-        let mut tasks = Vec::with_capacity(connections);
-        for id in 0..connections {
-            tasks.push(spawn(held(
-                client.clone(),
-                id,
-                gate.clone(),
-                timeline.clone(),
-            )));
-            if id % SPAWNS_PER_TURN == SPAWNS_PER_TURN - 1 {
-                yield_now().await;
-            }
-        }
+        let tasks = spawn_each(connections, |id| {
+            held(client.clone(), id, gate.clone(), timeline.clone())
+        })
+        .await;
         gate.arrive().await;
         let all_open = memory::rss_kib();
         (all_open, join_all(tasks).await)

@@ -250,3 +250,47 @@ impl StopSignal {
         Poll::Pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Server;
+    use crate::steps::step6::protocol::{self, MESSAGE_LEN};
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    /// A request is answered with its own id, then the server closes; stopped after,
+    /// the server reports nothing wrong.
+    #[test]
+    fn a_request_is_echoed_then_closed() {
+        let server = Server::start(Duration::from_millis(1)).unwrap();
+        let mut client = TcpStream::connect(server.address()).unwrap();
+        client.write_all(&protocol::message(42)).unwrap();
+        let mut reply = [0; MESSAGE_LEN];
+        client.read_exact(&mut reply).unwrap();
+        protocol::check_reply(42, reply).unwrap();
+        assert_eq!(
+            client.read(&mut [0; 1]).unwrap(),
+            0,
+            "closed after the reply"
+        );
+        assert_eq!(server.stop(), Ok(()));
+    }
+
+    /// Stopping does not wait for an answer still due: a server asked to stop an hour
+    /// before its reply stops at once, and the waiting client reads the end of the
+    /// stream instead of hanging. (The bound asserted is far above the microseconds
+    /// a stop takes, and far below the hour, so a loaded machine cannot fail it.)
+    #[test]
+    fn stopping_drops_the_answers_still_due() {
+        let server = Server::start(Duration::from_secs(3600)).unwrap();
+        let mut client = TcpStream::connect(server.address()).unwrap();
+        client.write_all(&protocol::message(7)).unwrap();
+        let started = Instant::now();
+        assert_eq!(server.stop(), Ok(()));
+        let mut reply = [0; MESSAGE_LEN];
+        let read = client.read_exact(&mut reply);
+        assert!(read.is_err(), "no reply: the connection was closed");
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
+}

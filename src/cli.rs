@@ -2,7 +2,7 @@
 //! anything runs: `error:` and what is wrong on the first line, a usage hint under it,
 //! and exit code 2, never a panic.
 
-use crate::steps::{Workload, FAILURES_STEP, LAST_STEP, STEPS};
+use crate::steps::{table_steps, Workload, FAILURES_STEP, LAST_STEP, REQUESTS_STEP};
 use async_scratch::work::{Work, WorkKind};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
@@ -20,7 +20,7 @@ struct Bounds {
     high: u64,
 }
 
-/// `--step`: the table's steps and step 5, the failure cases.
+/// `--step`: the table's steps, step 5 (the failure cases) and step 6.
 const STEP_NUMBERS: Bounds = Bounds {
     low: 0,
     high: LAST_STEP as u64,
@@ -41,6 +41,14 @@ const UNIT_MS: Bounds = Bounds {
 
 /// `--workers`: far past any speedup, still well under OS thread limits.
 const WORKERS: Bounds = Bounds { low: 1, high: 1024 };
+
+/// `--connections`: up to 20,000. Each connection takes a local port for its client
+/// end, and Linux hands out about 28,000 (`ip_local_port_range`, 32768 to 60999):
+/// this leaves the rest of the machine its share.
+const CONNECTIONS: Bounds = Bounds {
+    low: 1,
+    high: 20_000,
+};
 
 /// `--budget-secs`: up to a day; a step that needs longer is a mistake, not a plan.
 const BUDGET_SECS: Bounds = Bounds {
@@ -154,6 +162,18 @@ pub struct Cli {
     )]
     pub budget_secs: u64,
 
+    #[arg(
+        long,
+        help = format!(
+            "Connections step 6 holds open at once on one thread, {CONNECTIONS} \
+             (fewer if the limit on open files is lower: the tour says so)"
+        ),
+        default_value_t = 10_000,
+        allow_negative_numbers = true,
+        value_parser = CONNECTIONS.parser::<usize>(),
+    )]
+    pub connections: usize,
+
     /// Print one JSON object per step and line, for scripts, instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -209,9 +229,9 @@ impl Cli {
         if self.trace.is_some() && self.step == Some(FAILURES_STEP) {
             return Err(Cli::command().error(
                 ErrorKind::ArgumentConflict,
-                "--trace records the units of steps 0 to 4, and step 5 has none (its \
-                 failure cases run apart, most in child processes): drop --trace, or \
-                 choose a step from 0 to 4",
+                "--trace records the units of steps 0 to 4 and 6, and step 5 has none \
+                 (its failure cases run apart, most in child processes): drop --trace, \
+                 or choose another step",
             ));
         }
         Ok(())
@@ -234,11 +254,15 @@ impl Cli {
         self.step.is_none_or(|n| n == FAILURES_STEP)
     }
 
+    /// Whether step 6's many-connections run is to run.
+    pub fn runs_many_connections(&self) -> bool {
+        self.step.is_none_or(|n| n == REQUESTS_STEP)
+    }
+
+    /// The table's rows to run: every one, or those of `--step`.
     pub fn selected_steps(&self) -> impl Iterator<Item = &'static crate::steps::Step> {
         let only = self.step;
-        STEPS
-            .iter()
-            .filter(move |step| only.is_none_or(|n| n == step.number))
+        table_steps().filter(move |step| only.is_none_or(|n| n == step.number))
     }
 }
 
@@ -269,7 +293,7 @@ mod tests {
         assert_eq!(STEP_NUMBERS.check("-0"), Ok(0));
         assert_eq!(
             STEP_NUMBERS.check("-1"),
-            refused("must not be negative, from 0 to 5")
+            refused("must not be negative, from 0 to 6")
         );
         for not_whole in ["", "-", "1.5", "+5", "ten"] {
             assert_eq!(

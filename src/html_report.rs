@@ -77,7 +77,7 @@ pub fn write(
     };
     for &(step, measured) in results {
         let svg = svg_timeline::render(step, &measured.spans, measured.wall);
-        write_file(format!("step{}.svg", step.number), svg)?;
+        write_file(format!("step{}.svg", step.file_label()), svg)?;
     }
     if let Some((points, budget)) = scaling {
         write_file(

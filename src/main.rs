@@ -4,7 +4,9 @@
 
 mod child;
 mod cli;
+mod fd_limit;
 mod html_report;
+mod memory;
 mod output;
 mod progress;
 mod report;
@@ -79,6 +81,9 @@ fn main() -> ExitCode {
     if cli.runs_failures() {
         run_failures(cli.json);
     }
+    if cli.runs_many_connections() {
+        any_failed |= !run_many_connections(&cli);
+    }
     if any_failed {
         ExitCode::FAILURE
     } else {
@@ -93,7 +98,7 @@ struct TableRun {
     any_failed: bool,
 }
 
-/// Steps 0 to 4, side by side.
+/// The table: steps 0 to 4 and step 6's two rows, side by side.
 fn run_table(cli: &cli::Cli) -> TableRun {
     let workload = cli.workload();
     let cores = runner::machine_cores();
@@ -185,10 +190,10 @@ fn run_scaling(cli: &cli::Cli) -> Vec<scaling::Point> {
 fn print_timelines(ran: &[trace::StepSpans<'_>]) {
     let width = terminal_timeline::terminal_width();
     say!("\ntimelines: time runs across each step's own wall time, one row per lane");
-    say!("(a thread, or a task in step 4); each unit in █ or ▒ in turn, · where idle;");
+    say!("(a thread, or a task in steps 4 and 6); each unit in █ or ▒ in turn, · where idle;");
     say!("past 8 lanes, one row of units in flight instead:");
     for &(step, spans) in ran {
-        say!("step {}", step.number);
+        say!("step {}", step.label());
         for row in terminal_timeline::render(step, spans, width) {
             say!("{row}");
         }
@@ -207,4 +212,22 @@ fn run_failures(json: bool) {
             say!("{}", report::failure_text(&case));
         }
     }
+}
+
+/// Step 6's many connections, printed when they have run; whether they ran.
+fn run_many_connections(cli: &cli::Cli) -> bool {
+    if !cli.json {
+        say!("\n{}", report::many_connections_header(cli.connections));
+    }
+    let unit = cli.workload().work.duration;
+    let outcome = steps::step6::many::run(cli.connections, unit);
+    if cli.json {
+        say!(
+            "{}",
+            report::many_connections_json(cli.connections, &outcome)
+        );
+    } else {
+        say!("{}", report::many_connections_text(&outcome));
+    }
+    outcome.is_ok()
 }

@@ -16,7 +16,7 @@ pub fn bar(step: &Step, units: usize, expected: Duration, allowed: bool) -> Prog
     let bar = ProgressBar::new(units as u64);
     let template = format!(
         "step {} {{bar:40}} {{pos}}/{{len}} units, {{elapsed}} of about {}s",
-        step.number,
+        step.label(),
         expected.as_secs().max(1)
     );
     if let Ok(style) = ProgressStyle::with_template(&template) {

@@ -1,7 +1,9 @@
 //! The tour's output: a table for people, or one JSON object per line for scripts.
 
+use crate::memory;
 use crate::runner::{Measured, Outcome};
 use crate::steps::step5::{Attempt, Case};
+use crate::steps::step6::many::ManyConnections;
 use crate::steps::{Step, Workload};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -138,7 +140,7 @@ pub fn json_line(
             "threads": measured.threads,
             "peak_in_flight": measured.peak_in_flight,
             "units_done": measured.units_done,
-            "peak_rss_kib": peak_rss_kib(),
+            "peak_rss_kib": memory::peak_rss_kib(),
         }),
         Outcome::Skipped(reason) => json!({ "status": "skipped", "reason": reason }),
         Outcome::Failed(reason) => json!({ "status": "failed", "reason": reason }),
@@ -253,15 +255,78 @@ pub fn failure_json(case: &Case) -> String {
     .to_string()
 }
 
-/// The process's peak resident memory so far, in KiB (`VmHWM` in /proc/self/status);
-/// `None` where there is no /proc. For one step per process, as `--scale` runs them,
-/// it is that step's peak.
-pub fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?;
-    line.trim().trim_end_matches("kB").trim().parse().ok()
+pub fn many_connections_header(asked: usize) -> String {
+    wrap(
+        &format!(
+            "Step 6: many connections, each a request to the loopback server, all held open \
+             at once by coroutines on one thread ({asked} asked for)"
+        ),
+        "",
+    )
+}
+
+/// The many-connections run, under its header: what ran, its memory, and why fewer
+/// ran than were asked for, if they did.
+pub fn many_connections_text(outcome: &Result<ManyConnections, String>) -> String {
+    let run = match outcome {
+        Ok(run) => run,
+        Err(reason) => return format!("   FAILED: {}", wrap(reason, "           ")),
+    };
+    let mut text = format!(
+        "   {} in {} on {}, peak in flight {}",
+        count(run.connections, "connection"),
+        format_duration(run.wall),
+        count(run.threads, "thread"),
+        run.peak_in_flight,
+    );
+    if let (Some(growth), Some(each)) = (run.rss_growth_kib, run.bytes_per_connection()) {
+        let memory = format!(
+            "{:.1} MiB more resident with all open, about {} per connection (both ends: \
+             the client's and the server's)",
+            growth as f64 / 1024.0,
+            format_bytes(each),
+        );
+        text.push_str(&format!("\n   memory: {}", wrap(&memory, "           ")));
+    }
+    if let Some(note) = run.limit_note() {
+        text.push_str(&format!("\n   note: {}", wrap(&note, "         ")));
+    }
+    text
+}
+
+/// `2.4 KiB` from 1,024 bytes up, `512 B` below.
+fn format_bytes(bytes: u64) -> String {
+    if bytes >= 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+pub fn many_connections_json(asked: usize, outcome: &Result<ManyConnections, String>) -> String {
+    let mut line = json!({
+        "step": 6,
+        "name": "many-connections",
+        "connections_asked": asked,
+    });
+    let fields = match outcome {
+        Ok(run) => json!({
+            "status": "ran",
+            "connections": run.connections,
+            "open_files_limit": run.open_files.soft,
+            "wall_ms": run.wall.as_secs_f64() * 1000.0,
+            "threads": run.threads,
+            "peak_in_flight": run.peak_in_flight,
+            "rss_growth_kib": run.rss_growth_kib,
+            "bytes_per_connection": run.bytes_per_connection(),
+        }),
+        Err(reason) => json!({ "status": "failed", "reason": reason }),
+    };
+    merge(&mut line, fields);
+    if let Ok(Some(note)) = outcome.as_ref().map(ManyConnections::limit_note) {
+        line["note"] = json!(note);
+    }
+    line.to_string()
 }
 
 /// One `--scale` point, as a line of the terminal output.

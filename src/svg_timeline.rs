@@ -57,7 +57,7 @@ pub fn render(step: &Step, spans: &[Span], wall: Duration) -> String {
     let height = TOP + plot_height + BOTTOM;
     let title = format!(
         "Step {}: {} (wall {}, peak in flight {}, {})",
-        step.number,
+        step.label(),
         step.what,
         crate::report::format_duration(wall),
         peak_in_flight(spans),

@@ -3,7 +3,8 @@
 //! into any unit with tools they already know.
 //!
 //! The format: a `traceEvents` array of complete events (`"ph": "X"`, start `ts` and
-//! duration `dur` in microseconds), one process per step (`pid` = step number + 1) and
+//! duration `dur` in microseconds), one process per row of the table (`pid` = step number + 1; step 6's second row,
+//! the coroutines, is 8) and
 //! one track per lane (`tid`: a thread, or a task in step 4), named by metadata events.
 //!
 //! Each step's spans are measured from that step's own start, so laid on one time axis
@@ -11,7 +12,7 @@
 //! the steps one after another instead, in the order they ran: each starts a little
 //! after the previous one's last unit ends.
 
-use crate::steps::Step;
+use crate::steps::{Part, Step};
 use async_scratch::timeline::Span;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -39,7 +40,7 @@ fn trace(steps: &[StepSpans<'_>]) -> Value {
             "process_name",
             step,
             None,
-            format!("step {}: {}", step.number, step.what),
+            format!("step {}: {}", step.label(), step.what),
         ));
         for &lane in step.spans_by_lane(spans).keys() {
             events.push(metadata(
@@ -61,9 +62,12 @@ fn last_end(spans: &[Span]) -> Duration {
 }
 
 /// The trace's process for `step`. Numbered from 1: in the system traces these viewers
-/// usually show, pid 0 is Linux's idle task, and step 0 should not look like it.
+/// usually show, pid 0 is Linux's idle task, and step 0 should not look like it. A
+/// step's second row (step 6's coroutines) takes the number after its first, which
+/// no step has: there is no step 7.
 fn pid(step: &Step) -> u32 {
-    u32::from(step.number) + 1
+    let row = step.part.map_or(0, Part::index);
+    u32::from(step.number) + 1 + row
 }
 
 fn metadata(kind: &str, step: &Step, lane: Option<usize>, name: String) -> Value {
@@ -78,7 +82,7 @@ fn metadata(kind: &str, step: &Step, lane: Option<usize>, name: String) -> Value
 fn unit_event(step: &Step, span: &Span, step_start: Duration) -> Value {
     json!({
         "name": format!("unit {}", span.unit),
-        "cat": format!("step {}", step.number),
+        "cat": format!("step {}", step.label()),
         "ph": "X",
         "pid": pid(step),
         "tid": step.lane_of(span),

@@ -14,14 +14,19 @@ fn tour(args: &[&str]) -> Output {
         .expect("the tour binary runs")
 }
 
-/// Runs the tour with `--json` and parses each line of its output: the table's steps
-/// (0 to 4) only, not step 5's failure cases (see `failure_cases`).
+/// Runs the tour with `--json` and parses each line of its output: the table's rows
+/// (steps 0 to 4, and step 6's two) only, not step 5's failure cases (see
+/// `failure_cases`) nor step 6's many connections.
 fn tour_json(args: &[&str]) -> Vec<Value> {
     all_json_lines(args)
         .into_iter()
-        .filter(|line| line.get("case").is_none())
+        .filter(|line| line.get("case").is_none() && line.get("connections_asked").is_none())
         .collect()
 }
+
+/// Options that keep step 6's many-connections run small in a test that runs every
+/// step: the default 10,000 would cost the test seconds and 20,000 descriptors.
+const FEW_CONNECTIONS: [&str; 2] = ["--connections", "20"];
 
 fn all_json_lines(args: &[&str]) -> Vec<Value> {
     let output = tour(&[args, &["--json"]].concat());
@@ -60,14 +65,23 @@ fn trace_pid(step: u64) -> u64 {
     step + 1
 }
 
+/// The processes of step 6's two rows in a trace: threads, then coroutines, which
+/// takes the number after it.
+const STEP_6_PIDS: [u64; 2] = [7, 8];
+
 /// The spans of `step`'s units in a trace, in unit order.
 fn unit_spans(trace: &Value, step: u64) -> Vec<TraceSpan> {
+    spans_of_process(trace, trace_pid(step))
+}
+
+/// The spans of the units on process `pid` of a trace, in unit order.
+fn spans_of_process(trace: &Value, pid: u64) -> Vec<TraceSpan> {
     let nanos = |event: &Value, field: &str| (event[field].as_f64().unwrap() * 1e3).round() as i64;
     let mut spans: Vec<TraceSpan> = trace["traceEvents"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|event| event["ph"] == "X" && event["pid"] == trace_pid(step))
+        .filter(|event| event["ph"] == "X" && event["pid"] == pid)
         .map(|event| {
             let name = event["name"].as_str().unwrap();
             let start_ns = nanos(event, "ts");
@@ -124,10 +138,12 @@ fn json_reports_each_steps_concurrency() {
         "4",
         "--trace",
         trace_path.to_str().unwrap(),
+        FEW_CONNECTIONS[0],
+        FEW_CONNECTIONS[1],
     ]);
     let trace = read_trace(&trace_path);
-    assert_eq!(lines.len(), 5);
-    for (line, step) in lines.iter().zip(0..) {
+    assert_eq!(lines.len(), 7, "steps 0 to 4, and step 6's two rows");
+    for (line, step) in lines[..5].iter().zip(0..) {
         assert_eq!(line["step"], step);
         for field in [
             "name",
@@ -174,7 +190,13 @@ fn json_reports_each_steps_concurrency() {
 /// flight, nor use more than `units` threads.
 #[test]
 fn peak_is_bounded_by_units_when_units_are_few() {
-    let lines = tour_json(&["--units", "3", "--unit-ms", "20", "--workers", "8"]);
+    let lines = tour_json(
+        &[
+            &["--units", "3", "--unit-ms", "20", "--workers", "8"][..],
+            &FEW_CONNECTIONS,
+        ]
+        .concat(),
+    );
     for step in [1, 3] {
         let line = &lines[step];
         assert!(line["peak_in_flight"].as_u64().unwrap() <= 3, "{line}");
@@ -215,8 +237,10 @@ fn an_over_budget_step_is_skipped_with_a_reason() {
 /// is never a panic.
 #[test]
 fn bad_options_exit_with_code_2_and_a_message() {
-    let cases: [&[&str]; 7] = [
+    let cases: [&[&str]; 9] = [
         &["--workers", "0"],
+        &["--connections", "0"],
+        &["--connections", "20001"],
         &["--units", "0"],
         &["--units", "99999999999"],
         &["--unit-ms", "-5"],
@@ -238,8 +262,9 @@ fn bad_options_exit_with_code_2_and_a_message() {
 }
 
 /// Each numeric option, with the whole numbers it accepts (both ends included).
-const NUMERIC_OPTIONS: [(&str, u64, u64); 6] = [
-    ("--step", 0, 5),
+const NUMERIC_OPTIONS: [(&str, u64, u64); 7] = [
+    ("--step", 0, 6),
+    ("--connections", 1, 20_000),
     ("--units", 1, 1_000_000),
     ("--unit-ms", 1, 60_000),
     ("--workers", 1, 1024),
@@ -294,6 +319,7 @@ fn a_negative_number_is_refused_as_a_number() {
         ("--units", "must be positive"),
         ("--workers", "must be positive"),
         ("--unit-ms", "must be positive"),
+        ("--connections", "must be positive"),
         ("--step", "must not be negative"),
     ];
     for (option, expected) in cases {
@@ -342,7 +368,13 @@ fn scale_up_to_without_scale_is_an_error() {
 #[test]
 fn every_json_field_is_documented_in_the_readme() {
     let documented = readme_json_fields();
-    let ran = all_json_lines(&["--units", "1", "--unit-ms", "1", "--workers", "1"]);
+    let ran = all_json_lines(
+        &[
+            &["--units", "1", "--unit-ms", "1", "--workers", "1"][..],
+            &FEW_CONNECTIONS,
+        ]
+        .concat(),
+    );
     let skipped_and_scaled = all_json_lines(&[
         "--step",
         "0",
@@ -362,8 +394,9 @@ fn every_json_field_is_documented_in_the_readme() {
         .filter_map(|line| Some((json_line_kind(line), line["status"].as_str()?)))
         .collect();
     for kind_and_status in [
-        ("Steps 0 to 4", "ran"),
-        ("Steps 0 to 4", "skipped"),
+        ("Steps 0 to 4 and 6", "ran"),
+        ("Steps 0 to 4 and 6", "skipped"),
+        ("Step 6's many connections", "ran"),
         ("`--scale`", "ran"),
         ("`--scale`", "skipped"),
     ] {
@@ -389,8 +422,10 @@ fn json_line_kind(line: &Value) -> &'static str {
         "`--scale`"
     } else if line.get("case").is_some() {
         "Step 5"
+    } else if line.get("connections_asked").is_some() {
+        "Step 6's many connections"
     } else {
-        "Steps 0 to 4"
+        "Steps 0 to 4 and 6"
     }
 }
 
@@ -440,14 +475,23 @@ fn readme_json_fields() -> std::collections::BTreeMap<String, Vec<String>> {
 /// The table names every step and explains its columns.
 #[test]
 fn the_table_shows_every_step() {
-    let output = tour(&["--units", "2", "--unit-ms", "1", "--workers", "2"]);
+    let output = tour(
+        &[
+            &["--units", "2", "--unit-ms", "1", "--workers", "2"][..],
+            &FEW_CONNECTIONS,
+        ]
+        .concat(),
+    );
     assert!(output.status.success());
     let stdout = String::from_utf8(output.stdout).unwrap();
     for text in [
         "a loop, one unit after another",
         "spawn every task, then wait for all",
         "every unit a coroutine task, on one thread",
+        "every unit a request: blocking, on a pool",
+        "every unit a request: coroutines, 1 thread",
         "peak in flight:",
+        "Step 6: many connections",
     ] {
         assert!(stdout.contains(text), "missing `{text}` in:\n{stdout}");
     }
@@ -516,7 +560,130 @@ fn failure_cases_are_detected_and_fixed() {
     assert_eq!(attempt(3, "fix", 0)["completed"], true);
 }
 
-/// The detectors make no claim of certainty on the healthy steps 0 to 4: no deadlock,
+/// Step 6 alone, with few units and connections: both rows complete every unit,
+/// each a request answered by the loopback server, and the many-connections run holds
+/// every connection it was asked for. What is asserted of concurrency holds on any
+/// machine, and is counted from spans:
+/// - the threads' row has at most one request per worker in flight (the OS scheduler
+///   decides how many overlap, as in step 1);
+/// - the coroutines' row has all 5 in flight: the tasks are spawned in one poll, each
+///   records its start at its first poll, and none can end before the reactor reports
+///   its reply, which the executor looks for only when no task is ready, so after
+///   every first poll. The trace's spans give the same peak;
+/// - the many-connections run holds each connection at a gate until all are open, so
+///   its peak is exactly its count.
+#[test]
+fn step_6_runs_every_request_with_threads_and_with_coroutines() {
+    let trace_path = temp_path("step6-trace", "json");
+    let args = [
+        "--step",
+        "6",
+        "--units",
+        "5",
+        "--unit-ms",
+        "20",
+        "--workers",
+        "2",
+        "--connections",
+        "50",
+    ];
+    let lines = all_json_lines(&[&args[..], &["--trace", trace_path.to_str().unwrap()]].concat());
+    let trace = read_trace(&trace_path);
+    assert_eq!(
+        lines.len(),
+        3,
+        "two rows and the many connections: {lines:?}"
+    );
+    let (threads, coroutines, many) = (&lines[0], &lines[1], &lines[2]);
+    for (line, name) in [
+        (threads, "requests-threads"),
+        (coroutines, "requests-coroutines"),
+    ] {
+        assert_eq!(line["step"], 6, "{line}");
+        assert_eq!(line["name"], name, "{line}");
+        assert_eq!(line["status"], "ran", "{line}");
+        assert_eq!(line["units_done"], 5, "every request answered: {line}");
+    }
+    let peak = |line: &Value| line["peak_in_flight"].as_u64().unwrap();
+    assert!(
+        (1..=2).contains(&peak(threads)),
+        "one per worker: {threads}"
+    );
+    assert!(
+        (1..=2).contains(&threads["threads"].as_u64().unwrap()),
+        "{threads}"
+    );
+    assert_eq!(peak(coroutines), 5, "every request at once: {coroutines}");
+    assert_eq!(coroutines["threads"], 1, "{coroutines}");
+    let spans = spans_of_process(&trace, STEP_6_PIDS[1]);
+    assert_eq!(spans.len(), 5);
+    assert_eq!(peak_of(&spans), 5, "the trace's spans overlap too");
+
+    assert_eq!(many["name"], "many-connections", "{many}");
+    assert_eq!(many["status"], "ran", "{many}");
+    assert_eq!(many["connections"], 50, "{many}");
+    assert_eq!(peak(many), 50, "all open at once: {many}");
+    assert_eq!(many["threads"], 1, "{many}");
+    assert!(many.get("note").is_none(), "50 connections fit: {many}");
+
+    let output = tour(&args);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let rows = stdout.lines().filter(|line| line.starts_with("6 ")).count();
+    assert_eq!(rows, 2, "two rows for step 6 in:\n{stdout}");
+    assert!(stdout.contains("50 connections in"), "{stdout}");
+    assert!(stdout.contains("per connection"), "{stdout}");
+    assert_eq!(
+        timeline_rows(&output, "step 6 coroutines").len(),
+        5,
+        "a row per task"
+    );
+}
+
+/// With a hard limit on open files too low for every connection asked for, step 6
+/// says so, in words, and runs as many as fit; with one too low for any, it fails
+/// with a message and exit code 1, never a panic. The limit is lowered by the shell
+/// that starts the tour (`ulimit`), as a user would.
+#[test]
+fn step_6_runs_what_the_open_file_limit_allows_and_says_so() {
+    let run = |limit: u32| {
+        let script = format!("ulimit -Sn {limit} && ulimit -Hn {limit} && exec \"$0\" \"$@\"");
+        Command::new("sh")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_tour")])
+            .args([
+                "--step",
+                "6",
+                "--units",
+                "1",
+                "--unit-ms",
+                "1",
+                "--connections",
+                "500",
+            ])
+            .output()
+            .expect("sh runs the tour")
+    };
+    let output = run(300);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout.contains("the hard limit on open files is 300"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("of the 500"), "{stdout}");
+
+    let output = run(40);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("FAILED: the limit on open files, 40, leaves no room"),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The detectors make no claim of certainty on the healthy steps 0 to 4 and 6: no deadlock,
 /// no lost task, no wait cycle (deadlock detection is always on). Step 4 also runs with
 /// the stall watchdog on; a stall report is a wall-clock observation (a thread the OS
 /// deschedules for 100 ms on a busy machine is reported too), so it is the one line
@@ -524,7 +691,7 @@ fn failure_cases_are_detected_and_fixed() {
 /// where it is deterministic (crates/async-scratch/tests/diagnostics.rs).
 #[test]
 fn healthy_steps_raise_no_diagnostic() {
-    for step in ["0", "1", "2", "3", "4"] {
+    for step in ["0", "1", "2", "3", "4", "6"] {
         let output = tour(&[
             "--step",
             step,
@@ -534,6 +701,8 @@ fn healthy_steps_raise_no_diagnostic() {
             "5",
             "--workers",
             "4",
+            FEW_CONNECTIONS[0],
+            FEW_CONNECTIONS[1],
         ]);
         assert!(output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -647,6 +816,8 @@ fn the_trace_puts_each_step_after_the_one_before() {
         "2",
         "--trace",
         path.to_str().unwrap(),
+        FEW_CONNECTIONS[0],
+        FEW_CONNECTIONS[1],
     ]);
     assert!(output.status.success(), "{output:?}");
     let trace = read_trace(&path);
@@ -656,7 +827,8 @@ fn the_trace_puts_each_step_after_the_one_before() {
         .iter()
         .map(|event| event["pid"].as_u64().unwrap())
         .collect();
-    assert_eq!(pids, (0..=4).map(trace_pid).collect());
+    let expected = (0..=4).map(trace_pid).chain(STEP_6_PIDS).collect();
+    assert_eq!(pids, expected);
     for step in 1..=4 {
         let last_end = unit_spans(&trace, step - 1)
             .iter()
@@ -795,16 +967,23 @@ fn the_report_draws_one_bar_per_unit_where_its_span_is() {
             "2",
             "--trace",
             trace_path.to_str().unwrap(),
+            FEW_CONNECTIONS[0],
+            FEW_CONNECTIONS[1],
         ],
     );
     let trace = read_trace(&trace_path);
     assert!(!html.contains("<script"), "self-contained: no scripts");
     let svgs = svg_documents(&html);
-    assert_eq!(svgs.len(), 5, "one timeline per step 0-4");
-    for (svg, step) in svgs.iter().zip(0..) {
+    assert_eq!(
+        svgs.len(),
+        7,
+        "one timeline per row: steps 0-4, step 6's two"
+    );
+    let pids = (0..=4).map(trace_pid).chain(STEP_6_PIDS);
+    for (svg, pid) in svgs.iter().zip(pids) {
         let doc = roxmltree::Document::parse(svg).expect("the SVG parses as XML");
         assert_eq!(unit_bars(&doc).len(), 6);
-        assert_bars_are_spans_scaled(&bars_by_unit(&doc), &unit_spans(&trace, step));
+        assert_bars_are_spans_scaled(&bars_by_unit(&doc), &spans_of_process(&trace, pid));
     }
 
     let spans0 = unit_spans(&trace, 0);

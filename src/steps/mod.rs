@@ -10,6 +10,7 @@ use async_scratch::timeline::{Span, Timeline};
 use async_scratch::work::{Work, WorkKind};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io;
 use std::time::Duration;
 
 pub mod step0;
@@ -18,6 +19,7 @@ pub mod step2;
 pub mod step3;
 pub mod step4;
 pub mod step5;
+pub mod step6;
 
 /// What every step runs: `units` units of `work`, with `workers` threads where a step
 /// uses a pool.
@@ -62,6 +64,14 @@ pub enum StepError {
     Pool(PoolError),
     Task(TaskError),
     Join(JoinError),
+    /// Step 6 could not make or serve its connections: the server failed or would
+    /// not stop, or the limit on open files is too low.
+    Network(String),
+    /// One of step 6's requests failed.
+    Request {
+        unit: usize,
+        error: io::Error,
+    },
 }
 
 impl fmt::Display for StepError {
@@ -70,6 +80,8 @@ impl fmt::Display for StepError {
             StepError::Pool(error) => write!(f, "{error}"),
             StepError::Task(error) => write!(f, "{error}"),
             StepError::Join(error) => write!(f, "{error}"),
+            StepError::Network(reason) => write!(f, "{reason}"),
+            StepError::Request { unit, error } => write!(f, "the request of unit {unit}: {error}"),
         }
     }
 }
@@ -97,13 +109,39 @@ impl From<TaskError> for StepError {
 pub enum Lanes {
     /// One lane per OS thread (steps 0 to 3).
     Threads,
-    /// One lane per task (step 4: every unit is a task, all on one thread).
+    /// One lane per task (steps 4 and 6: every unit is a task, all on one thread).
     Tasks,
+}
+
+/// Which of a step's rows: step 6 runs its requests two ways, a row each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Threads,
+    Coroutines,
+}
+
+impl Part {
+    /// Where the row comes among its step's rows, from 0.
+    pub fn index(self) -> u32 {
+        match self {
+            Part::Threads => 0,
+            Part::Coroutines => 1,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Threads => "threads",
+            Part::Coroutines => "coroutines",
+        }
+    }
 }
 
 /// One step of the tour, as the runner sees it.
 pub struct Step {
     pub number: u8,
+    /// Which row of its step this is, for a step with more than one (step 6).
+    pub part: Option<Part>,
     /// What a learner should see in this step's timeline, one sentence.
     pub look_for: &'static str,
     /// What a lane is in this step's pictures.
@@ -143,6 +181,20 @@ impl Step {
         lanes
     }
 
+    /// The step's number, and its part if it has one: `4`, `6 threads`. How the
+    /// timelines and pictures name a row.
+    pub fn label(&self) -> String {
+        match self.part {
+            Some(part) => format!("{} {}", self.number, part.name()),
+            None => self.number.to_string(),
+        }
+    }
+
+    /// The label as a file name's part: `4`, `6-threads`.
+    pub fn file_label(&self) -> String {
+        self.label().replace(' ', "-")
+    }
+
     /// How a lane is named in pictures and traces.
     pub fn lane_name(&self, lane: usize) -> String {
         match self.lanes {
@@ -152,7 +204,9 @@ impl Step {
     }
 }
 
-/// Every step, in tour order.
+/// The strategies, on the simulated unit of work, in tour order: what `--scale`
+/// compares. The table also has step 6's rows, the same strategies on a real request
+/// (see [`table_steps`]).
 pub const STEPS: [Step; 5] = [
     step0::STEP,
     step1::STEP,
@@ -161,8 +215,16 @@ pub const STEPS: [Step; 5] = [
     step4::STEP,
 ];
 
+/// Every row of the table, in tour order: [`STEPS`], then step 6's two.
+pub fn table_steps() -> impl Iterator<Item = &'static Step> {
+    STEPS.iter().chain(step6::ROWS.iter())
+}
+
 /// Step 5 is not a row of the table: it runs failure cases, each with its own report.
 pub const FAILURES_STEP: u8 = 5;
 
+/// Step 6: two rows of the table, and then the many-connections run.
+pub const REQUESTS_STEP: u8 = 6;
+
 /// The highest step number, for validating `--step`.
-pub const LAST_STEP: u8 = FAILURES_STEP;
+pub const LAST_STEP: u8 = REQUESTS_STEP;

@@ -6,6 +6,7 @@ use async_scratch::timeline::Timeline;
 
 pub const STEP: Step = Step {
     number: 0,
+    part: None,
     look_for: "One lane: each unit starts where the one before it ends, so the wall time is the sum of every unit.",
     lanes: Lanes::Threads,
     name: "sequential",

@@ -8,6 +8,7 @@ use async_scratch::timeline::Timeline;
 
 pub const STEP: Step = Step {
     number: 1,
+    part: None,
     look_for: "One lane per worker, each taking the next job as soon as it is free: as many units at a time as there are workers.",
     lanes: Lanes::Threads,
     name: "thread-pool",

@@ -8,6 +8,7 @@ use async_scratch::timeline::Timeline;
 
 pub const STEP: Step = Step {
     number: 2,
+    part: None,
     look_for: "The units run on pool threads, yet never two at once: waiting for each task before spawning the next is sequential again.",
     lanes: Lanes::Threads,
     name: "tasks",

@@ -8,6 +8,7 @@ use async_scratch::timeline::Timeline;
 
 pub const STEP: Step = Step {
     number: 3,
+    part: None,
     look_for: "As full as step 1: every job is spawned first and all are waited for together, so no worker waits for the caller.",
     lanes: Lanes::Threads,
     name: "run-all",

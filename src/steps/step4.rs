@@ -14,6 +14,7 @@ use async_scratch::work::WorkKind;
 
 pub const STEP: Step = Step {
     number: 4,
+    part: None,
     look_for: "One lane per task, all on one thread, all in flight at once: the thread is free while every unit awaits its timer.",
     lanes: Lanes::Tasks,
     name: "coroutines",

@@ -1,7 +1,8 @@
 //! # async-scratch-bench: our executor beside tokio and smol, on the same workloads
 //!
-//! Every single-threaded workload is written here once per runtime, and everything
-//! that measures them runs this one copy: the criterion benchmark
+//! Every single-threaded workload, the network ones (TCP echo, idle connections)
+//! included, is written here once per runtime, and everything that measures them
+//! runs this one copy: the criterion benchmark
 //! (`benches/executor.rs`), which loops in one process, and the comparison runner,
 //! which runs each workload once per fresh process, because a loop in one warm
 //! process hides what a real program pays the first time: growing the allocator's
@@ -13,7 +14,7 @@
 //! |---|---|
 //! | [`runtime`] | the [`Runtime`](runtime::Runtime) trait, one method per workload, and its three implementations: ours (diagnostics on or off), tokio's current-thread runtime, smol's `LocalExecutor` |
 //! | [`ping_pong`] | the two tasks of a ping-pong pair, the same futures on every runtime |
-//! | [`workload`] | the workloads by name, their sizes, and running one measured: wall time or memory per task |
+//! | [`workload`] | the workloads by name, their sizes, and running one measured: wall time, or memory per task or per connection |
 //! | [`rss`] | the process's peak resident memory, from `/proc/self/status` |
 //! | [`result_line`] | the one JSON line a measured run prints, and reading it back |
 //! | [`child`] | one measured run in a fresh process, whatever becomes of it |

@@ -131,9 +131,9 @@ impl Report<'_> {
         text
     }
 
-    /// One JSON line per cell: the median under the unit's key (`ms` or
-    /// `bytes_per_task`, null if every run failed), min, max, how many runs gave a
-    /// figure and how many failed.
+    /// One JSON line per cell: the median under the unit's key (`ms`,
+    /// `bytes_per_task` or `bytes_per_connection`; null if every run failed), min,
+    /// max, how many runs gave a figure and how many failed.
     pub fn json_lines(&self) -> Vec<String> {
         let cores = cores();
         let mut lines = Vec::new();

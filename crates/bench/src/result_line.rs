@@ -7,8 +7,8 @@
 //! {"ms":381.202,"runtime":"tokio","tasks":1000000,"workload":"spawn"}
 //! ```
 //!
-//! (keys in alphabetical order), with `bytes_per_task` in place of `ms` for the memory
-//! workloads.
+//! (keys in alphabetical order), with `bytes_per_task` (or `bytes_per_connection`)
+//! in place of `ms` for the memory workloads.
 
 use crate::workload::Workload;
 use serde_json::{json, Value};

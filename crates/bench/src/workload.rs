@@ -1,9 +1,9 @@
 //! The workloads by name, their sizes, and running one measured.
 //!
 //! A workload is measured either in wall time (the milliseconds its
-//! [`Runtime`] method takes, the runtime already built) or in memory per task (how far
-//! the process's peak resident memory rose above a baseline taken just before,
-//! divided by the number of tasks; see [`crate::rss`]).
+//! [`Runtime`] method takes, the runtime already built) or in memory per task or per
+//! connection (how far the process's peak resident memory rose above a baseline taken
+//! just before, divided by the number of tasks or connections; see [`crate::rss`]).
 
 use crate::rss;
 use crate::runtime::Runtime;
@@ -43,6 +43,25 @@ pub const SLEEPERS: usize = 100_000;
 /// memory holds every one of them.
 pub const SLEEP: Duration = Duration::from_secs(1);
 
+/// Client connections in `echo`: each is a client task and a server task, so 100
+/// tasks take turns, more than a runtime's fast path for a single ready task.
+pub const ECHO_CONNECTIONS: usize = 50;
+
+/// Round trips per connection in `echo`: 50 × 1,000 make 50,000 echoes, each a write
+/// and a read on both sides; about a second on the README's VM.
+pub const ECHO_MESSAGES: usize = 1_000;
+
+/// Bytes per echoed message: small, so that the time is the runtime's and the
+/// system calls', not the copying.
+pub const ECHO_MESSAGE_BYTES: usize = 64;
+
+/// Connections held open in `idle-connections`: enough that the fixed costs (the
+/// listener, the runtime's first allocations) vanish in the figure per connection.
+/// Each is two sockets in the process, client and server side, so it needs a limit
+/// of some 2,100 open files: more than the 1,024 some systems set by default
+/// (`ulimit -n 4096` raises it; a connect beyond the limit fails, and says so).
+pub const IDLE_CONNECTIONS: usize = 1_000;
+
 /// One workload, as named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workload {
@@ -60,6 +79,11 @@ pub enum Workload {
     Sleep,
     /// 100,000 tasks sleeping 1 s at once (bytes per task).
     SleepBytes,
+    /// TCP echo on loopback, 50 connections × 1,000 echoes of 64 B (ms).
+    Echo,
+    /// 1,000 idle loopback connections, both ends in the process (bytes per
+    /// connection).
+    IdleConnections,
 }
 
 /// What a workload's figure measures.
@@ -69,6 +93,8 @@ pub enum Unit {
     Millis,
     /// Peak resident memory growth divided by the number of tasks, in bytes.
     BytesPerTask,
+    /// Peak resident memory growth divided by the number of connections, in bytes.
+    BytesPerConnection,
 }
 
 impl Unit {
@@ -77,13 +103,14 @@ impl Unit {
         match self {
             Unit::Millis => "ms",
             Unit::BytesPerTask => "bytes_per_task",
+            Unit::BytesPerConnection => "bytes_per_connection",
         }
     }
 
     /// A figure for a person: `184 ms`, `15.2 ms`, `1.023 s`, `385 B`.
     pub fn format(self, value: f64) -> String {
         match self {
-            Unit::BytesPerTask => format!("{value:.0} B"),
+            Unit::BytesPerTask | Unit::BytesPerConnection => format!("{value:.0} B"),
             Unit::Millis if value >= 1000.0 => format!("{:.3} s", value / 1000.0),
             Unit::Millis if value >= 100.0 => format!("{value:.0} ms"),
             Unit::Millis if value >= 10.0 => format!("{value:.1} ms"),
@@ -94,7 +121,7 @@ impl Unit {
 
 impl Workload {
     /// Every workload, in the order the comparison runs them.
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 9] = [
         Workload::Spawn,
         Workload::QueuedBytes,
         Workload::PingPong,
@@ -102,6 +129,8 @@ impl Workload {
         Workload::Yield,
         Workload::Sleep,
         Workload::SleepBytes,
+        Workload::Echo,
+        Workload::IdleConnections,
     ];
 
     /// The name on the command line and in the JSON lines.
@@ -114,6 +143,8 @@ impl Workload {
             Workload::Yield => "yield",
             Workload::Sleep => "sleep",
             Workload::SleepBytes => "sleep-bytes",
+            Workload::Echo => "echo",
+            Workload::IdleConnections => "idle-connections",
         }
     }
 
@@ -127,6 +158,10 @@ impl Workload {
             Workload::Yield => "200 tasks × 1,000 `yield_now`",
             Workload::Sleep => "100,000 tasks sleeping 1 s at once (wall time)",
             Workload::SleepBytes => "memory per sleeping task (100,000 asleep)",
+            Workload::Echo => "TCP echo, 50 connections × 1,000 echoes of 64 B",
+            Workload::IdleConnections => {
+                "memory per idle TCP connection (1,000; both ends in the process)"
+            }
         }
     }
 
@@ -134,11 +169,13 @@ impl Workload {
     pub fn unit(self) -> Unit {
         match self {
             Workload::QueuedBytes | Workload::SleepBytes => Unit::BytesPerTask,
+            Workload::IdleConnections => Unit::BytesPerConnection,
             _ => Unit::Millis,
         }
     }
 
-    /// How many tasks it spawns in all.
+    /// How many tasks it spawns in all: for the network workloads, the server's
+    /// (one accepting, one per connection) and the clients'.
     pub fn tasks(self) -> usize {
         match self {
             Workload::Spawn | Workload::QueuedBytes => SPAWNS,
@@ -146,6 +183,16 @@ impl Workload {
             Workload::Chain => CHAIN,
             Workload::Yield => YIELDERS,
             Workload::Sleep | Workload::SleepBytes => SLEEPERS,
+            Workload::Echo => 1 + 2 * ECHO_CONNECTIONS,
+            Workload::IdleConnections => 1 + IDLE_CONNECTIONS,
+        }
+    }
+
+    /// What a memory figure is divided by: its tasks, or its connections.
+    fn memory_divisor(self) -> usize {
+        match self.unit() {
+            Unit::BytesPerConnection => IDLE_CONNECTIONS,
+            _ => self.tasks(),
         }
     }
 
@@ -158,6 +205,8 @@ impl Workload {
             Workload::Chain => runtime.chain(CHAIN),
             Workload::Yield => runtime.yield_many(YIELDERS, YIELDS),
             Workload::Sleep | Workload::SleepBytes => runtime.sleep_many(SLEEPERS, SLEEP),
+            Workload::Echo => runtime.echo(ECHO_CONNECTIONS, ECHO_MESSAGES, ECHO_MESSAGE_BYTES),
+            Workload::IdleConnections => runtime.idle_connections(IDLE_CONNECTIONS),
         }
     }
 
@@ -171,11 +220,11 @@ impl Workload {
                 self.drive(runtime);
                 Ok(start.elapsed().as_secs_f64() * 1000.0)
             }
-            Unit::BytesPerTask => {
+            Unit::BytesPerTask | Unit::BytesPerConnection => {
                 let baseline = rss::Baseline::now()?;
                 self.drive(runtime);
                 let growth = baseline.peak_growth_bytes()?;
-                Ok(growth as f64 / self.tasks() as f64)
+                Ok(growth as f64 / self.memory_divisor() as f64)
             }
         }
     }
@@ -230,5 +279,16 @@ mod tests {
         assert_eq!(Unit::Millis.format(15.24), "15.2 ms");
         assert_eq!(Unit::Millis.format(7.216), "7.22 ms");
         assert_eq!(Unit::BytesPerTask.format(384.6), "385 B");
+        assert_eq!(Unit::BytesPerConnection.format(1999.5), "2000 B");
+    }
+
+    /// Idle connections are counted per connection, not per task: the accepting
+    /// task is not a connection.
+    #[test]
+    fn idle_connections_are_divided_by_connections() {
+        let idle = Workload::IdleConnections;
+        assert_eq!(idle.unit(), Unit::BytesPerConnection);
+        assert_eq!(idle.memory_divisor(), IDLE_CONNECTIONS);
+        assert_eq!(Workload::SleepBytes.memory_divisor(), SLEEPERS);
     }
 }

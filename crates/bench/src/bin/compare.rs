@@ -53,7 +53,7 @@ struct Cli {
     rounds: u64,
 
     /// Only these workloads, comma-separated (default: all of spawn, queued-bytes,
-    /// ping-pong, chain, yield, sleep, sleep-bytes).
+    /// ping-pong, chain, yield, sleep, sleep-bytes, echo, idle-connections).
     #[arg(long, value_delimiter = ',', value_name = "A,B,...")]
     workloads: Vec<Workload>,
 

@@ -8,7 +8,8 @@
 //!
 //! Runtimes: `async-scratch`, `async-scratch-no-diagnostics` (ours with
 //! `ExecutorBuilder::diagnostics(false)`), `tokio`, `smol`. Workloads: `spawn`,
-//! `queued-bytes`, `ping-pong`, `chain`, `yield`, `sleep`, `sleep-bytes` (see
+//! `queued-bytes`, `ping-pong`, `chain`, `yield`, `sleep`, `sleep-bytes`, `echo`,
+//! `idle-connections` (see
 //! `async_scratch_bench::workload`). One run per process is the point: the run pays
 //! for growing the heap and faulting in fresh pages, as a real program does, where a
 //! loop in one process would reuse memory the earlier iterations left behind. The

@@ -6,6 +6,14 @@
 //! three can be read side by side: [`ours`], [`tokio_runtime`], [`smol_executor`].
 //! The runtime is built by its constructor, not by the workload methods, so a caller
 //! can time a workload without the runtime's construction.
+//!
+//! The network workloads ([`echo`](Runtime::echo),
+//! [`idle_connections`](Runtime::idle_connections)) run on loopback, server and
+//! clients in the one process and on the one thread. Ours and tokio run them on a
+//! second instance built with I/O (ours parked in a `Reactor`, tokio with its I/O
+//! driver), so that the other workloads keep measuring the executor as they did
+//! before sockets came: parked on a thread. smol's `block_on` always drives its
+//! reactor, so smol needs no second instance.
 
 pub mod ours;
 pub mod smol_executor;
@@ -41,6 +49,44 @@ pub trait Runtime {
 
     /// Runs `tasks` tasks that each sleep `duration`, all at once, and awaits them.
     fn sleep_many(&self, tasks: usize, duration: Duration);
+
+    /// TCP echo on loopback: a server task that accepts and spawns a task per
+    /// connection, echoing what it reads, and `connections` client tasks, each sending
+    /// `messages` messages of `message_bytes` bytes and reading each echo back (write,
+    /// read exactly as much, check, again). Returns when every client is done.
+    ///
+    /// # Panics
+    /// If a socket call fails, or an echo differs from what was sent.
+    fn echo(&self, connections: usize, messages: usize, message_bytes: usize);
+
+    /// Opens `connections` loopback connections and holds them idle: on the server
+    /// side a task per connection waiting in a read, on the client side the socket
+    /// alone, held by the main task. Returns once every server task has started its
+    /// read, closing the connections.
+    ///
+    /// # Panics
+    /// If a socket call fails.
+    fn idle_connections(&self, connections: usize);
+}
+
+/// Where the network workloads listen: loopback, on a port the kernel picks.
+pub const LOOPBACK: &str = "127.0.0.1:0";
+
+/// How much an echo server task reads at once: a page, as a server would, more than a
+/// message, so that one read takes whatever has arrived.
+pub const ECHO_BUFFER: usize = 4096;
+
+/// How many connections `idle_connections` opens before it waits for the server to
+/// take them. Under std's listen backlog of 128 (ours and smol bind through std): a
+/// client that connected faster than the server accepts would otherwise fill the
+/// backlog, and the next connect would wait for the kernel to retry, a second later.
+pub const CONNECT_BATCH: usize = 100;
+
+/// `total` split into batches of at most [`CONNECT_BATCH`]: the sizes, in order.
+pub fn connect_batches(total: usize) -> impl Iterator<Item = usize> {
+    (0..total)
+        .step_by(CONNECT_BATCH)
+        .map(move |start| CONNECT_BATCH.min(total - start))
 }
 
 /// The runtimes by name, as the command lines spell them.
@@ -131,5 +177,24 @@ mod tests {
                 && error.contains("async-scratch-no-diagnostics"),
             "{error}"
         );
+    }
+
+    /// Batches add up to the total, none above the batch size, the last one the rest.
+    #[test]
+    fn connections_are_opened_in_batches() {
+        let batches: Vec<usize> = connect_batches(2 * CONNECT_BATCH + 7).collect();
+        assert_eq!(batches, [CONNECT_BATCH, CONNECT_BATCH, 7]);
+        assert_eq!(connect_batches(0).count(), 0);
+    }
+
+    /// Every runtime echoes every message (a wrong echo panics inside `echo`), and
+    /// holds idle connections and lets them go, on small sizes.
+    #[test]
+    fn every_runtime_runs_the_network_workloads() {
+        for runtime in RuntimeName::ALL {
+            let built = runtime.build();
+            built.echo(3, 20, 64);
+            built.idle_connections(CONNECT_BATCH + 5); // two batches
+        }
     }
 }

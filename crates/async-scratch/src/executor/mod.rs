@@ -164,7 +164,7 @@ struct Core {
     /// Set while `block_on` runs, to refuse a nested `block_on` on the same executor.
     running: Cell<bool>,
     /// The batch being polled, kept between turns to reuse its allocation.
-    spare_batch: RefCell<VecDeque<Runnable>>,
+    spare_batch: RefCell<Vec<Runnable>>,
     /// Tasks spawned since the last batch. Spawning happens on the executor's own
     /// thread, so it needs neither the ready queue's lock nor an unpark.
     spawned: RefCell<Vec<Runnable>>,
@@ -318,7 +318,7 @@ impl ExecutorBuilder {
             timers: Arc::new(TimerQueue::default()),
             clock: self.clock,
             running: Cell::new(false),
-            spare_batch: RefCell::new(VecDeque::new()),
+            spare_batch: RefCell::new(Vec::new()),
             spawned: RefCell::new(Vec::new()),
             detect_deadlocks: self.detect_deadlocks && self.diagnostics,
             watchdog,
@@ -591,11 +591,13 @@ impl Core {
 
     /// Polls every task that was ready when the batch was taken; returns how many.
     fn run_ready_batch(&self) -> usize {
-        let mut batch = self.spare_batch.take();
-        batch.extend(self.spawned.borrow_mut().drain(..));
-        batch.extend(self.shared.lock_ready().drain(..));
+        // The spawned tasks first, then the woken ones. The `Vec` of spawned tasks
+        // becomes the batch, with no copy, and last turn's empty one takes its place.
+        let spare = self.spare_batch.take();
+        let mut tasks = mem::replace(&mut *self.spawned.borrow_mut(), spare);
+        tasks.append(&mut self.shared.lock_ready());
         let mut batch = Batch {
-            tasks: batch,
+            tasks: VecDeque::from(tasks), // no copy either
             core: self,
         };
         let mut polled = 0;
@@ -782,9 +784,10 @@ impl Batch<'_> {
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
-        let mut tasks = mem::take(&mut self.tasks);
+        // What is left (nothing, unless a poll unwound) goes back to the queue.
+        let mut tasks = Vec::from(mem::take(&mut self.tasks));
         if let Ok(mut spawned) = self.core.spawned.try_borrow_mut() {
-            spawned.extend(tasks.drain(..));
+            spawned.append(&mut tasks);
         }
         if let Ok(mut spare) = self.core.spare_batch.try_borrow_mut() {
             *spare = tasks; // empty now; its allocation serves the next turn

@@ -2,6 +2,8 @@
 //! free functions ([`spawn`](super::spawn), [`block_on`](super::block_on)'s tasks) find
 //! it, and so that a nested `block_on` on the same executor is refused.
 
+use super::shared::Shared;
+use super::task::Runnable;
 use super::Core;
 use crate::time::{use_timers, TimersInUse};
 use std::cell::RefCell;
@@ -11,6 +13,29 @@ use std::sync::Arc;
 thread_local! {
     /// The executor whose `block_on` is running on this thread, if any.
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+/// Queues `task` on the executor running on this thread, if it is the task's own
+/// (whose shared half is `shared`): a wake from inside the executor (a task waking
+/// itself or another, a timer firing, a reactor's ready socket) then needs no lock and
+/// no unpark, since the executor is running right here. Gives the task back otherwise.
+pub(super) fn queue_here(shared: &Shared, task: Runnable) -> Option<Runnable> {
+    let mut task = Some(task);
+    let _ = CURRENT.try_with(|current| {
+        let Ok(current) = current.try_borrow() else {
+            return;
+        };
+        let Some(core) = current.as_ref() else { return };
+        if !std::ptr::eq(&*core.shared, shared) {
+            return; // another executor's task
+        }
+        // A statement, not the closure's value: its borrow ends before `current`'s.
+        let Ok(mut local) = core.spawned.try_borrow_mut() else {
+            return;
+        };
+        local.extend(task.take());
+    });
+    task
 }
 
 pub(super) fn current() -> Option<Rc<Core>> {

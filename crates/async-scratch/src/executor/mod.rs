@@ -165,8 +165,9 @@ struct Core {
     running: Cell<bool>,
     /// The batch being polled, kept between turns to reuse its allocation.
     spare_batch: RefCell<Vec<Runnable>>,
-    /// Tasks spawned since the last batch. Spawning happens on the executor's own
-    /// thread, so it needs neither the ready queue's lock nor an unpark.
+    /// Tasks spawned, or woken from this thread, since the last batch: the local
+    /// queue. Both happen on the executor's own thread, so they need neither the
+    /// ready queue's lock nor an unpark (see `context::queue_here`).
     spawned: RefCell<Vec<Runnable>>,
     detect_deadlocks: bool,
     /// The stall watchdog's thread, stopped and joined when the executor is dropped.

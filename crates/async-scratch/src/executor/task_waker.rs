@@ -14,6 +14,7 @@
 //! and the header knows how to take and give back a reference to the allocation it
 //! heads ([`TaskRefs`]): the one thing that depends on the task's type.
 
+use super::context::queue_here;
 use super::task::{RunTask, Runnable, TaskHeader};
 use crate::observe::Event;
 use crate::waker::{borrowed_waker, WakerRef};
@@ -81,7 +82,9 @@ unsafe fn enqueue<A: StartsWithHeader + RunTask + 'static>(header: *const TaskHe
     // SAFETY: the caller's reference keeps the header alive during the call (the
     // queue's reference, moved just below, would too).
     let header = unsafe { &*header };
-    header.shared.push_ready(task);
+    if let Some(task) = queue_here(&header.shared, task) {
+        header.shared.push_ready(task); // from another thread, or another executor
+    }
 }
 
 /// # Safety

@@ -11,8 +11,8 @@
 //!   again after every return, so a spurious return costs a turn, never a lost wake;
 //! - [`Park::unparker`] hands out the `Send + Sync` side, which every waker reaches.
 //!
-//! [`ThreadPark`] is the implementation for a thread, on `std::thread::park`; the epoll
-//! reactor will be another.
+//! [`ThreadPark`] is the implementation for a thread, on `std::thread::park`; step 6's
+//! epoll [`Reactor`](crate::reactor::Reactor) is the other.
 //!
 //! ```
 //! use async_scratch::park::{Park, ThreadPark};

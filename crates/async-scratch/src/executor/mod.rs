@@ -32,8 +32,13 @@
 //! - **When nothing is ready** the executor fires the timers that are due (reading the
 //!   clock only when a timer is pending); if there are none, it waits until the earliest
 //!   deadline (or, with a [`ManualClock`](crate::time::ManualClock), jumps the clock to
-//!   it), or until a waker ends the wait. It waits through a [`Park`],
-//!   a thread's park by default: the seam where step 6's reactor will wait on sockets.
+//!   it), or until a waker ends the wait. It waits through a [`Park`], a thread's
+//!   park by default, or step 6's [`Reactor`](crate::reactor::Reactor), which waits
+//!   on sockets and timers at once. A wake from the executor's own thread (a task
+//!   waking another, a timer, a ready socket) goes on a local queue, with no lock and
+//!   no unpark; one from another thread takes the shared queue and unparks.
+//! - **A busy executor still hears its sockets**: every 61 busy turns it asks the park
+//!   for the I/O events already waiting (`Park::poll_events`).
 //!
 //! Futures stay on the executor's thread, so they need not be `Send`; the thread-safe
 //! part of a task (its header: id, state word, the way to its queue) is what its

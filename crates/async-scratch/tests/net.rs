@@ -583,3 +583,23 @@ fn a_socket_is_heard_while_other_tasks_are_always_ready() {
         reader.await.unwrap();
     });
 }
+
+/// Three hundred connections wait for `accept` at once and are all taken: std's
+/// backlog of 128 would have the kernel drop the handshakes past it (each client
+/// then retrying only after a second, past this test's bound for a connect).
+#[test]
+fn a_burst_of_connections_fits_the_backlog() {
+    let address = on_reactor(|handle| async move {
+        let listener = TcpListener::bind(&handle, "127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        // Nobody accepts while the clients connect: the backlog holds them all.
+        let clients: Vec<_> = (0..300)
+            .map(|_| std::net::TcpStream::connect_timeout(&address, Duration::from_millis(900)))
+            .collect();
+        let refused = clients.iter().filter(|client| client.is_err()).count();
+        assert_eq!(refused, 0, "connections past the backlog");
+        drop(listener);
+        address
+    });
+    assert_ne!(address.port(), 0);
+}

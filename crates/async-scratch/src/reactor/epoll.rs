@@ -237,6 +237,13 @@ impl EventFd {
     }
 }
 
+/// Sets the queue of connections a listening socket keeps waiting for `accept` (its
+/// backlog). Linux takes a second `listen` on a listening socket as just that.
+pub(crate) fn set_backlog(listener: &impl AsRawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: `listen` takes no pointers; the descriptor is open for the borrow.
+    check(unsafe { libc::listen(listener.as_raw_fd(), backlog) }).map(drop)
+}
+
 /// Starts connecting a new non-blocking TCP socket to `address`, and returns it at
 /// once, while the handshake goes on. The socket becomes writable when the handshake
 /// ends; its `SO_ERROR` (std's `take_error`) then says whether it succeeded.

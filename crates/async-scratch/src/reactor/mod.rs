@@ -128,7 +128,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-pub(crate) use sys::start_connect;
+pub(crate) use sys::{set_backlog, start_connect};
 
 /// Which way a socket is waited for. Each direction has its own waker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

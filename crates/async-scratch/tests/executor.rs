@@ -614,3 +614,29 @@ fn a_task_waker_will_wake_its_own_clones() {
         assert!(!first.will_wake(&second), "two tasks, two wakers");
     });
 }
+
+/// A task's output need not be `Send`: an `Rc` comes back through its handle, though
+/// the task's waker went to another thread and woke it from there meanwhile.
+#[test]
+fn an_output_that_is_not_send_comes_back_through_its_handle() {
+    let count = block_on(async {
+        let handle = spawn(async {
+            let mut woken_from_afar = false;
+            poll_fn(|cx| {
+                if woken_from_afar {
+                    return Poll::Ready(());
+                }
+                woken_from_afar = true;
+                let waker = cx.waker().clone();
+                thread::spawn(move || waker.wake());
+                Poll::Pending
+            })
+            .await;
+            Rc::new(Cell::new(41))
+        });
+        let shared = handle.await.unwrap();
+        shared.set(shared.get() + 1);
+        Rc::strong_count(&shared) + shared.get() as usize
+    });
+    assert_eq!(count, 43);
+}

@@ -92,7 +92,7 @@ pub(crate) trait JoinTask<T>: TaskHandle {
 impl<F> JoinTask<F::Output> for TaskCell<F>
 where
     F: Future + 'static,
-    F::Output: Send + 'static,
+    F::Output: 'static,
 {
     fn slot(&self) -> &JoinSlot<F::Output> {
         &self.slot
@@ -199,7 +199,7 @@ impl<T> JoinHandle<T> {
     }
 }
 
-impl<T: Send + 'static> Future for JoinHandle<T> {
+impl<T: 'static> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

@@ -408,14 +408,29 @@ impl Executor {
     /// Spawns `future` as a task of this executor. It starts running when the
     /// executor runs (inside [`block_on`](Executor::block_on)).
     ///
-    /// The future need not be `Send`: it never leaves this thread. Its output must be,
-    /// because the task's wakers, which may travel to any thread, share an allocation
-    /// with the slot the output waits in (one allocation fewer per task).
+    /// Neither the future nor its output need be `Send`: the future never leaves this
+    /// thread, and the output goes to the `JoinHandle`, which can leave it only when
+    /// the output can (`JoinHandle<T>` is `Send` exactly when `T` is):
+    ///
+    /// ```
+    /// use async_scratch::executor::Executor;
+    /// use std::rc::Rc;
+    ///
+    /// let executor = Executor::new();
+    /// let shared = executor.spawn(async { Rc::new("not Send") });
+    /// assert_eq!(*executor.block_on(shared).unwrap(), "not Send");
+    /// ```
+    ///
+    /// ```compile_fail
+    /// fn must_be_send<T: Send>(_: T) {}
+    /// let executor = async_scratch::executor::Executor::new();
+    /// must_be_send(executor.spawn(async { std::rc::Rc::new(1) })); // its output is not
+    /// ```
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
-        F::Output: Send + 'static,
+        F::Output: 'static,
     {
         self.core.spawn(future, None, Location::caller())
     }
@@ -425,7 +440,7 @@ impl Executor {
     pub fn spawn_named<F>(&self, name: impl Into<String>, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
-        F::Output: Send + 'static,
+        F::Output: 'static,
     {
         self.core
             .spawn(future, Some(name.into().into()), Location::caller())
@@ -566,7 +581,7 @@ impl Core {
     ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
-        F::Output: Send + 'static,
+        F::Output: 'static,
     {
         let mut tasks = self.tasks.borrow_mut();
         let id = tasks.next_id();
@@ -819,7 +834,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
-    F::Output: Send + 'static,
+    F::Output: 'static,
 {
     spawn_on_current(future, None)
 }
@@ -832,7 +847,7 @@ where
 pub fn spawn_named<F>(name: impl Into<String>, future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
-    F::Output: Send + 'static,
+    F::Output: 'static,
 {
     spawn_on_current(future, Some(name.into().into()))
 }
@@ -841,7 +856,7 @@ where
 fn spawn_on_current<F>(future: F, name: Option<Box<str>>) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
-    F::Output: Send + 'static,
+    F::Output: 'static,
 {
     let Some(core) = current() else {
         panic!("`spawn` was called outside an executor; call it inside `block_on`")

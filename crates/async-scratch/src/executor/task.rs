@@ -298,27 +298,35 @@ struct FutureSlot<F> {
     delivered: bool,
 }
 
-// SAFETY: the header and the slot are `Send + Sync` (the output is `Send`), and they
-// are all that other threads touch: a waker schedules through the header, a
-// `JoinHandle` takes the outcome from the slot. The future, which need not be `Send`,
-// is touched only on the executor's thread: `run` and `abandon` are called only by the
-// executor that spawned the task (its `Core` is `!Send`, and it runs them from its own
-// thread), and every way a task ends drops the future there. If the last reference
-// goes on another thread, the future is gone already: `ManuallyDrop` keeps dropping
-// the cell from ever dropping it.
-unsafe impl<F: Future> Send for TaskCell<F> where F::Output: Send {}
-// SAFETY: as for `Send`: shared references on other threads reach only the header and
-// the slot, both `Sync`.
-unsafe impl<F: Future> Sync for TaskCell<F> where F::Output: Send {}
+// SAFETY: other threads reach a task only through its wakers and its `JoinHandle`.
+// - The header is `Send + Sync`: a waker schedules through it.
+// - The future, which need not be `Send`, is touched only on the executor's thread:
+//   `run` and `abandon` are called only by the executor that spawned the task (its
+//   `Core` is `!Send`, and it runs them from its own thread), and every way a task
+//   ends drops the future there. If the last reference goes on another thread, the
+//   future is gone already: `ManuallyDrop` keeps dropping the cell from ever dropping
+//   it.
+// - The output, which need not be `Send` either, moves only between the executor's
+//   thread (which puts it in the slot, or drops it if the handle is gone) and the
+//   `JoinHandle` (which takes it, or drops it in its own `Drop`). A handle is `Send`
+//   only when the output is (`PhantomData<T>`), so for an output that is not, all of
+//   this happens on the thread that spawned the task, which is the executor's. Nothing
+//   else takes the output out: `&JoinHandle` only reads whether it is there. And a
+//   cell is never freed with an output still in its slot: a handle forgotten with
+//   `mem::forget` leaks its reference to the cell too.
+unsafe impl<F: Future> Send for TaskCell<F> {}
+// SAFETY: as for `Send`: shared references on other threads reach the header, and
+// through `&JoinHandle` whether the outcome is there, never the future or the output.
+unsafe impl<F: Future> Sync for TaskCell<F> {}
 
 // SAFETY: `repr(C)` with the header first; `spawn` makes the header with
 // `TaskRefs::spawned::<TaskCell<F>>()`.
-unsafe impl<F: Future> StartsWithHeader for TaskCell<F> where F::Output: Send {}
+unsafe impl<F: Future> StartsWithHeader for TaskCell<F> {}
 
 impl<F: Future> TaskCell<F>
 where
     F: 'static,
-    F::Output: Send + 'static,
+    F::Output: 'static,
 {
     pub(crate) fn new(header: TaskHeader, future: F) -> TaskCell<F> {
         TaskCell {
@@ -382,7 +390,7 @@ impl<F> FutureSlot<F> {
 impl<F> TaskHandle for TaskCell<F>
 where
     F: Future + 'static,
-    F::Output: Send + 'static,
+    F::Output: 'static,
 {
     fn header(&self) -> &TaskHeader {
         &self.header
@@ -392,7 +400,7 @@ where
 impl<F> RunTask for TaskCell<F>
 where
     F: Future + 'static,
-    F::Output: Send + 'static,
+    F::Output: 'static,
 {
     fn run(self: Arc<Self>) -> Option<Poll<()>> {
         if self.header.is_complete() {

@@ -21,6 +21,55 @@
 //! never move once polled: that is why `Future::poll` takes `Pin<&mut Self>`. Ours
 //! holds no such borrow, so it is `Unpin`, and moving it would be harmless.
 //!
+//! # Two awaits, and a borrow across them: why `Pin`
+//!
+//! Here `names` borrows `log`, and the borrow is alive across both `.await`s:
+//!
+//! ```
+//! use async_scratch::executor::block_on;
+//! use async_scratch::time::sleep;
+//! use std::time::Duration;
+//!
+//! async fn two_naps() -> Vec<&'static str> {
+//!     let mut log = Vec::new();
+//!     let names = &mut log; // a borrow of a local...
+//!     sleep(Duration::from_millis(1)).await; // ...alive across this await
+//!     names.push("first");
+//!     sleep(Duration::from_millis(1)).await; // ...and this one
+//!     names.push("second");
+//!     log
+//! }
+//!
+//! assert_eq!(block_on(two_naps()), ["first", "second"]);
+//! ```
+//!
+//! The compiler makes `two_naps()` an enum with a variant per `.await`, and `log` and
+//! `names` both live in it: `names` holds the address of `log`, a field of the same
+//! value. Were the future moved to another address after its first poll, `names`
+//! would still point at the old one. So the compiler marks such a future `!Unpin`,
+//! and `Pin` keeps it from moving: a `Pin<&mut F>` hands out `&F` freely, but `&mut F`
+//! (which `mem::swap` or `mem::replace` would need to move it out) only when `F` is
+//! `Unpin`. The executor holds every task pinned in its allocation for its whole life.
+//! This does not compile, and that is the point:
+//!
+//! ```compile_fail
+//! # use std::future::Future;
+//! # use std::pin::pin;
+//! # use std::task::{Context, Waker};
+//! # async fn two_naps() -> Vec<&'static str> {
+//! #     let mut log = Vec::new();
+//! #     let names = &mut log;
+//! #     async_scratch::time::sleep(std::time::Duration::from_millis(1)).await;
+//! #     names.push("first");
+//! #     log
+//! # }
+//! let mut pinned = pin!(two_naps());
+//! let _ = pinned.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+//! // `log` and the borrow of it now live inside `pinned`. Moving the future out, to
+//! // another address, would leave the borrow pointing at the old one:
+//! let moved = std::mem::replace(&mut *pinned, two_naps()); // error: not `Unpin`
+//! ```
+//!
 //! ```
 //! use async_scratch::coroutine::{run_unit, UnitFuture};
 //! use async_scratch::executor::block_on;

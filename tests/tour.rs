@@ -502,7 +502,7 @@ fn the_table_shows_every_step() {
 #[test]
 fn failure_cases_are_detected_and_fixed() {
     let cases = all_json_lines(&["--step", "5"]);
-    assert_eq!(cases.len(), 4);
+    assert_eq!(cases.len(), 5);
     let attempt = |case: usize, label: &str, nth: usize| -> Value {
         let attempts = cases[case]["attempts"].as_array().unwrap();
         attempts
@@ -558,6 +558,28 @@ fn failure_cases_are_detected_and_fixed() {
     assert!(lost.contains("lost task: task 'forgetful unit'"), "{lost}");
     assert!(lost.contains("deadlock:"), "{lost}");
     assert_eq!(attempt(3, "fix", 0)["completed"], true);
+
+    // 5. Locks in opposite orders: threads hang (the child says why, then is stopped);
+    //    coroutines deadlock too, and the executor names the cycle, both tasks and
+    //    both locks; one order for every lock completes.
+    let threads = attempt(4, "threads", 0);
+    assert_eq!(threads["completed"], false);
+    assert!(
+        report(&threads).contains("each holds the lock the other waits for"),
+        "{threads}"
+    );
+    let cycle = attempt(4, "coroutines", 0);
+    assert_eq!(cycle["completed"], false);
+    for text in [
+        "wait cycle:",
+        "task 'unit A'",
+        "waits for mutex 'second', held by task 'unit B'",
+        "waits for mutex 'first', held by task 'unit A'",
+        "deadlock:",
+    ] {
+        assert!(report(&cycle).contains(text), "missing `{text}` in {cycle}");
+    }
+    assert_eq!(attempt(4, "fix", 0)["completed"], true);
 }
 
 /// Step 6 alone, with few units and connections: both rows complete every unit,

@@ -6,7 +6,9 @@
 use crate::child::{run_failure_child, ChildRun};
 use async_scratch::blocking::spawn_blocking;
 use async_scratch::diagnostics::Diagnostic;
-use async_scratch::executor::{spawn, spawn_named, Executor, DEFAULT_STALL_THRESHOLD};
+use async_scratch::executor::{
+    spawn, spawn_named, yield_now, Executor, JoinHandle, DEFAULT_STALL_THRESHOLD,
+};
 use async_scratch::join_all::join_all;
 use async_scratch::mutex::Mutex;
 use async_scratch::pool::ThreadPool;
@@ -42,11 +44,12 @@ pub struct Case {
 
 /// Every case, in order; each runs when the iterator reaches it.
 pub fn run_cases() -> impl Iterator<Item = Case> {
-    let cases: [fn() -> Case; 4] = [
+    let cases: [fn() -> Case; 5] = [
         lock_across_await,
         blocking_call,
         pool_starvation,
         unwakeable_future,
+        lock_order,
     ];
     cases.into_iter().map(|run| run())
 }
@@ -58,6 +61,7 @@ pub fn child_main(case: &str) -> ExitCode {
         "lock-across-await" => child_lock_across_await(),
         "pool-starvation" => child_pool_starvation(),
         "condvar" => child_condvar(),
+        "lock-order" => child_lock_order(),
         _ => {
             eprintln!("error: unknown failure case `{case}`");
             return ExitCode::from(2);
@@ -311,6 +315,103 @@ fn child_condvar() {
     let lock = StdMutex::new(());
     let guard = lock.lock().unwrap();
     drop(never_notified.wait_while(guard, |()| true)); // nobody will notify: never returns
+}
+
+// ---- 5. Two locks taken in opposite orders ---------------------------------------
+
+fn lock_order() -> Case {
+    let threads = in_child(
+        "threads",
+        "thread A takes lock 'first' then 'second', thread B 'second' then 'first'",
+        "lock-order",
+        Some(LOCK_ORDER_REPORT),
+    );
+    let coroutines = timed_with_diagnostics(
+        "coroutines",
+        "task A takes mutex 'first' then 'second', task B 'second' then 'first'",
+        |executor| {
+            let (a, b) = spawn_lock_takers(executor, ["second", "first"]);
+            let outcome = executor.try_block_on(join_all([a, b]));
+            outcome
+                .map(drop)
+                .map_err(|deadlock| format!("async-scratch: {deadlock}"))
+        },
+    );
+    let fix = timed(
+        "fix",
+        "both tasks take 'first' then 'second': one order for every lock",
+        || {
+            let executor = Executor::new();
+            let (a, b) = spawn_lock_takers(&executor, ["first", "second"]);
+            let done = executor.block_on(join_all([a, b]));
+            assert!(done.iter().all(Result::is_ok), "both tasks finish");
+        },
+    );
+    Case {
+        number: 5,
+        name: "lock-order",
+        title: "Two locks taken in opposite orders",
+        attempts: vec![threads, coroutines, fix],
+        why: "Each holds the lock the other is waiting for, and waits for the one the other \
+              holds: neither can ever go on. Threads and coroutines deadlock alike: no runtime \
+              can undo a cycle of waits. What differs is what you learn: the two threads hang \
+              silently (the tour's child process reports by hand, then is stopped), while the \
+              executor, which records what every task waits for, names the cycle the moment \
+              it closes and returns the deadlock from try_block_on. The fix is one order for \
+              every lock.",
+    }
+}
+
+/// What the lock-order child reports, once both threads are stuck for good.
+const LOCK_ORDER_REPORT: &str = "each holds the lock the other waits for";
+
+/// Spawns tasks A and B: A takes mutex 'first' then 'second'; B takes `b_order`, each
+/// yielding while it holds its first lock, so that both hold one before either takes
+/// the other.
+fn spawn_lock_takers(
+    executor: &Executor,
+    b_order: [&'static str; 2],
+) -> (JoinHandle<()>, JoinHandle<()>) {
+    let locks = Rc::new([Mutex::named("first", ()), Mutex::named("second", ())]);
+    let take = move |order: [&'static str; 2]| {
+        let locks = locks.clone();
+        async move {
+            // The index of each lock by its name: "first" is 0, "second" 1.
+            let [outer, inner] = order.map(|name| usize::from(name == "second"));
+            let _outer = locks[outer].lock().await;
+            yield_now().await; // the other task takes its first lock meanwhile
+            let _inner = locks[inner].lock().await;
+        }
+    };
+    let a = executor.spawn_named("unit A", take(["first", "second"]));
+    let b = executor.spawn_named("unit B", take(b_order));
+    (a, b)
+}
+
+fn child_lock_order() {
+    let locks = Arc::new([StdMutex::new(()), StdMutex::new(())]);
+    // Both threads hold their first lock before either reaches for its second.
+    let both_hold = Arc::new(Barrier::new(2));
+    // The parties: both threads, about to block, and this thread, which reports.
+    let both_waiting = Arc::new(Barrier::new(3));
+    for (outer, inner) in [(0, 1), (1, 0)] {
+        let (locks, both_hold, both_waiting) =
+            (locks.clone(), both_hold.clone(), both_waiting.clone());
+        thread::spawn(move || {
+            let _outer = locks[outer].lock().unwrap();
+            both_hold.wait();
+            both_waiting.wait();
+            let _inner = locks[inner].lock().unwrap(); // held by the other: never
+        });
+    }
+    // Certain from here: each thread holds one lock and is about to ask for the other,
+    // which its holder releases only after it gets the first. No timing involved.
+    both_waiting.wait();
+    eprintln!(
+        "threads: thread A holds 'first' and waits for 'second', thread B holds 'second' \
+         and waits for 'first': {LOCK_ORDER_REPORT}, a cycle nothing can break"
+    );
+    hang_until_killed();
 }
 
 // ---- measuring -------------------------------------------------------------------

@@ -73,15 +73,17 @@ pub fn child_main(case: &str) -> ExitCode {
 // ---- 1. A lock held across .await ------------------------------------------------
 
 const HOLD: Duration = Duration::from_millis(50);
+/// Units in every attempt of case 1, threads and coroutines alike.
+const LOCK_UNITS: usize = 4;
 
 fn lock_across_await() -> Case {
     let threads = timed(
         "threads",
         "4 units on a 4-thread pool share a std Mutex, held across a 50 ms wait",
         || {
-            let pool = ThreadPool::new(4).expect("a pool of 4");
+            let pool = ThreadPool::new(LOCK_UNITS).expect("a pool of 4");
             let lock = Arc::new(StdMutex::new(0));
-            for _ in 0..4 {
+            for _ in 0..LOCK_UNITS {
                 let lock = lock.clone();
                 pool.execute(move || {
                     let mut held = lock.lock().unwrap();
@@ -94,7 +96,7 @@ fn lock_across_await() -> Case {
     );
     let coroutines = in_child(
         "coroutines",
-        "2 units as coroutines on one thread share a std Mutex, held across `sleep(50 ms).await`",
+        "4 units as coroutines on one thread share a std Mutex, held across `sleep(50 ms).await`",
         "lock-across-await",
         // The watchdog's report on the blocked unit: unit 0 holds the lock, unit 1
         // blocks the thread in lock().
@@ -105,7 +107,7 @@ fn lock_across_await() -> Case {
         "the same with async_scratch::mutex::Mutex: `lock().await` suspends the task",
         || {
             let lock = Rc::new(Mutex::named("shared", 0));
-            Executor::new().block_on(join_all((0..4).map(|_| {
+            Executor::new().block_on(join_all((0..LOCK_UNITS).map(|_| {
                 let lock = lock.clone();
                 async move {
                     let mut held = lock.lock().await;
@@ -134,7 +136,7 @@ fn lock_across_await() -> Case {
 fn child_lock_across_await() {
     let executor = watched_executor();
     let lock = Rc::new(StdMutex::new(0));
-    executor.block_on(join_all((0..2).map(|unit| {
+    executor.block_on(join_all((0..LOCK_UNITS).map(|unit| {
         let lock = lock.clone();
         executor.spawn_named(format!("unit {unit}"), async move {
             let mut held = lock.lock().unwrap(); // blocks the thread if taken

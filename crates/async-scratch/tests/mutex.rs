@@ -7,11 +7,13 @@ use async_scratch::diagnostics::Diagnostic;
 use async_scratch::executor::{block_on, spawn, spawn_named, yield_now, Executor, JoinHandle};
 use async_scratch::join_all::{join, join_all};
 use async_scratch::mutex::Mutex;
+use async_scratch::time::{sleep, Clock, ManualClock};
 use common::collect_diagnostics;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 /// Contending tasks (50; 5 under Miri, which interprets every step) each hold the
 /// lock across two `.await`s while incrementing, 10 times: never two inside at once,
@@ -336,4 +338,33 @@ fn one_wait_ending_leaves_the_other_on_record() {
     });
     holder.join().unwrap();
     assert_eq!(total, 6);
+}
+
+/// Branches of one task contending for one lock, through `join_all` and through
+/// `join`: one branch holds it across a sleep while the others wait. The task waits on
+/// a lock held by itself, but there is no deadlock: the sleeping branch lets go when
+/// its timer fires. Nothing is reported, and everything finishes.
+#[test]
+fn branches_of_one_task_sharing_a_lock_are_no_cycle() {
+    let (reporter, seen) = collect_diagnostics();
+    let executor = Executor::builder()
+        .clock(Clock::Manual(ManualClock::new()))
+        .on_diagnostic(reporter)
+        .build();
+    let lock = Rc::new(Mutex::named("shared", 0));
+    let hold_then_count = || {
+        let lock = lock.clone();
+        async move {
+            let mut held = lock.lock().await;
+            sleep(Duration::from_millis(10)).await; // holds it meanwhile
+            *held += 1;
+        }
+    };
+    executor.block_on(async {
+        join_all((0..3).map(|_| hold_then_count())).await;
+        join(hold_then_count(), hold_then_count()).await;
+    });
+    assert_eq!(*lock.try_lock().unwrap(), 5);
+    let seen = seen.lock().unwrap();
+    assert!(seen.is_empty(), "{seen:?}");
 }

@@ -15,7 +15,7 @@ use super::join_handle::{JoinError, JoinSlot};
 use super::shared::Shared;
 use super::state::State;
 use super::task_waker::{is_waker_of, task_waker_ref, StartsWithHeader, TaskRefs};
-use super::waits::WaitRecord;
+use super::waits::{report_certain_cycle, WaitRecord};
 use crate::coop;
 use crate::diagnostics::{Diagnostic, TaskId, TaskInfo};
 use crate::observe::Event;
@@ -258,8 +258,14 @@ pub(crate) fn polled<T>(
         Poll::Ready(_) => header.mark_finished(),
         // Polls run on the executor's thread, so this is between polls: safe to check.
         Poll::Pending => {
-            if header.state.end_poll().looks_lost() && header.shared.keeps_books {
-                header.check_lost();
+            let now = header.state.end_poll();
+            if header.shared.keeps_books {
+                if now.looks_lost() {
+                    header.check_lost();
+                }
+                if header.has_known_waits() {
+                    report_certain_cycle(header);
+                }
             }
         }
     }

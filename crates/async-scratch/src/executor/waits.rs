@@ -63,6 +63,11 @@ impl TaskHeader {
             })
     }
 
+    /// Whether the task has any known wait (cheap: one lock, no walk).
+    pub(super) fn has_known_waits(&self) -> bool {
+        !self.lock_waits_on().is_empty()
+    }
+
     /// Every task this one waits for, through any of its known waits.
     pub(super) fn waits_for_tasks(&self) -> Vec<Arc<dyn TaskHandle>> {
         let waits = self.lock_waits_on();
@@ -178,14 +183,13 @@ pub(crate) fn register_wait(waker: &Waker, target: WaitTarget) -> Option<WaitReg
         Counted::Child(books) => drop(books.registered.fetch_add(1, Ordering::AcqRel)),
         Counted::Nowhere => {}
     }
-    let waited = target.task();
     header.lock_waits_on().push(WaitRecord {
         registration: number,
         target,
     });
-    if let Some(cycle) = waited.and_then(|waited| cycle_closed_by(header, waited)) {
-        header.shared.report_later(Diagnostic::WaitCycle { cycle });
-    }
+    // A cycle this closes is looked for once the poll is over (`report_certain_cycle`):
+    // now, the task is still running, and another of its branches may yet release
+    // what this one waits for.
     Some(WaitRegistration {
         task,
         number,
@@ -299,12 +303,51 @@ fn child_books_of(waker: &Waker) -> Option<Arc<ChildWakers>> {
     })
 }
 
-/// The cycle that `start`'s new wait on `waited` closes, if `waited` waits (through
-/// any chain of known waits) on `start`. Only a cycle through the new wait can be new,
-/// so the search starts there: a task awaiting a thousand handles walks from each
-/// awaited task, not through all thousand each time.
-fn cycle_closed_by(start: &TaskHeader, waited: Arc<dyn TaskHandle>) -> Option<Vec<StuckTask>> {
-    path_back_to(start, vec![waited])
+/// Reports the wait cycle through `task`, if there is one and it is certain; called
+/// after `task`'s poll returned `Pending`, between polls, when it has known waits.
+///
+/// A cycle of waits alone is no proof. A task may poll several branches (`join`,
+/// `join_all`), and one branch may hold the lock another waits for, to release it when
+/// a timer or another thread wakes it: a cycle of the task with itself, and no
+/// deadlock at all. So the cycle is reported only when every task it can reach,
+/// through any of their waits, is idle, and no waker of any of them is held anywhere
+/// but in those waits: then nothing can ever wake one of them. (Until then, the
+/// deadlock check, once the whole executor is idle, still finds the cycle if there is
+/// one.)
+pub(super) fn report_certain_cycle(task: &TaskHeader) {
+    let Some(cycle) = wait_cycle_through(task) else {
+        return;
+    };
+    if reachable_from(task)
+        .iter()
+        .all(|reached| stuck_for_good(reached.header()))
+    {
+        task.shared.report_later(Diagnostic::WaitCycle { cycle });
+    }
+}
+
+/// Every task `start` waits on, and those they wait on, and so on (not `start`
+/// itself, unless a cycle comes back to it).
+fn reachable_from(start: &TaskHeader) -> Vec<Arc<dyn TaskHandle>> {
+    let mut seen: HashSet<*const TaskHeader> = HashSet::new();
+    let mut reached = Vec::new();
+    let mut next = start.waits_for_tasks();
+    while let Some(task) = next.pop() {
+        if seen.insert(task.header()) {
+            next.extend(task.header().waits_for_tasks());
+            reached.push(task);
+        }
+    }
+    reached
+}
+
+/// A task that nothing outside the executor's known waits can wake: not queued, not
+/// running, not done, no waker held but by a known wait, and no wait on something
+/// the executor cannot see.
+fn stuck_for_good(task: &TaskHeader) -> bool {
+    let state = task.state.load();
+    let idle = !state.is_scheduled() && !state.is_running() && !state.is_complete();
+    idle && task.outside_wakers() == 0 && !task.waits_beyond_this_executor()
 }
 
 /// Follows "waits for" through every known wait, depth first, from `first` (the tasks

@@ -17,6 +17,7 @@ mod svg_scaling;
 mod svg_timeline;
 mod terminal_timeline;
 mod trace;
+mod words;
 
 use async_scratch::work::WorkKind;
 use output::say;

@@ -1262,3 +1262,145 @@ fn a_closed_standard_output_ends_the_tour_quietly() {
     assert!(output.status.success(), "{:?}: {stderr}", output.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// The tour's modules depend on each other one way only: each can be read before the
+/// modules that use it, as the library's can (its `tests/module_graph.rs` checks the
+/// same of it). A cycle means one concept living in two modules.
+mod module_graph {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::fs;
+    use std::path::{Path, PathBuf};
+
+    /// Top-level module (`report`, `steps`, ...) → the top-level modules its code names.
+    type Graph = BTreeMap<String, BTreeSet<String>>;
+
+    /// Reads `src/`, builds the graph, and names the first cycle it finds.
+    #[test]
+    fn the_tours_modules_form_no_cycle() {
+        let graph = tour_graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+        assert!(graph.contains_key("steps") && graph.contains_key("report"));
+        if let Some(cycle) = find_cycle(&graph) {
+            panic!("module cycle: {}\ngraph: {graph:#?}", cycle.join(" -> "));
+        }
+    }
+
+    /// The checker sees a cycle, and reads both `crate::a::b` and a braced group
+    /// `crate::{a, b::{c, d}}` spread over lines, as rustfmt writes a long one.
+    #[test]
+    fn the_checker_finds_a_cycle_in_grouped_imports() {
+        let source = "// crate::commented_out\nuse crate::{\n    cli,\n    trace::{Span, x},\n};";
+        assert_eq!(Vec::from_iter(modules_named(source)), ["cli", "trace"]);
+        let graph = Graph::from([
+            ("a".to_string(), BTreeSet::from(["b".to_string()])),
+            ("b".to_string(), BTreeSet::from(["c".to_string()])),
+            ("c".to_string(), BTreeSet::from(["a".to_string()])),
+        ]);
+        assert_eq!(find_cycle(&graph).unwrap(), ["a", "b", "c", "a"]);
+    }
+
+    /// The graph of the modules under `src`. `main.rs` is left out: as the crate root
+    /// it declares every module, and names them without `crate::`.
+    fn tour_graph(src: &Path) -> Graph {
+        let mut sources: BTreeMap<String, String> = BTreeMap::new();
+        for file in rust_files(src) {
+            let top = file.strip_prefix(src).unwrap().components().next().unwrap();
+            let module = top.as_os_str().to_string_lossy().replace(".rs", "");
+            let text = fs::read_to_string(&file).unwrap();
+            sources.entry(module).or_default().push_str(&text);
+        }
+        sources.remove("main");
+        let known: BTreeSet<String> = sources.keys().cloned().collect();
+        sources
+            .iter()
+            .map(|(module, text)| {
+                let uses = modules_named(text)
+                    .into_iter()
+                    .filter(|other| other != module && known.contains(other))
+                    .collect();
+                (module.clone(), uses)
+            })
+            .collect()
+    }
+
+    fn rust_files(directory: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for entry in fs::read_dir(directory).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.extend(rust_files(&path));
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                files.push(path);
+            }
+        }
+        files
+    }
+
+    /// The first name of every path after `crate::` in `source`'s code. Comment lines
+    /// are dropped first: a doc link is not a dependency.
+    fn modules_named(source: &str) -> BTreeSet<String> {
+        let code: Vec<&str> = source
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect();
+        let code = code.join("\n");
+        let mut names = BTreeSet::new();
+        for (at, _) in code.match_indices("crate::") {
+            let rest = &code[at + "crate::".len()..];
+            match rest.strip_prefix('{') {
+                Some(group) => names.extend(group_heads(group).filter_map(leading_name)),
+                None => names.extend(leading_name(rest)),
+            }
+        }
+        names
+    }
+
+    /// The paths of a braced group, up to its closing brace: `a, b::{c, d}}` gives
+    /// `a` and `b::{c, d}`.
+    fn group_heads(group: &str) -> impl Iterator<Item = &str> {
+        let mut depth = 0;
+        let mut paths = Vec::new();
+        let mut start = 0;
+        for (at, character) in group.char_indices() {
+            match character {
+                '{' => depth += 1,
+                '}' if depth > 0 => depth -= 1,
+                ',' | '}' if depth == 0 => {
+                    paths.push(&group[start..at]);
+                    start = at + 1;
+                    if character == '}' {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        paths.into_iter()
+    }
+
+    fn leading_name(path: &str) -> Option<String> {
+        let name: String = path
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        (!name.is_empty()).then_some(name)
+    }
+
+    /// A cycle in `graph`, as the path that closes it (`a -> b -> a`), if there is one:
+    /// a depth-first walk that meets a module already on its own path.
+    fn find_cycle(graph: &Graph) -> Option<Vec<String>> {
+        fn walk(module: &str, graph: &Graph, path: &mut Vec<String>) -> Option<Vec<String>> {
+            if let Some(first) = path.iter().position(|on_path| on_path == module) {
+                return Some([&path[first..], &[module.to_string()]].concat());
+            }
+            path.push(module.to_string());
+            let uses = graph.get(module).into_iter().flatten();
+            let cycle = uses.into_iter().find_map(|next| walk(next, graph, path));
+            path.pop();
+            cycle
+        }
+        graph
+            .keys()
+            .find_map(|module| walk(module, graph, &mut Vec::new()))
+    }
+}

@@ -262,8 +262,9 @@ fn bad_options_exit_with_code_2_and_a_message() {
 }
 
 /// Each numeric option, with the whole numbers it accepts (both ends included).
-const NUMERIC_OPTIONS: [(&str, u64, u64); 7] = [
+const NUMERIC_OPTIONS: [(&str, u64, u64); 8] = [
     ("--step", 0, 6),
+    ("--explain-units", 1, 10),
     ("--connections", 1, 20_000),
     ("--units", 1, 1_000_000),
     ("--unit-ms", 1, 60_000),
@@ -321,6 +322,7 @@ fn a_negative_number_is_refused_as_a_number() {
         ("--unit-ms", "must be positive"),
         ("--connections", "must be positive"),
         ("--step", "must not be negative"),
+        ("--explain-units", "must be positive"),
     ];
     for (option, expected) in cases {
         let output = tour(&[option, "-1"]);
@@ -357,6 +359,107 @@ fn scale_up_to_without_scale_is_an_error() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `--explain` tells each unit's life in the order the executor lives it: spawned,
+/// polled, `Pending` with its timer keeping the waker, woken when the timer fires,
+/// polled again, `Ready`; and once a unit is done, `block_on`'s future is woken by its
+/// `JoinHandle`. Only the order of lines is asserted: their times are the machine's.
+#[test]
+fn explain_tells_spawn_poll_wake_and_ready_in_order() {
+    let output = tour(&["--explain", "--explain-units", "3", "--unit-ms", "20"]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().skip_while(|l| !l.starts_with('+')).collect();
+    assert!(lines.iter().all(|line| line.starts_with('+')), "{stdout}");
+    for unit in 0..3 {
+        let task = format!("task 'unit {unit}'");
+        let story = [
+            format!("spawn {task}"),
+            format!("poll {task}:"),
+            format!("{task} -> Pending: in sleep(20 ms), a timer at +"),
+            format!("wake {task} -> queued: its timer"),
+            format!("poll {task} again"),
+            format!("{task} -> Ready"),
+        ];
+        let mut from = 0;
+        for step in &story {
+            let found = lines[from..]
+                .iter()
+                .position(|line| line.contains(step.as_str()));
+            let found = found.unwrap_or_else(|| panic!("no `{step}` after line {from}:\n{stdout}"));
+            from += found + 1;
+        }
+    }
+    let first_ready = lines.iter().position(|l| l.contains("-> Ready")).unwrap();
+    let waiter_woken = lines
+        .iter()
+        .position(|l| l.contains("wake block_on's future"));
+    assert!(waiter_woken > Some(first_ready), "{stdout}");
+    assert!(
+        lines.last().unwrap().contains("block_on's future -> Ready"),
+        "{stdout}"
+    );
+}
+
+/// `--explain` runs alone: `--explain-units` without it, or it with the table's own
+/// options, is refused in words, with code 2.
+#[test]
+fn explain_refuses_what_it_cannot_do() {
+    let cases: [(&[&str], &str); 3] = [
+        (&["--explain-units", "2"], "--explain"),
+        (&["--explain", "--json"], "cannot be used with '--json'"),
+        (&["--explain", "--step", "4"], "cannot be used with '--step"),
+    ];
+    for (args, expected) in cases {
+        let output = tour(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// With `--trace`, `--explain` writes its events as a trace: valid JSON, an instant
+/// event for every line it printed, and flow arrows whose every start (at a wake) has
+/// its finish (at the poll the wake causes), with the same id, and comes before it.
+#[test]
+fn the_explain_trace_has_instants_and_matched_flows() {
+    let path = temp_path("explain-trace", "json");
+    let output = tour(&[
+        "--explain",
+        "--explain-units",
+        "2",
+        "--unit-ms",
+        "10",
+        "--trace",
+        path.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let told = printed.lines().filter(|line| line.starts_with('+')).count();
+    let trace = read_trace(&path);
+    let events = trace["traceEvents"].as_array().unwrap();
+    let of_phase = |phase: &'static str| events.iter().filter(move |e| e["ph"] == phase);
+    assert_eq!(of_phase("i").count(), told, "{printed}");
+    let ids_and_times = |phase: &'static str| -> std::collections::BTreeMap<u64, f64> {
+        of_phase(phase)
+            .map(|e| (e["id"].as_u64().unwrap(), e["ts"].as_f64().unwrap()))
+            .collect()
+    };
+    let (starts, finishes) = (ids_and_times("s"), ids_and_times("f"));
+    // Each unit is woken by its timer at least, and block_on's future by a JoinHandle.
+    assert!(starts.len() >= 3, "{starts:?}");
+    assert_eq!(
+        Vec::from_iter(starts.keys()),
+        Vec::from_iter(finishes.keys())
+    );
+    for (id, start) in &starts {
+        assert!(*start <= finishes[id], "flow {id} ends before it starts");
+    }
 }
 
 /// Every field a `--json` line carries is documented in the README's "`--json`

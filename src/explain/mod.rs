@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 pub struct Moment {
     /// When it happened, from the run's first event.
     pub at: Duration,
+    /// What happened, as the library reported it.
     pub event: Event,
     /// The line `--explain` printed for it, without the time.
     pub told: String,
@@ -71,6 +72,8 @@ pub fn run(units: usize, work: Work) -> Result<Vec<Moment>, StepError> {
         }
         Ok(())
     });
+    // Dropped before the story is locked: anything it still tells its observer must
+    // not find the lock taken.
     drop(executor);
     let mut story = story.lock().unwrap_or_else(PoisonError::into_inner);
     outcome.map(|()| mem::take(&mut story.moments))

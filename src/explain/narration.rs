@@ -4,6 +4,7 @@
 //! that a line can say *why*: which timer keeps a waker, who called it.
 
 use super::Moment;
+use crate::words::{count, format_duration};
 use async_scratch::diagnostics::TaskId;
 use async_scratch::observe::{Event, BLOCK_ON};
 use async_scratch::work::{Work, WorkKind};
@@ -26,8 +27,9 @@ pub struct Narrator {
     /// Tasks polled at least once: a first poll runs a unit from its start, and a
     /// sleeping unit sets its timer there.
     polled: HashSet<TaskId>,
-    /// The task being polled, and when its poll began.
-    polling: Option<(TaskId, Duration)>,
+    /// When the poll under way began, if it is its task's first: a sleeping unit sets
+    /// its timer in its first poll, for its duration from then.
+    first_poll_began: Option<Duration>,
     /// Timers fired since the last poll: a wake now is one of theirs.
     timers_just_fired: bool,
     /// The last task to finish: a wake of `block_on`'s future right after is its
@@ -42,7 +44,7 @@ impl Narrator {
             work,
             names: HashMap::new(),
             polled: HashSet::new(),
-            polling: None,
+            first_poll_began: None,
             timers_just_fired: false,
             just_finished: None,
         }
@@ -74,9 +76,9 @@ impl Narrator {
             Event::Polling { task } => self.polling(*task, at),
             Event::Polled { task, ready } => self.polled(*task, *ready),
             Event::Woken { task } => self.woken(*task),
-            Event::TimersFired { count } => {
+            Event::TimersFired { count: due } => {
                 self.timers_just_fired = true;
-                let timers = crate::words::count(*count, "timer");
+                let timers = count(*due, "timer");
                 format!("{timers} due: the executor calls the waker each one keeps")
             }
             Event::Parking { deadline } => parking(*deadline, start),
@@ -89,11 +91,12 @@ impl Narrator {
     }
 
     fn polling(&mut self, task: TaskId, at: Duration) -> String {
-        self.polling = Some((task, at));
         self.timers_just_fired = false;
         self.just_finished = None;
+        let first = self.polled.insert(task);
+        self.first_poll_began = first.then_some(at);
         let name = self.name(task);
-        if self.polled.insert(task) {
+        if first {
             format!("poll {name}: it runs on this thread until it ends or an .await must wait")
         } else {
             format!("poll {name} again: it resumes after that .await")
@@ -101,7 +104,7 @@ impl Narrator {
     }
 
     fn polled(&mut self, task: TaskId, ready: bool) -> String {
-        let first_poll_began = self.polling.take().map(|(_, at)| at);
+        let first_poll_began = self.first_poll_began.take();
         let name = self.name(task);
         match (task == BLOCK_ON, ready) {
             (true, false) => {
@@ -116,8 +119,8 @@ impl Narrator {
                 let keeper = match (self.work.kind, first_poll_began) {
                     (WorkKind::Sleep, Some(began)) => format!(
                         "in sleep({}), a timer at +{} keeps its waker",
-                        crate::words::format_duration(self.work.duration),
-                        crate::words::format_duration(began + self.work.duration),
+                        format_duration(self.work.duration),
+                        format_duration(began + self.work.duration),
                     ),
                     _ => "its waker is kept elsewhere".to_string(),
                 };
@@ -157,7 +160,7 @@ fn parking(deadline: Option<Instant>, start: Instant) -> String {
         Some(deadline) => format!(
             "park until +{}, the earliest deadline: nothing to run (like \
              Condvar::wait_timeout)",
-            crate::words::format_duration(deadline.saturating_duration_since(start))
+            format_duration(deadline.saturating_duration_since(start))
         ),
         None => "park: nothing is queued and no timer is set; the thread sleeps until a wake"
             .to_string(),

@@ -56,6 +56,10 @@ const BUDGET_SECS: Bounds = Bounds {
     high: 86_400,
 };
 
+/// `--explain-units`: a few. Each unit adds about five lines to the story, all alike
+/// past the first two or three; ten is already a screenful.
+const EXPLAIN_UNITS: Bounds = Bounds { low: 1, high: 10 };
+
 /// `--scale-up-to`: from the smallest size `--scale` runs to the largest `--units`.
 const SCALE_UP_TO: Bounds = Bounds {
     low: crate::scaling::SIZES[0] as u64,
@@ -205,6 +209,23 @@ pub struct Cli {
         value_parser = SCALE_UP_TO.parser::<usize>(),
     )]
     pub scale_up_to: usize,
+
+    /// Instead of the table, run a few of step 4's units on the executor and tell every
+    /// spawn, poll, wake and park as it happens, one line each (with --trace, also as
+    /// events in the trace). --unit-ms and --work apply.
+    #[arg(long, conflicts_with_all = ["step", "json", "report", "scale"])]
+    pub explain: bool,
+
+    #[arg(
+        long,
+        value_name = "UNITS",
+        help = format!("How many units --explain runs, {EXPLAIN_UNITS} (only with --explain)"),
+        requires = "explain",
+        default_value_t = 3,
+        allow_negative_numbers = true,
+        value_parser = EXPLAIN_UNITS.parser::<usize>(),
+    )]
+    pub explain_units: usize,
 
     /// Internal: run one failing case of step 5 (the tour starts itself with this, in
     /// a child process it can stop).

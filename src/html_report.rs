@@ -3,12 +3,13 @@
 //! to see in it. Self-contained: inline CSS and SVG, nothing fetched from anywhere, so
 //! it opens from disk.
 
-use crate::report::{count, format_duration, Baseline};
+use crate::report::Baseline;
 use crate::runner::Measured;
 use crate::scaling::Point;
 use crate::steps::{Step, Workload};
 use crate::svg_scaling::{self, Metric};
 use crate::svg_timeline::{self, escape};
+use crate::words::{count, format_duration};
 use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;

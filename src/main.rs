@@ -4,6 +4,7 @@
 
 mod child;
 mod cli;
+mod explain;
 mod fd_limit;
 mod html_report;
 mod memory;
@@ -17,6 +18,7 @@ mod svg_scaling;
 mod svg_timeline;
 mod terminal_timeline;
 mod trace;
+mod words;
 
 use async_scratch::work::WorkKind;
 use output::say;
@@ -39,6 +41,9 @@ fn main() -> ExitCode {
             );
             return ExitCode::from(2);
         }
+    }
+    if cli.explain {
+        return run_explain(&cli);
     }
     if let Some(dir) = &cli.report {
         match html_report::prepare(dir) {
@@ -89,6 +94,37 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `--explain`: a few of step 4's units, every event told as it happens; and, with
+/// `--trace`, the same events in the trace.
+fn run_explain(cli: &cli::Cli) -> ExitCode {
+    let work = cli.workload().work;
+    if work.kind == WorkKind::Cpu {
+        // As for the table: a cpu unit computes for its time only once calibrated.
+        async_scratch::work::calibrate_cpu();
+    }
+    say!(
+        "Step 4, explained: {} of {} {}, each a task on one thread. Each line is one event",
+        words::count(cli.explain_units, "unit"),
+        work.kind,
+        words::format_duration(work.duration),
+    );
+    say!("of the executor's loop, told as it happens, timed from the first:");
+    let moments = match explain::run(cli.explain_units, work) {
+        Ok(moments) => moments,
+        Err(error) => {
+            eprintln!("error: step 4's units failed: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(path) = &cli.trace {
+        if let Err(error) = trace::write_explained(path, &moments) {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// What the table's run left for the report.

@@ -5,6 +5,7 @@ use crate::runner::{Measured, Outcome};
 use crate::steps::step5::{Attempt, Case};
 use crate::steps::step6::many::ManyConnections;
 use crate::steps::{Step, Workload};
+use crate::words::{count, format_duration, wrap};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -35,27 +36,6 @@ impl Baseline {
     pub fn speedup(self, measured: &Measured) -> f64 {
         self.wall().as_secs_f64() / measured.wall.as_secs_f64().max(f64::MIN_POSITIVE)
     }
-}
-
-/// `1.23 s` for a second or more, `456 ms` or `0.456 ms` below.
-pub fn format_duration(duration: Duration) -> String {
-    let seconds = duration.as_secs_f64();
-    if seconds >= 3600.0 {
-        format!("{:.1} h", seconds / 3600.0)
-    } else if seconds >= 1.0 {
-        format!("{seconds:.2} s")
-    } else if seconds >= 0.001 {
-        format!("{:.0} ms", seconds * 1000.0)
-    } else {
-        format!("{:.3} ms", seconds * 1000.0)
-    }
-}
-
-/// `n` and `noun`, in the singular for 1: "1 unit", "8 units". For the tour's nouns
-/// (unit, worker, core), whose plural only adds an s.
-pub fn count(n: usize, noun: &str) -> String {
-    let plural = if n == 1 { "" } else { "s" };
-    format!("{n} {noun}{plural}")
 }
 
 /// `7.7x` below 100, `50893x` from there: a decimal means nothing that far up, and
@@ -164,9 +144,6 @@ pub fn failures_header() -> String {
 /// Width of the label column of a failure case.
 const LABEL_WIDTH: usize = 12;
 
-/// Where the failure text is wrapped: fits a 100-column terminal with the indents.
-const TEXT_WIDTH: usize = 88;
-
 pub fn failure_text(case: &Case) -> String {
     let mut text = format!("\n{}. {}\n", case.number, case.title);
     for attempt in &case.attempts {
@@ -209,23 +186,6 @@ fn attempt_text(attempt: &Attempt) -> String {
         }
     }
     text
-}
-
-/// Wraps `text` at [`TEXT_WIDTH`], continuing lines with `indent`.
-pub fn wrap(text: &str, indent: &str) -> String {
-    let mut lines = vec![String::new()];
-    for word in text.split_whitespace() {
-        let line = lines.last_mut().expect("starts with one line");
-        if !line.is_empty() && line.len() + 1 + word.len() > TEXT_WIDTH - indent.len() {
-            lines.push(word.to_string());
-        } else {
-            if !line.is_empty() {
-                line.push(' ');
-            }
-            line.push_str(word);
-        }
-    }
-    lines.join(&format!("\n{indent}"))
 }
 
 pub fn failure_json(case: &Case) -> String {
@@ -362,17 +322,4 @@ pub fn scale_json(point: &crate::scaling::Point) -> String {
     };
     merge(&mut line, fields);
     line.to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::count;
-
-    /// One takes the singular; zero and more the plural ("0 units", as English has it).
-    #[test]
-    fn a_count_of_one_is_singular() {
-        assert_eq!(count(1, "core"), "1 core");
-        assert_eq!(count(0, "unit"), "0 units");
-        assert_eq!(count(2, "worker"), "2 workers");
-    }
 }

@@ -46,8 +46,8 @@ pub fn run_step(step: &Step, workload: &Workload, settings: &Settings) -> Outcom
     if expected > settings.budget {
         return Outcome::Skipped(format!(
             "would take about {}, over the budget of {} (raise it with --budget-secs)",
-            crate::report::format_duration(expected),
-            crate::report::format_duration(settings.budget),
+            crate::words::format_duration(expected),
+            crate::words::format_duration(settings.budget),
         ));
     }
     let bar = progress::bar(step, workload.units, expected, settings.progress);

@@ -1,10 +1,10 @@
 //! The scaling charts: wall time and peak memory against units, on log–log axes, one
 //! line per strategy, with the sizes each strategy skipped said under the chart.
 
-use crate::report::format_duration;
 use crate::scaling::{Point, PointOutcome, SIZES};
 use crate::steps::STEPS;
 use crate::svg_timeline::escape;
+use crate::words::format_duration;
 use std::fmt::Write;
 
 const WIDTH: f64 = 900.0;

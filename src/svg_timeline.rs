@@ -59,9 +59,9 @@ pub fn render(step: &Step, spans: &[Span], wall: Duration) -> String {
         "Step {}: {} (wall {}, peak in flight {}, {})",
         step.label(),
         step.what,
-        crate::report::format_duration(wall),
+        crate::words::format_duration(wall),
         peak_in_flight(spans),
-        crate::report::count(spans.len(), "unit")
+        crate::words::count(spans.len(), "unit")
     );
     let mut svg = String::new();
     let _ = write!(
@@ -155,7 +155,7 @@ fn time_axis(axis: &TimeAxis, end: Duration, y: f64) -> String {
             if tick == 0 {
                 "0".to_string()
             } else {
-                crate::report::format_duration(t)
+                crate::words::format_duration(t)
             }
         );
     }

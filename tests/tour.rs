@@ -262,8 +262,9 @@ fn bad_options_exit_with_code_2_and_a_message() {
 }
 
 /// Each numeric option, with the whole numbers it accepts (both ends included).
-const NUMERIC_OPTIONS: [(&str, u64, u64); 7] = [
+const NUMERIC_OPTIONS: [(&str, u64, u64); 8] = [
     ("--step", 0, 6),
+    ("--explain-units", 1, 10),
     ("--connections", 1, 20_000),
     ("--units", 1, 1_000_000),
     ("--unit-ms", 1, 60_000),
@@ -321,6 +322,7 @@ fn a_negative_number_is_refused_as_a_number() {
         ("--unit-ms", "must be positive"),
         ("--connections", "must be positive"),
         ("--step", "must not be negative"),
+        ("--explain-units", "must be positive"),
     ];
     for (option, expected) in cases {
         let output = tour(&[option, "-1"]);
@@ -357,6 +359,107 @@ fn scale_up_to_without_scale_is_an_error() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `--explain` tells each unit's life in the order the executor lives it: spawned,
+/// polled, `Pending` with its timer keeping the waker, woken when the timer fires,
+/// polled again, `Ready`; and once a unit is done, `block_on`'s future is woken by its
+/// `JoinHandle`. Only the order of lines is asserted: their times are the machine's.
+#[test]
+fn explain_tells_spawn_poll_wake_and_ready_in_order() {
+    let output = tour(&["--explain", "--explain-units", "3", "--unit-ms", "20"]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().skip_while(|l| !l.starts_with('+')).collect();
+    assert!(lines.iter().all(|line| line.starts_with('+')), "{stdout}");
+    for unit in 0..3 {
+        let task = format!("task 'unit {unit}'");
+        let story = [
+            format!("spawn {task}"),
+            format!("poll {task}:"),
+            format!("{task} -> Pending: in sleep(20 ms), a timer at +"),
+            format!("wake {task} -> queued: its timer"),
+            format!("poll {task} again"),
+            format!("{task} -> Ready"),
+        ];
+        let mut from = 0;
+        for step in &story {
+            let found = lines[from..]
+                .iter()
+                .position(|line| line.contains(step.as_str()));
+            let found = found.unwrap_or_else(|| panic!("no `{step}` after line {from}:\n{stdout}"));
+            from += found + 1;
+        }
+    }
+    let first_ready = lines.iter().position(|l| l.contains("-> Ready")).unwrap();
+    let waiter_woken = lines
+        .iter()
+        .position(|l| l.contains("wake block_on's future"));
+    assert!(waiter_woken > Some(first_ready), "{stdout}");
+    assert!(
+        lines.last().unwrap().contains("block_on's future -> Ready"),
+        "{stdout}"
+    );
+}
+
+/// `--explain` runs alone: `--explain-units` without it, or it with the table's own
+/// options, is refused in words, with code 2.
+#[test]
+fn explain_refuses_what_it_cannot_do() {
+    let cases: [(&[&str], &str); 3] = [
+        (&["--explain-units", "2"], "--explain"),
+        (&["--explain", "--json"], "cannot be used with '--json'"),
+        (&["--explain", "--step", "4"], "cannot be used with '--step"),
+    ];
+    for (args, expected) in cases {
+        let output = tour(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// With `--trace`, `--explain` writes its events as a trace: valid JSON, an instant
+/// event for every line it printed, and flow arrows whose every start (at a wake) has
+/// its finish (at the poll the wake causes), with the same id, and comes before it.
+#[test]
+fn the_explain_trace_has_instants_and_matched_flows() {
+    let path = temp_path("explain-trace", "json");
+    let output = tour(&[
+        "--explain",
+        "--explain-units",
+        "2",
+        "--unit-ms",
+        "10",
+        "--trace",
+        path.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let told = printed.lines().filter(|line| line.starts_with('+')).count();
+    let trace = read_trace(&path);
+    let events = trace["traceEvents"].as_array().unwrap();
+    let of_phase = |phase: &'static str| events.iter().filter(move |e| e["ph"] == phase);
+    assert_eq!(of_phase("i").count(), told, "{printed}");
+    let ids_and_times = |phase: &'static str| -> std::collections::BTreeMap<u64, f64> {
+        of_phase(phase)
+            .map(|e| (e["id"].as_u64().unwrap(), e["ts"].as_f64().unwrap()))
+            .collect()
+    };
+    let (starts, finishes) = (ids_and_times("s"), ids_and_times("f"));
+    // Each unit is woken by its timer at least, and block_on's future by a JoinHandle.
+    assert!(starts.len() >= 3, "{starts:?}");
+    assert_eq!(
+        Vec::from_iter(starts.keys()),
+        Vec::from_iter(finishes.keys())
+    );
+    for (id, start) in &starts {
+        assert!(*start <= finishes[id], "flow {id} ends before it starts");
+    }
 }
 
 /// Every field a `--json` line carries is documented in the README's "`--json`
@@ -1283,4 +1386,146 @@ fn a_closed_standard_output_ends_the_tour_quietly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{:?}: {stderr}", output.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The tour's modules depend on each other one way only: each can be read before the
+/// modules that use it, as the library's can (its `tests/module_graph.rs` checks the
+/// same of it). A cycle means one concept living in two modules.
+mod module_graph {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::fs;
+    use std::path::{Path, PathBuf};
+
+    /// Top-level module (`report`, `steps`, ...) → the top-level modules its code names.
+    type Graph = BTreeMap<String, BTreeSet<String>>;
+
+    /// Reads `src/`, builds the graph, and names the first cycle it finds.
+    #[test]
+    fn the_tours_modules_form_no_cycle() {
+        let graph = tour_graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+        assert!(graph.contains_key("steps") && graph.contains_key("report"));
+        if let Some(cycle) = find_cycle(&graph) {
+            panic!("module cycle: {}\ngraph: {graph:#?}", cycle.join(" -> "));
+        }
+    }
+
+    /// The checker sees a cycle, and reads both `crate::a::b` and a braced group
+    /// `crate::{a, b::{c, d}}` spread over lines, as rustfmt writes a long one.
+    #[test]
+    fn the_checker_finds_a_cycle_in_grouped_imports() {
+        let source = "// crate::commented_out\nuse crate::{\n    cli,\n    trace::{Span, x},\n};";
+        assert_eq!(Vec::from_iter(modules_named(source)), ["cli", "trace"]);
+        let graph = Graph::from([
+            ("a".to_string(), BTreeSet::from(["b".to_string()])),
+            ("b".to_string(), BTreeSet::from(["c".to_string()])),
+            ("c".to_string(), BTreeSet::from(["a".to_string()])),
+        ]);
+        assert_eq!(find_cycle(&graph).unwrap(), ["a", "b", "c", "a"]);
+    }
+
+    /// The graph of the modules under `src`. `main.rs` is left out: as the crate root
+    /// it declares every module, and names them without `crate::`.
+    fn tour_graph(src: &Path) -> Graph {
+        let mut sources: BTreeMap<String, String> = BTreeMap::new();
+        for file in rust_files(src) {
+            let top = file.strip_prefix(src).unwrap().components().next().unwrap();
+            let module = top.as_os_str().to_string_lossy().replace(".rs", "");
+            let text = fs::read_to_string(&file).unwrap();
+            sources.entry(module).or_default().push_str(&text);
+        }
+        sources.remove("main");
+        let known: BTreeSet<String> = sources.keys().cloned().collect();
+        sources
+            .iter()
+            .map(|(module, text)| {
+                let uses = modules_named(text)
+                    .into_iter()
+                    .filter(|other| other != module && known.contains(other))
+                    .collect();
+                (module.clone(), uses)
+            })
+            .collect()
+    }
+
+    fn rust_files(directory: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for entry in fs::read_dir(directory).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.extend(rust_files(&path));
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                files.push(path);
+            }
+        }
+        files
+    }
+
+    /// The first name of every path after `crate::` in `source`'s code. Comment lines
+    /// are dropped first: a doc link is not a dependency.
+    fn modules_named(source: &str) -> BTreeSet<String> {
+        let code: Vec<&str> = source
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect();
+        let code = code.join("\n");
+        let mut names = BTreeSet::new();
+        for (at, _) in code.match_indices("crate::") {
+            let rest = &code[at + "crate::".len()..];
+            match rest.strip_prefix('{') {
+                Some(group) => names.extend(group_heads(group).filter_map(leading_name)),
+                None => names.extend(leading_name(rest)),
+            }
+        }
+        names
+    }
+
+    /// The paths of a braced group, up to its closing brace: `a, b::{c, d}}` gives
+    /// `a` and `b::{c, d}`.
+    fn group_heads(group: &str) -> impl Iterator<Item = &str> {
+        let mut depth = 0;
+        let mut paths = Vec::new();
+        let mut start = 0;
+        for (at, character) in group.char_indices() {
+            match character {
+                '{' => depth += 1,
+                '}' if depth > 0 => depth -= 1,
+                ',' | '}' if depth == 0 => {
+                    paths.push(&group[start..at]);
+                    start = at + 1;
+                    if character == '}' {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        paths.into_iter()
+    }
+
+    fn leading_name(path: &str) -> Option<String> {
+        let name: String = path
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        (!name.is_empty()).then_some(name)
+    }
+
+    /// A cycle in `graph`, as the path that closes it (`a -> b -> a`), if there is one:
+    /// a depth-first walk that meets a module already on its own path.
+    fn find_cycle(graph: &Graph) -> Option<Vec<String>> {
+        fn walk(module: &str, graph: &Graph, path: &mut Vec<String>) -> Option<Vec<String>> {
+            if let Some(first) = path.iter().position(|on_path| on_path == module) {
+                return Some([&path[first..], &[module.to_string()]].concat());
+            }
+            path.push(module.to_string());
+            let uses = graph.get(module).into_iter().flatten();
+            let cycle = uses.into_iter().find_map(|next| walk(next, graph, path));
+            path.pop();
+            cycle
+        }
+        graph
+            .keys()
+            .find_map(|module| walk(module, graph, &mut Vec::new()))
+    }
 }

@@ -5,7 +5,7 @@
 //! one at a time: coroutines share a thread, they do not add cores.)
 
 use super::{Lanes, Step, StepError, Workload};
-use crate::report::{format_duration, wrap};
+use crate::words::{format_duration, wrap};
 use async_scratch::coroutine::run_unit;
 use async_scratch::executor::{spawn, yield_now, Executor, DEFAULT_STALL_THRESHOLD};
 use async_scratch::join_all::join_all;

@@ -11,6 +11,13 @@
 //! as they are, every step would begin at zero, on top of the others. The trace puts
 //! the steps one after another instead, in the order they ran: each starts a little
 //! after the previous one's last unit ends.
+//!
+//! With `--explain`, the trace holds that run's executor events instead (see
+//! [`explained`]).
+
+mod explained;
+
+pub use explained::write_explained;
 
 use crate::steps::{Part, Step};
 use async_scratch::timeline::Span;
@@ -27,12 +34,22 @@ pub type StepSpans<'a> = (&'a Step, &'a [Span]);
 
 /// Writes the trace of `steps` to `path`.
 pub fn write_trace(path: &Path, steps: &[StepSpans<'_>]) -> Result<(), String> {
-    let text = trace(steps).to_string();
+    write_events(path, trace_events(steps))
+}
+
+/// Writes `events` to `path` as a whole trace.
+fn write_events(path: &Path, events: Vec<Value>) -> Result<(), String> {
+    let text = json!({ "traceEvents": events, "displayTimeUnit": "ms" }).to_string();
     std::fs::write(path, text)
         .map_err(|error| format!("cannot write the trace to {}: {error}", path.display()))
 }
 
-fn trace(steps: &[StepSpans<'_>]) -> Value {
+/// A duration as the trace's timestamps count: microseconds, fractions kept.
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+fn trace_events(steps: &[StepSpans<'_>]) -> Vec<Value> {
     let mut events = Vec::new();
     let mut step_start = Duration::ZERO;
     for &(step, spans) in steps {
@@ -53,7 +70,7 @@ fn trace(steps: &[StepSpans<'_>]) -> Value {
         events.extend(spans.iter().map(|span| unit_event(step, span, step_start)));
         step_start += last_end(spans) + GAP_BETWEEN_STEPS;
     }
-    json!({ "traceEvents": events, "displayTimeUnit": "ms" })
+    events
 }
 
 /// When the last of `spans` ended, from its step's start (zero for no spans).
@@ -86,7 +103,7 @@ fn unit_event(step: &Step, span: &Span, step_start: Duration) -> Value {
         "ph": "X",
         "pid": pid(step),
         "tid": step.lane_of(span),
-        "ts": (step_start + span.start).as_secs_f64() * 1e6,
-        "dur": (span.end - span.start).as_secs_f64() * 1e6,
+        "ts": micros(step_start + span.start),
+        "dur": micros(span.end - span.start),
     })
 }

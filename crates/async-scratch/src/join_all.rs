@@ -298,6 +298,13 @@ impl<F: Future> JoinAll<F> {
     }
 }
 
+/// The children's wakers go with it: their releases need not wake anyone.
+impl<F: Future> Drop for JoinAll<F> {
+    fn drop(&mut self) {
+        self.list.books.retire();
+    }
+}
+
 /// One child of the pinned slice, pinned.
 fn child<F: Future>(
     children: &mut Pin<Box<[MaybeDone<F>]>>,

@@ -26,6 +26,7 @@
 //! ```
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::thread::{self, Thread};
 use std::time::Instant;
@@ -54,8 +55,17 @@ pub trait Unpark: Send + Sync {
 
 /// [`Park`] for the thread that creates it: `std::thread::park`, whose token makes an
 /// unpark that comes before the park count.
+///
+/// It stays on that thread: it is neither `Send` nor `Sync` (parking from another
+/// thread would park that one, while unparks went to this one: a hang).
+///
+/// ```compile_fail
+/// let park = async_scratch::park::ThreadPark::current();
+/// std::thread::spawn(move || drop(park)); // not `Send`
+/// ```
 pub struct ThreadPark {
     thread: Arc<ThreadUnpark>,
+    _this_thread: PhantomData<*const ()>,
 }
 
 impl ThreadPark {
@@ -63,6 +73,7 @@ impl ThreadPark {
     pub fn current() -> ThreadPark {
         ThreadPark {
             thread: Arc::new(ThreadUnpark(thread::current())),
+            _this_thread: PhantomData,
         }
     }
 }

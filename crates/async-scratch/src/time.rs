@@ -290,9 +290,15 @@ impl TimerQueue {
     }
 
     /// Removes every timer; their wakers are dropped, not woken.
-    pub(crate) fn clear(&self) {
+    /// Drops every pending timer. A waker's `Drop` is user code: a panic in one goes
+    /// to `on_panic`, and the others are still dropped.
+    pub(crate) fn clear(&self, mut on_panic: impl FnMut(Payload)) {
         let all = self.change(std::mem::take);
-        drop(all);
+        for (_, waker) in all {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(waker))) {
+                on_panic(payload);
+            }
+        }
     }
 }
 

@@ -552,3 +552,98 @@ fn claims_only_once_the_thread_woke() -> bool {
     );
     thread_woke.load(Ordering::SeqCst)
 }
+
+/// Builds an executor on this thread that tells `parked` each time it parks.
+fn executor_signalling_parks(parked: mpsc::Sender<()>) -> Executor {
+    Executor::builder()
+        .park(SignallingPark {
+            inner: async_scratch::park::ThreadPark::current(),
+            parked,
+        })
+        .on_diagnostic(|_| {})
+        .build()
+}
+
+/// Runs `body` on a thread of its own, failing (not hanging) after `GIVE_UP_AFTER`.
+fn bounded<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, outcome) = mpsc::channel();
+    thread::spawn(move || done.send(body()));
+    common::receive_or_give_up(&outcome, "the end of the run")
+}
+
+/// A task holds a lock forever, but its `JoinHandle` went to a thread that aborts it
+/// once the executor has parked: the lock is released then. No deadlock may be
+/// claimed meanwhile: a loose handle is a possible wake.
+#[test]
+fn a_handle_that_may_abort_is_a_possible_wake() {
+    let outcome = bounded(|| {
+        let (parked_sender, parked) = mpsc::channel();
+        let executor = executor_signalling_parks(parked_sender);
+        executor
+            .try_block_on(async {
+                let lock = Rc::new(async_scratch::mutex::Mutex::named("m", ()));
+                let holder = async_scratch::executor::spawn({
+                    let lock = lock.clone();
+                    async move {
+                        let _guard = lock.lock().await;
+                        pending::<()>().await;
+                    }
+                });
+                yield_now().await; // the holder takes the lock
+                let aborter = thread::spawn(move || {
+                    let _ = parked.recv_timeout(common::GIVE_UP_AFTER);
+                    holder.abort();
+                });
+                drop(lock.lock().await); // released when the holder is aborted
+                aborter.join().unwrap();
+            })
+            .map_err(|deadlock| deadlock.to_string())
+    });
+    assert_eq!(outcome, Ok(()));
+}
+
+/// A lock guard outlives the task that took it (returned by a `block_on`, handed to
+/// a thread that drops it once the executor has parked): its holder has ended, so the
+/// lock is held outside, and no deadlock is claimed.
+#[test]
+fn a_guard_that_outlived_its_task_is_no_deadlock() {
+    let outcome = bounded(|| {
+        let lock: &'static async_scratch::mutex::Mutex<u32> =
+            Box::leak(Box::new(async_scratch::mutex::Mutex::named("m", 0)));
+        let (parked_sender, parked) = mpsc::channel();
+        let executor = executor_signalling_parks(parked_sender);
+        let guard = executor.block_on(lock.lock()); // taken by block_on's future, which ends
+        let dropper = thread::spawn(move || {
+            let _ = parked.recv_timeout(common::GIVE_UP_AFTER);
+            drop(guard);
+        });
+        let outcome = executor.try_block_on(async { *lock.lock().await + 1 });
+        dropper.join().unwrap();
+        outcome.map_err(|deadlock| deadlock.to_string())
+    });
+    assert_eq!(outcome, Ok(1));
+}
+
+/// The children of a `join_all` leave their wakers with threads that drop them
+/// unused: once they are gone, nothing can wake the task, and the deadlock is
+/// reported rather than the executor parking for good.
+#[test]
+fn join_all_child_wakers_dropped_elsewhere_end_in_a_deadlock_report() {
+    let outcome = bounded(|| {
+        Executor::builder()
+            .on_diagnostic(|_| {})
+            .build()
+            .try_block_on(async {
+                let gives_its_waker_away = || {
+                    poll_fn(|cx| {
+                        let waker = cx.waker().clone();
+                        thread::spawn(move || drop(waker));
+                        Poll::<()>::Pending
+                    })
+                };
+                join_all([gives_its_waker_away(), gives_its_waker_away()]).await
+            })
+            .is_err()
+    });
+    assert!(outcome, "a deadlock is reported");
+}

@@ -436,3 +436,66 @@ fn a_panic_in_the_park_is_reported_and_the_executor_carries_on() {
         "{seen:?}"
     );
 }
+
+/// An observer that panics, on every kind of event, is caught and reported; the
+/// executor's bookkeeping around it is not left half done: the task still runs to
+/// its end, and its handle still wakes its awaiter.
+#[test]
+fn a_panicking_observer_is_reported_and_the_executor_carries_on() {
+    quiet_deliberate_panics();
+    let (reporter, seen) = collect_diagnostics();
+    let executor = Executor::builder()
+        .observe(|_event| panic!("{DELIBERATE} panic in an observer"))
+        .on_diagnostic(reporter)
+        .build();
+    let task = executor.spawn(async {
+        async_scratch::executor::yield_now().await; // a wake, a second poll
+        6 * 7
+    });
+    assert_eq!(executor.block_on(task), Ok(42));
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty());
+    assert!(seen.iter().all(|diagnostic| matches!(
+        diagnostic,
+        Diagnostic::CaughtPanic { place, .. } if place.contains("observer")
+    )));
+}
+
+/// A waker whose `Drop` panics.
+struct PanicsWhenDroppedWaker;
+
+impl Wake for PanicsWhenDroppedWaker {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl Drop for PanicsWhenDroppedWaker {
+    fn drop(&mut self) {
+        panic!("{DELIBERATE} panic dropping a timer's waker");
+    }
+}
+
+/// A timer still pending when its executor is dropped holds a waker whose `Drop`
+/// panics: the executor's drop catches it, reports it, and finishes its cleanup.
+#[test]
+fn a_timer_waker_that_panics_when_dropped_is_reported_by_the_executors_drop() {
+    quiet_deliberate_panics();
+    let (reporter, seen) = collect_diagnostics();
+    let executor = Executor::builder().on_diagnostic(reporter).build();
+    executor.block_on(async {
+        let mut sleep = Box::pin(sleep(std::time::Duration::from_secs(3600)));
+        let waker = Waker::from(Arc::new(PanicsWhenDroppedWaker));
+        let _ = sleep.as_mut().poll(&mut Context::from_waker(&waker));
+        drop(waker); // the timer queue holds the only other reference
+        std::mem::forget(sleep); // the timer stays pending after block_on
+    });
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(executor)));
+    assert!(
+        dropped.is_ok(),
+        "the waker's panic escaped the executor's drop"
+    );
+    let seen = seen.lock().unwrap();
+    assert!(
+        matches!(&seen[..], [Diagnostic::CaughtPanic { place, .. }] if place.contains("timer")),
+        "{seen:?}"
+    );
+}

@@ -218,10 +218,14 @@ impl<T: 'static> Future for JoinHandle<T> {
                 if !known {
                     let awaited: Arc<dyn TaskHandle> = self.task.clone();
                     let registration = register_wait(cx.waker(), WaitTarget::Task(awaited));
+                    // Awaited through a wait the executor knows, the handle can abort
+                    // nothing while its awaiter is stuck; otherwise it stays "loose".
+                    let loose = registration.is_none();
                     let registration = registration.map(Box::new);
                     let previous = state.joiner.replace((cx.waker().clone(), registration));
                     drop(state);
                     drop(previous); // outside the lock: dropping a registration locks too
+                    self.task.header().set_handle_loose(loose);
                 }
                 Poll::Pending
             }
@@ -245,6 +249,8 @@ impl<T> Drop for JoinHandle<T> {
             (outcome, state.joiner.take())
         };
         drop(joiner);
+        // Gone: it can abort nothing any more.
+        self.task.header().set_handle_loose(false);
         if let Outcome::Finished(result) = outcome {
             let place = "the drop of a task's output, with its JoinHandle";
             self.task

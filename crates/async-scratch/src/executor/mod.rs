@@ -316,6 +316,7 @@ impl ExecutorBuilder {
             keeps_books: self.diagnostics,
             observer: self.observer,
             parked_undecided: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         });
         let watchdog = shared.watch.as_ref().map(|_| start_watchdog(&shared));
         let core = Core {
@@ -498,6 +499,7 @@ impl Executor {
             name,
             Location::caller(),
         ));
+        root.state.set_handle_loose(false); // `block_on`'s own future has no handle
         let outcome = loop {
             if root.is_scheduled() {
                 if let Poll::Ready(output) = self.core.poll_root(&root, future.as_mut()) {
@@ -587,14 +589,15 @@ impl Core {
         let id = tasks.next_id();
         let refs = &const { TaskRefs::spawned::<TaskCell<F>>() };
         let header = TaskHeader::new(id, &self.shared, refs, name, spawned_at);
-        self.shared.observe(|| Event::Spawned {
-            task: header.info(),
-        });
         // The one allocation of the task: header, outcome slot and future together.
         let task = Arc::new(TaskCell::new(header, future));
         tasks.insert(task.clone());
         drop(tasks);
         self.spawned.borrow_mut().push(task.clone());
+        // Told with no borrow held: the observer may spawn, too.
+        self.shared.observe(|| Event::Spawned {
+            task: task.header.info(),
+        });
         JoinHandle::new(task)
     }
 
@@ -777,12 +780,18 @@ impl Drop for Core {
             task.abandon();
         }
         // The queues hold references to tasks, and each task one to `Shared`, where the
-        // ready queue is: emptied here, or that cycle would keep them all alive.
+        // ready queue is: emptied here, or that cycle would keep them all alive. Closed
+        // first, so that a wake racing this drop empties it again (see `push_ready`).
+        self.shared.closed.store(true, Ordering::SeqCst);
         drop(drain(&self.shared.ready));
         self.spawned.get_mut().clear();
         self.spare_batch.get_mut().clear();
         drop(tasks);
-        self.timers.clear();
+        // A timer's waker is user code too: its `Drop` may panic.
+        self.timers.clear(|payload| {
+            let place = "the drop of a timer's waker";
+            self.shared.report_caught_panic(None, place, payload);
+        });
         self.shared.executor_gone.store(true, Ordering::Release);
         self.shared.deliver_reports(); // what the drops above found
     }

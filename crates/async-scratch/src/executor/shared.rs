@@ -44,14 +44,24 @@ pub(super) struct Shared {
     /// then unparks it to look again, so that a deadlock is not left unreported (and
     /// `try_block_on` does not hang) because a count went down a moment too late.
     pub(super) parked_undecided: AtomicBool,
+    /// Set by the executor's drop before it empties the ready queue; a wake that
+    /// pushes a task after that (it raced the drop) empties the queue itself.
+    pub(super) closed: AtomicBool,
 }
 
 impl Shared {
     /// Tells the observer, if there is one, of the event `event` makes (made only
     /// then: with no observer, this is one branch).
+    ///
+    /// The observer is user code, called in the middle of the executor's bookkeeping
+    /// (between a poll's start and end, between a wake and its queueing): a panic in
+    /// it is caught and reported, never let loose halfway through a step.
     pub(super) fn observe(&self, event: impl FnOnce() -> Event) {
         if let Some(observer) = &self.observer {
-            observer(&event());
+            let event = event();
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| observer(&event))) {
+                self.report_caught_panic(None, "the observer (ExecutorBuilder::observe)", payload);
+            }
         }
     }
 
@@ -129,6 +139,13 @@ impl Shared {
 
     pub(super) fn push_ready(&self, task: Runnable) {
         self.lock_ready().push(task);
+        if self.closed.load(Ordering::SeqCst) {
+            // The executor is gone, or going, and has emptied the queue already: a task
+            // left here would keep `Shared` alive through its header, and itself through
+            // this queue, for good. Taken out under the lock, dropped after it.
+            drop(mem::take(&mut *self.lock_ready()));
+            return;
+        }
         // Cheap when the executor is not parked (an atomic swap); if it is about to
         // park, the token this leaves makes that park return at once.
         self.unparker.unpark();

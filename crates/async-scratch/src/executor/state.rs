@@ -19,6 +19,7 @@
 //! | 2 | `COMPLETE` | the poll that ends the task; the executor dropping it | never |
 //! | 3 | `CANCELLED` | `JoinHandle::abort` | never |
 //! | 4 | `LOST_REPORTED` | the first report of the task as lost | never |
+//! | 5 | `HANDLE_LOOSE` | a new task (its `JoinHandle` exists); a handle awaited through no known wait | a handle awaited through a known wait; the handle dropped |
 //! | 8.. | waker count | an owning waker made (`+1`) | one dropped or consumed (`-1`) |
 //!
 //! # Transitions
@@ -51,6 +52,7 @@ const RUNNING: usize = 1 << 1;
 const COMPLETE: usize = 1 << 2;
 const CANCELLED: usize = 1 << 3;
 const LOST_REPORTED: usize = 1 << 4;
+const HANDLE_LOOSE: usize = 1 << 5;
 /// The waker count lives above the flags; one waker is this much of the word.
 const WAKER_SHIFT: u32 = 8;
 const ONE_WAKER: usize = 1 << WAKER_SHIFT;
@@ -67,7 +69,23 @@ pub(crate) struct Snapshot(usize);
 impl State {
     /// A new task: queued at once, with no waker yet.
     pub(crate) fn new_scheduled() -> State {
-        State(AtomicUsize::new(SCHEDULED))
+        State(AtomicUsize::new(SCHEDULED | HANDLE_LOOSE))
+    }
+
+    /// Whether the task's `JoinHandle` is "loose": alive, and not awaited through a
+    /// wait the executor knows. Whoever holds a loose handle may `abort` it, which
+    /// wakes the task: it counts as a waker held outside. Returns the word as it is.
+    pub(crate) fn set_handle_loose(&self, loose: bool) -> Snapshot {
+        let before = if loose {
+            self.0.fetch_or(HANDLE_LOOSE, Ordering::SeqCst)
+        } else {
+            self.0.fetch_and(!HANDLE_LOOSE, Ordering::SeqCst)
+        };
+        Snapshot(if loose {
+            before | HANDLE_LOOSE
+        } else {
+            before & !HANDLE_LOOSE
+        })
     }
 
     /// `SeqCst`, like `waker_released`: the executor reads waker counts before it
@@ -171,7 +189,14 @@ impl Snapshot {
         self.0 >> WAKER_SHIFT
     }
 
-    /// Pending, not queued, and no waker left: nothing can ever queue the task again.
+    /// Whether a loose `JoinHandle` (see `set_handle_loose`) could still abort it.
+    pub(crate) fn handle_loose(self) -> bool {
+        self.0 & HANDLE_LOOSE != 0
+    }
+
+    /// Pending, not queued, and no waker left: nothing can ever wake the task to go on
+    /// (an abort through a loose `JoinHandle` could still end it, which is no help to a
+    /// future that forgot its waker: the report of a lost task stands).
     pub(crate) fn looks_lost(self) -> bool {
         self.wakers() == 0 && !self.is_scheduled() && !self.is_complete()
     }
@@ -191,6 +216,7 @@ impl fmt::Debug for Snapshot {
             (COMPLETE, "COMPLETE"),
             (CANCELLED, "CANCELLED"),
             (LOST_REPORTED, "LOST_REPORTED"),
+            (HANDLE_LOOSE, "HANDLE_LOOSE"),
         ];
         let set: Vec<&str> = names
             .iter()
@@ -275,11 +301,14 @@ mod tests {
         state.waker_created();
         state.waker_created();
         state.start_poll();
-        assert_eq!(format!("{state:?}"), "Snapshot(RUNNING, 2 wakers)");
+        assert_eq!(
+            format!("{state:?}"),
+            "Snapshot(RUNNING | HANDLE_LOOSE, 2 wakers)"
+        );
         state.cancel();
         assert_eq!(
             format!("{:?}", state.load()),
-            "Snapshot(SCHEDULED | RUNNING | CANCELLED, 2 wakers)"
+            "Snapshot(SCHEDULED | RUNNING | CANCELLED | HANDLE_LOOSE, 2 wakers)"
         );
     }
 }

@@ -143,6 +143,16 @@ impl TaskHeader {
         self.state.load().is_scheduled()
     }
 
+    /// Says whether the task's `JoinHandle` is loose (see `State::set_handle_loose`).
+    /// A handle that stops being loose is one possible wake fewer: if the executor
+    /// parked undecided, it looks again, as for the release of a waker.
+    pub(crate) fn set_handle_loose(&self, loose: bool) {
+        let now = self.state.set_handle_loose(loose);
+        if !loose && !now.is_scheduled() && !now.is_complete() && self.shared.keeps_books {
+            self.shared.look_again_if_undecided();
+        }
+    }
+
     pub(crate) fn is_complete(&self) -> bool {
         self.state.load().is_complete()
     }

@@ -14,7 +14,7 @@ use crate::locking::lock;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -30,7 +30,9 @@ impl TaskHeader {
             waits.iter().filter(known).count()
         };
         let known = self.internal_waits.load(Ordering::Acquire) as usize + combinators;
-        live.saturating_sub(u32::try_from(known).unwrap_or(u32::MAX))
+        // A loose `JoinHandle` may abort the task from anywhere: a waker in all but name.
+        let loose_handle = u32::from(self.state.load().handle_loose());
+        (live + loose_handle).saturating_sub(u32::try_from(known).unwrap_or(u32::MAX))
     }
 
     pub(super) fn lock_waits_on(&self) -> MutexGuard<'_, Vec<WaitRecord>> {
@@ -58,7 +60,12 @@ impl TaskHeader {
             .iter()
             .any(|wait| match (&wait.target, wait.target.task()) {
                 (WaitTarget::Children(_), _) => false, // its children's waits are listed too
-                (_, Some(task)) => !Arc::ptr_eq(&task.header().shared, &self.shared),
+                // A task of another executor; or one that is over, whose lock guard
+                // lives on elsewhere (it was returned, or sent to a thread).
+                (_, Some(task)) => {
+                    let header = task.header();
+                    !Arc::ptr_eq(&header.shared, &self.shared) || header.is_complete()
+                }
                 (_, None) => true, // a lock held outside any task
             })
     }
@@ -123,6 +130,10 @@ impl WaitTarget {
                     .as_deref()
                     .map_or("a mutex".to_string(), |n| format!("mutex '{n}'"));
                 match lock.holder() {
+                    Some(holder) if holder.header().is_complete() => format!(
+                        "waits for {name}, taken by {}, which has ended (its guard lives on)",
+                        holder.header().info()
+                    ),
                     Some(holder) => format!("waits for {name}, held by {}", holder.header().info()),
                     None => format!("waits for {name}, held outside any task"),
                 }
@@ -234,6 +245,8 @@ pub(crate) struct ChildWakers {
     own: AtomicUsize,
     /// Those held by a registered wait.
     registered: AtomicUsize,
+    /// The `join_all` is gone: its wakers' releases ask for nothing any more.
+    retired: AtomicBool,
 }
 
 impl ChildWakers {
@@ -242,13 +255,18 @@ impl ChildWakers {
     }
 
     /// Counts a child waker gone. Returns whether the executor must look at the task
-    /// again: with a wait registered, this may have made every child waker outside the
-    /// `join_all` a known one, and a deadlock the executor could not claim before may
-    /// now be certain. (A task's own wakers have the same rule: see `waker_released`.)
+    /// again: this may have made every child waker outside the `join_all` a known one
+    /// (or left none), and a deadlock the executor could not claim before may now be
+    /// certain. (A task's own wakers have the same rule: see `waker_released`.)
     #[must_use]
     pub(crate) fn waker_released(&self) -> bool {
         self.alive.fetch_sub(1, Ordering::AcqRel);
-        self.registered.load(Ordering::Acquire) > 0 && self.all_known()
+        !self.retired.load(Ordering::Acquire) && self.all_known()
+    }
+
+    /// The `join_all` is being dropped, its own wakers with it: no need to look again.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
     }
 
     /// The `join_all` now holds `count` child wakers itself.

@@ -5,7 +5,7 @@
 
 use crate::child::{run_failure_child, ChildRun};
 use async_scratch::blocking::spawn_blocking;
-use async_scratch::diagnostics::Diagnostic;
+use async_scratch::diagnostics::{Deadlock, Diagnostic};
 use async_scratch::executor::{
     spawn, spawn_named, yield_now, Executor, JoinHandle, DEFAULT_STALL_THRESHOLD,
 };
@@ -282,10 +282,7 @@ fn unwakeable_future() -> Case {
         |executor| {
             let forgetful =
                 executor.spawn_named("forgetful unit", poll_fn(|_cx| Poll::<()>::Pending));
-            let outcome = executor.try_block_on(forgetful);
-            outcome
-                .map(drop)
-                .map_err(|deadlock| format!("async-scratch: {deadlock}"))
+            stopped_by_deadlock(executor.try_block_on(forgetful))
         },
     );
     let fix = timed(
@@ -333,10 +330,7 @@ fn lock_order() -> Case {
         "task A takes mutex 'first' then 'second', task B 'second' then 'first'",
         |executor| {
             let (a, b) = spawn_lock_takers(executor, ["second", "first"]);
-            let outcome = executor.try_block_on(join_all([a, b]));
-            outcome
-                .map(drop)
-                .map_err(|deadlock| format!("async-scratch: {deadlock}"))
+            stopped_by_deadlock(executor.try_block_on(join_all([a, b])))
         },
     );
     let fix = timed(
@@ -417,6 +411,14 @@ fn child_lock_order() {
 }
 
 // ---- measuring -------------------------------------------------------------------
+
+/// A run's outcome for `timed_with_diagnostics`: the deadlock that stopped it, as the
+/// executor's own report.
+fn stopped_by_deadlock<T>(outcome: Result<T, Deadlock>) -> Result<(), String> {
+    outcome
+        .map(drop)
+        .map_err(|deadlock| format!("async-scratch: {deadlock}"))
+}
 
 /// The executor the failing coroutines run on: the stall watchdog on, reports printed
 /// on standard error for the parent to read.

@@ -608,18 +608,18 @@ fn a_handle_that_may_abort_is_a_possible_wake() {
 #[test]
 fn a_guard_that_outlived_its_task_is_no_deadlock() {
     let outcome = bounded(|| {
-        let lock: &'static async_scratch::mutex::Mutex<u32> =
-            Box::leak(Box::new(async_scratch::mutex::Mutex::named("m", 0)));
+        let lock = async_scratch::mutex::Mutex::named("m", 0);
         let (parked_sender, parked) = mpsc::channel();
         let executor = executor_signalling_parks(parked_sender);
         let guard = executor.block_on(lock.lock()); // taken by block_on's future, which ends
-        let dropper = thread::spawn(move || {
-            let _ = parked.recv_timeout(common::GIVE_UP_AFTER);
-            drop(guard);
-        });
-        let outcome = executor.try_block_on(async { *lock.lock().await + 1 });
-        dropper.join().unwrap();
-        outcome.map_err(|deadlock| deadlock.to_string())
+        thread::scope(|scope| {
+            scope.spawn(move || {
+                let _ = parked.recv_timeout(common::GIVE_UP_AFTER);
+                drop(guard);
+            });
+            let outcome = executor.try_block_on(async { *lock.lock().await + 1 });
+            outcome.map_err(|deadlock| deadlock.to_string())
+        })
     });
     assert_eq!(outcome, Ok(1));
 }

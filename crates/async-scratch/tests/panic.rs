@@ -17,7 +17,7 @@ use std::future::{pending, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Wake, Waker};
 
 /// A future that is ready (or, with `ready: false`, pending for good, keeping its
 /// waker) and panics when dropped.
@@ -461,17 +461,19 @@ fn a_panicking_observer_is_reported_and_the_executor_carries_on() {
     )));
 }
 
-/// A waker whose `Drop` panics.
-struct PanicsWhenDroppedWaker;
+/// The vtable of a waker that does nothing, except panic when dropped. It holds no
+/// allocation (a panic in an `Arc`'s `Drop` would leak it, which Miri reports).
+static PANICS_WHEN_DROPPED: RawWakerVTable = RawWakerVTable::new(
+    |data| RawWaker::new(data, &PANICS_WHEN_DROPPED),
+    |_| {},
+    |_| {},
+    |_| panic!("{DELIBERATE} panic dropping a timer's waker"),
+);
 
-impl Wake for PanicsWhenDroppedWaker {
-    fn wake(self: Arc<Self>) {}
-}
-
-impl Drop for PanicsWhenDroppedWaker {
-    fn drop(&mut self) {
-        panic!("{DELIBERATE} panic dropping a timer's waker");
-    }
+fn waker_that_panics_when_dropped() -> Waker {
+    // SAFETY: the data pointer is never read, and the vtable's functions keep the
+    // `RawWaker` contract for it (a clone returns the same pointer and vtable).
+    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &PANICS_WHEN_DROPPED)) }
 }
 
 /// A timer still pending when its executor is dropped holds a waker whose `Drop`
@@ -481,18 +483,19 @@ fn a_timer_waker_that_panics_when_dropped_is_reported_by_the_executors_drop() {
     quiet_deliberate_panics();
     let (reporter, seen) = collect_diagnostics();
     let executor = Executor::builder().on_diagnostic(reporter).build();
-    executor.block_on(async {
+    let pending_sleep = executor.block_on(async {
         let mut sleep = Box::pin(sleep(std::time::Duration::from_secs(3600)));
-        let waker = Waker::from(Arc::new(PanicsWhenDroppedWaker));
+        let waker = waker_that_panics_when_dropped();
         let _ = sleep.as_mut().poll(&mut Context::from_waker(&waker));
-        drop(waker); // the timer queue holds the only other reference
-        std::mem::forget(sleep); // the timer stays pending after block_on
+        std::mem::forget(waker); // the timer queue's clone is the one dropped later
+        Some(sleep) // its timer stays pending after block_on (kept, not awaited)
     });
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(executor)));
     assert!(
         dropped.is_ok(),
         "the waker's panic escaped the executor's drop"
     );
+    drop(pending_sleep); // its timer went with the executor: nothing left to remove
     let seen = seen.lock().unwrap();
     assert!(
         matches!(&seen[..], [Diagnostic::CaughtPanic { place, .. }] if place.contains("timer")),

@@ -368,10 +368,12 @@ fn stuck_for_good(task: &TaskHeader) -> bool {
     idle && task.outside_wakers() == 0 && !task.waits_beyond_this_executor()
 }
 
-/// Follows "waits for" through every known wait, depth first, from `first` (the tasks
-/// `start` waits on); if some path comes back to `start`, returns that cycle, `start`
-/// first. Each task is looked at once, and described only once a cycle is found.
-fn path_back_to(start: &TaskHeader, first: Vec<Arc<dyn TaskHandle>>) -> Option<Vec<StuckTask>> {
+/// The wait cycle through `start`, if any: follows "waits for" through every known
+/// wait, depth first, from the tasks `start` waits on; if some path comes back to
+/// `start`, returns that cycle, `start` first. Each task is looked at once, and
+/// described only once a cycle is found.
+pub(super) fn wait_cycle_through(start: &TaskHeader) -> Option<Vec<StuckTask>> {
+    let first = start.waits_for_tasks();
     /// A task on the path (`None` for `start`), and the tasks it waits on still to try.
     type Step = (Option<Arc<dyn TaskHandle>>, Vec<Arc<dyn TaskHandle>>);
     let mut seen: HashSet<*const TaskHeader> = HashSet::new();
@@ -393,11 +395,6 @@ fn path_back_to(start: &TaskHeader, first: Vec<Arc<dyn TaskHandle>>) -> Option<V
         }
     }
     None
-}
-
-/// The wait cycle through `start`, if any: through any of its known waits.
-pub(super) fn wait_cycle_through(start: &TaskHeader) -> Option<Vec<StuckTask>> {
-    path_back_to(start, start.waits_for_tasks())
 }
 
 /// Every wait cycle through `headers`, each once (whichever task it is found from).

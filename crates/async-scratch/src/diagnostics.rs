@@ -24,10 +24,18 @@
 //! - **Stall.** With the watchdog on ([`ExecutorBuilder::stall_watchdog`]), a poll that
 //!   holds the thread longer than a threshold is reported, by a watchdog thread if the
 //!   poll never returns.
+//! - **No wake in sight.** With the wait watchdog on
+//!   ([`ExecutorBuilder::wait_watchdog`]), an executor parked longer than a threshold
+//!   with no task ready and no timer pending, and no deadlock it can prove, says what
+//!   it cannot see: the waits whose other side is beyond it (a task of another
+//!   executor, a lock held outside any task) and the wakers held where it cannot
+//!   follow them. Not a claim of deadlock: it cannot tell whether a wake will come,
+//!   and says so, rather than hang in silence.
 //!
 //! Reports go to a [`Reporter`]; the default prints each on standard error.
 //!
 //! [`ExecutorBuilder::stall_watchdog`]: crate::executor::ExecutorBuilder::stall_watchdog
+//! [`ExecutorBuilder::wait_watchdog`]: crate::executor::ExecutorBuilder::wait_watchdog
 
 use std::fmt;
 use std::panic::Location;
@@ -97,6 +105,16 @@ pub enum Diagnostic {
         place: &'static str,
         /// The panic's message.
         message: String,
+    },
+    /// The executor has been parked for `waited` with no task ready and no timer
+    /// pending, and cannot prove a deadlock: the tasks in `tasks` wait on something it
+    /// cannot see. Not a deadlock report: it cannot tell whether a wake will come.
+    NoWakeInSight {
+        /// How long the executor had been parked when it reported.
+        waited: Duration,
+        /// Each pending task with a wait the executor cannot see, `block_on`'s own
+        /// future first; `waits_for` says what it cannot see.
+        tasks: Vec<StuckTask>,
     },
 }
 
@@ -193,6 +211,18 @@ impl fmt::Display for Diagnostic {
                     write!(f, ", for {task}")?;
                 }
                 write!(f, "; the runtime caught it and carried on")
+            }
+            Diagnostic::NoWakeInSight { waited, tasks } => {
+                writeln!(
+                    f,
+                    "no wake in sight: parked for {} with no task ready and no timer pending; \
+                     not a proven deadlock, for the executor cannot see what would wake:",
+                    Millis(*waited)
+                )?;
+                for stuck in tasks {
+                    writeln!(f, "  {stuck}")?;
+                }
+                write!(f, "  (it cannot tell whether a wake will come; if none does, this hangs)")
             }
         }
     }

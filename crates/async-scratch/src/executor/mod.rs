@@ -119,6 +119,7 @@ mod slab;
 mod state;
 mod task;
 mod task_waker;
+mod wait_watch;
 pub(crate) mod waits;
 mod watchdog;
 
@@ -149,6 +150,7 @@ use std::time::{Duration, Instant};
 pub(crate) use task::current_task;
 use task::{polled, CurrentTask, Runnable, TaskCell, TaskHeader, ROOT};
 use task_waker::{task_waker_ref, TaskRefs};
+use wait_watch::WaitWatch;
 use waits::distinct_cycles;
 use watchdog::{start_watchdog, StallWatch};
 
@@ -158,6 +160,21 @@ use watchdog::{start_watchdog, StallWatch};
 fn idle_header(task: &Runnable) -> Option<&TaskHeader> {
     let header = task.header();
     (!header.is_running()).then_some(header)
+}
+
+/// Refuses a zero threshold for a watchdog, naming the builder method.
+#[track_caller]
+fn assert_positive(threshold: Duration, method: &str) {
+    assert!(
+        !threshold.is_zero(),
+        "ExecutorBuilder::{method} needs a threshold above zero"
+    );
+}
+
+/// `block_on`'s own future and every pending task not being polled, root first.
+fn idle_headers<'a>(root: &'a TaskHeader, tasks: &'a Slab) -> Vec<&'a TaskHeader> {
+    let pending = tasks.iter().filter_map(|(_, task)| idle_header(task));
+    std::iter::once(root).chain(pending).collect()
 }
 
 /// The executor's state, on its own thread (hence `Rc` and `RefCell`).
@@ -182,12 +199,15 @@ struct Core {
     park: Box<dyn Park>,
     /// Turns in a row that polled something, since the park last looked for events.
     busy_turns: Cell<u32>,
+    /// The wait watchdog, if on: what to say after a long undecided park.
+    wait_watch: Option<WaitWatch>,
 }
 
 /// How to build an [`Executor`]; from [`Executor::builder`].
 pub struct ExecutorBuilder {
     clock: Clock,
     stall_threshold: Option<Duration>,
+    wait_threshold: Option<Duration>,
     detect_deadlocks: bool,
     diagnostics: bool,
     reporter: Reporter,
@@ -200,6 +220,7 @@ impl fmt::Debug for ExecutorBuilder {
         f.debug_struct("ExecutorBuilder")
             .field("clock", &self.clock)
             .field("stall_threshold", &self.stall_threshold)
+            .field("wait_threshold", &self.wait_threshold)
             .field("detect_deadlocks", &self.detect_deadlocks)
             .field("diagnostics", &self.diagnostics)
             .field("custom_park", &self.park.is_some())
@@ -238,8 +259,67 @@ impl ExecutorBuilder {
     /// clock jumps to a deadline only between polls), and a stall is a poll that
     /// advances the clock past the threshold. The watchdog thread still looks every
     /// quarter threshold of real time.
+    ///
+    /// # Panics
+    /// If `threshold` is zero: every poll would be a stall, and the watchdog thread,
+    /// looking every quarter of nothing, would spin on a core.
+    #[track_caller]
     pub fn stall_watchdog(mut self, threshold: Duration) -> ExecutorBuilder {
+        assert_positive(threshold, "stall_watchdog");
         self.stall_threshold = Some(threshold);
+        self
+    }
+
+    /// Turns on the wait watchdog: when the executor has been parked for `threshold`
+    /// with no task ready, no timer pending and no deadlock it can prove, it reports
+    /// [`Diagnostic::NoWakeInSight`]: each pending task whose wait it cannot see into
+    /// (a waker on another thread, a task of another executor, a lock held outside any
+    /// task), and that it cannot tell whether a wake will come. Once for each quiet
+    /// spell; a poll ends the spell. Off by default: a program that waits on another
+    /// thread for longer than any threshold is healthy, and would be told otherwise.
+    /// The tour turns it on, and so should a test that must not hang in silence.
+    ///
+    /// Time is real time, whatever the [`clock`](ExecutorBuilder::clock): what the
+    /// executor waits for here is another thread, which a manual clock does not move.
+    /// It needs deadlock detection on (the default), which decides what it can prove.
+    ///
+    /// ```
+    /// use async_scratch::diagnostics::Diagnostic;
+    /// use async_scratch::executor::Executor;
+    /// use std::future::poll_fn;
+    /// use std::sync::{mpsc, Arc, Mutex};
+    /// use std::task::{Poll, Waker};
+    /// use std::time::Duration;
+    ///
+    /// // A thread holds the task's waker, and wakes it only once the report is out.
+    /// let (waker_tx, waker_rx) = mpsc::channel::<Waker>();
+    /// let (go, go_rx) = mpsc::channel::<String>();
+    /// let waker_thread = std::thread::spawn(move || {
+    ///     let waker = waker_rx.recv().unwrap();
+    ///     let report = go_rx.recv().unwrap();
+    ///     waker.wake();
+    ///     report
+    /// });
+    /// let executor = Executor::builder()
+    ///     .wait_watchdog(Duration::from_millis(20))
+    ///     .on_diagnostic(move |d: &Diagnostic| go.send(d.to_string()).unwrap())
+    ///     .build();
+    /// let mut first = true;
+    /// executor.block_on(poll_fn(|cx| {
+    ///     if std::mem::take(&mut first) {
+    ///         waker_tx.send(cx.waker().clone()).unwrap();
+    ///         return Poll::Pending;
+    ///     }
+    ///     Poll::Ready(())
+    /// }));
+    /// let report = waker_thread.join().unwrap();
+    /// assert!(report.starts_with("no wake in sight"));
+    /// assert!(report.contains("1 of its wakers is held where the executor cannot follow it"));
+    /// ```
+    #[track_caller]
+    pub fn wait_watchdog(mut self, threshold: Duration) -> ExecutorBuilder {
+        assert_positive(threshold, "wait_watchdog");
+        self.wait_threshold = Some(threshold);
         self
     }
 
@@ -331,6 +411,7 @@ impl ExecutorBuilder {
             watchdog,
             park,
             busy_turns: Cell::new(0),
+            wait_watch: self.wait_threshold.map(WaitWatch::new),
         };
         Executor {
             core: Rc::new(core),
@@ -398,6 +479,7 @@ impl Executor {
         ExecutorBuilder {
             clock: Clock::Real,
             stall_threshold: None,
+            wait_threshold: None,
             detect_deadlocks: true,
             diagnostics: true,
             observer: None,
@@ -662,8 +744,16 @@ impl Core {
         }
     }
 
+    /// A task was polled: any quiet spell of the wait watchdog is over.
+    fn note_progress(&self) {
+        if let Some(watch) = &self.wait_watch {
+            watch.progress();
+        }
+    }
+
     /// Polls `block_on`'s own future once.
     fn poll_root<F: Future>(&self, root: &Arc<TaskHeader>, future: Pin<&mut F>) -> Poll<F::Output> {
+        self.note_progress();
         let _current = CurrentTask::enter(root);
         let waker = task_waker_ref(root);
         // `block_on`'s own future has no handle, so nothing can cancel it.
@@ -688,7 +778,7 @@ impl Core {
                     undecided.store(false, Ordering::Relaxed);
                     return Err(deadlock);
                 }
-                self.park_until(None);
+                self.park_undecided(root);
                 undecided.store(false, Ordering::Relaxed);
             }
             // Nothing can happen before the deadline, so let time pass at once.
@@ -697,6 +787,24 @@ impl Core {
         }
         // Parking may end early (a wake, or spuriously): the caller looks again.
         Ok(())
+    }
+
+    /// Parks with no timer pending and no deadlock proven: until a wake, or, with the
+    /// wait watchdog on, until it is time to say what the executor cannot see.
+    fn park_undecided(&self, root: &TaskHeader) {
+        let Some(watch) = self.wait_watch.as_ref().filter(|_| self.detect_deadlocks) else {
+            return self.park_until(None);
+        };
+        self.park_until(watch.park_deadline(Instant::now()));
+        if let Some(waited) = watch.overdue(Instant::now()) {
+            let tasks = {
+                let tasks = self.tasks.borrow();
+                let headers = idle_headers(root, &tasks);
+                headers.into_iter().filter_map(TaskHeader::unseen).collect()
+            }; // no borrow held while the reporter, user code, runs
+            let report = Diagnostic::NoWakeInSight { waited, tasks };
+            self.shared.report(&report);
+        }
     }
 
     /// Parks until `deadline` (or a wake), telling the observer.
@@ -711,6 +819,7 @@ impl Core {
     /// asks the park for the events already waiting, and the tasks waiting on sockets
     /// get their turn even while others are always ready.
     fn busy_turn_done(&self) {
+        self.note_progress();
         let turns = self.busy_turns.get() + 1;
         if turns < EVENT_INTERVAL {
             self.busy_turns.set(turns);
@@ -736,8 +845,7 @@ impl Core {
             return None;
         }
         let tasks = self.tasks.borrow();
-        let pending = tasks.iter().filter_map(|(_, task)| idle_header(task));
-        let headers: Vec<&TaskHeader> = std::iter::once(root).chain(pending).collect();
+        let headers = idle_headers(root, &tasks);
         if headers
             .iter()
             .any(|header| header.outside_wakers() > 0 || header.waits_beyond_this_executor())

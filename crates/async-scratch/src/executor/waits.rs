@@ -56,18 +56,51 @@ impl TaskHeader {
     /// side, so it says nothing rather than cry wolf.
     pub(super) fn waits_beyond_this_executor(&self) -> bool {
         let waits = self.lock_waits_on();
-        waits
-            .iter()
-            .any(|wait| match (&wait.target, wait.target.task()) {
-                (WaitTarget::Children(_), _) => false, // its children's waits are listed too
-                // A task of another executor; or one that is over, whose lock guard
-                // lives on elsewhere (it was returned, or sent to a thread).
-                (_, Some(task)) => {
-                    let header = task.header();
-                    !Arc::ptr_eq(&header.shared, &self.shared) || header.is_complete()
-                }
-                (_, None) => true, // a lock held outside any task
-            })
+        waits.iter().any(|wait| self.is_beyond_this_executor(wait))
+    }
+
+    /// Whether the other side of `wait` is out of this executor's sight.
+    fn is_beyond_this_executor(&self, wait: &WaitRecord) -> bool {
+        match (&wait.target, wait.target.task()) {
+            (WaitTarget::Children(_), _) => false, // its children's waits are listed too
+            // A task of another executor; or one that is over, whose lock guard
+            // lives on elsewhere (it was returned, or sent to a thread).
+            (_, Some(task)) => {
+                let header = task.header();
+                !Arc::ptr_eq(&header.shared, &self.shared) || header.is_complete()
+            }
+            (_, None) => true, // a lock held outside any task
+        }
+    }
+
+    /// What the executor cannot see of this task's waits, if anything: each wait whose
+    /// other side is beyond it, and the wakers held where it cannot follow them. `None`
+    /// when it sees everything (the task could then be part of a certain deadlock).
+    pub(super) fn unseen(&self) -> Option<StuckTask> {
+        let mut unseen: Vec<String> = {
+            let waits = self.lock_waits_on();
+            let beyond = waits
+                .iter()
+                .filter(|wait| self.is_beyond_this_executor(wait));
+            beyond.map(|wait| wait.target.describe()).collect()
+        };
+        let outside = self.outside_wakers();
+        if outside > 0 {
+            let (is, it) = if outside == 1 {
+                ("is", "it")
+            } else {
+                ("are", "them")
+            };
+            unseen.push(format!(
+                "{outside} of its wakers {is} held where the executor cannot follow {it} \
+                 (another thread, a static, a pool task, another crate's primitive, a sleep \
+                 that never ends, or a JoinHandle that may abort it)"
+            ));
+        }
+        (!unseen.is_empty()).then(|| StuckTask {
+            task: self.info(),
+            waits_for: Some(unseen.join("; and ")),
+        })
     }
 
     /// Whether the task has any known wait (cheap: one lock, no walk).

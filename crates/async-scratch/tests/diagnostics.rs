@@ -10,7 +10,7 @@ use async_scratch::executor::{yield_now, Executor};
 use async_scratch::executor::{JoinError, JoinHandle};
 use async_scratch::join_all::{join, join_all};
 use async_scratch::time::{sleep, timeout, Clock, ManualClock};
-use common::collect_diagnostics;
+use common::{bounded, collect_diagnostics};
 use std::cell::RefCell;
 use std::future::{pending, poll_fn, Future};
 use std::pin::Pin;
@@ -562,13 +562,6 @@ fn executor_signalling_parks(parked: mpsc::Sender<()>) -> Executor {
         })
         .on_diagnostic(|_| {})
         .build()
-}
-
-/// Runs `body` on a thread of its own, failing (not hanging) after `GIVE_UP_AFTER`.
-fn bounded<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, outcome) = mpsc::channel();
-    thread::spawn(move || done.send(body()));
-    common::receive_or_give_up(&outcome, "the end of the run")
 }
 
 /// A task holds a lock forever, but its `JoinHandle` went to a thread that aborts it

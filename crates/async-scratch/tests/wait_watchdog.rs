@@ -6,6 +6,8 @@
 //! report itself is what lets the test go on, so nothing here waits on a clock, and a
 //! missing report shows as a test that fails after a bounded wait, not as a hang.
 
+mod common;
+
 use async_scratch::diagnostics::Diagnostic;
 use async_scratch::executor::{Executor, ExecutorBuilder};
 use async_scratch::mutex::Mutex;
@@ -17,6 +19,8 @@ use std::sync::{mpsc, Arc, Mutex as StdMutex};
 use std::task::{Poll, Waker};
 use std::thread;
 use std::time::Duration;
+
+use common::bounded;
 
 /// Short, for the tests' sake; a real program would use seconds.
 const THRESHOLD: Duration = Duration::from_millis(20);
@@ -75,16 +79,6 @@ fn watched(hatch: &Arc<Hatch>) -> ExecutorBuilder {
     Executor::builder()
         .wait_watchdog(THRESHOLD)
         .on_diagnostic(hatch.reporter())
-}
-
-/// Runs `body` on a thread and gives its result, or fails the test if it takes more
-/// than a minute: a test of "never hang in silence" must not hang itself.
-fn bounded<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, result) = mpsc::channel();
-    thread::spawn(move || done.send(body()).unwrap());
-    result
-        .recv_timeout(Duration::from_secs(60))
-        .expect("no report within a minute: the executor hung in silence")
 }
 
 /// A `block_on` nested on the same thread, waiting on a task of the executor

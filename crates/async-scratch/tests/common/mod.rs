@@ -45,6 +45,14 @@ pub fn receive_or_give_up<T>(receiver: &mpsc::Receiver<T>, what: &str) -> T {
         .unwrap_or_else(|error| panic!("{what} never came ({error})"))
 }
 
+/// Runs `body` on a thread of its own and gives its result, failing (not hanging)
+/// after [`GIVE_UP_AFTER`].
+pub fn bounded<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, outcome) = mpsc::channel();
+    std::thread::spawn(move || done.send(body()));
+    receive_or_give_up(&outcome, "the end of the run")
+}
+
 /// A panic payload whose own `Drop` panics, with a [`DELIBERATE`] message: thrown with
 /// `std::panic::panic_any`, it checks that whoever catches a panic also catches the one
 /// its payload throws when dropped. Each drop bumps the counter it was made with.

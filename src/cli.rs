@@ -299,6 +299,13 @@ impl Cli {
                  or choose another step",
             ));
         }
+        if self.unit_future && self.step.is_some_and(|step| step.number != 4) {
+            return Err(Cli::command().error(
+                ErrorKind::ArgumentConflict,
+                "--unit-future changes how step 4 writes its unit, and the chosen step is \
+                 not step 4: drop --unit-future, or choose step 4 (or 4a, 4b, 4c)",
+            ));
+        }
         Ok(())
     }
 

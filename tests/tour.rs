@@ -352,7 +352,8 @@ fn an_over_budget_step_is_skipped_with_a_reason() {
 /// is never a panic.
 #[test]
 fn bad_options_exit_with_code_2_and_a_message() {
-    let cases: [&[&str]; 9] = [
+    let cases: [&[&str]; 10] = [
+        &["--unit-future", "--step", "3"],
         &["--workers", "0"],
         &["--connections", "0"],
         &["--connections", "20001"],

@@ -97,14 +97,7 @@ pub fn run(futures: Vec<UnitTask>) -> ParkRun {
         woken: Mutex::new((0..futures.len()).collect()), // each is polled once to start
         executor_thread: thread::current(),
     });
-    let wakers: Vec<Waker> = (0..futures.len())
-        .map(|index| {
-            waker_from_arc(Arc::new(IndexWaker {
-                index,
-                queue: Arc::clone(&queue),
-            }))
-        })
-        .collect();
+    let wakers = index_wakers(futures.len(), &queue);
     let mut futures: Vec<Option<UnitTask>> = futures.into_iter().map(Some).collect();
     let mut unfinished = futures.len();
     let mut run = ParkRun::default();
@@ -131,6 +124,16 @@ pub fn run(futures: Vec<UnitTask>) -> ParkRun {
         }
     }
     run
+}
+
+/// A waker for each of `count` futures, each queueing its own index on `queue`. Made
+/// once, up front: a future that keeps its waker clones it, which costs no allocation.
+fn index_wakers(count: usize, queue: &Arc<ReadyQueue>) -> Vec<Waker> {
+    let waker = |index| {
+        let queue = Arc::clone(queue);
+        waker_from_arc(Arc::new(IndexWaker { index, queue }))
+    };
+    (0..count).map(waker).collect()
 }
 
 /// Parks this thread until `deadline`, or for good if there is none, or until a waker

@@ -148,7 +148,10 @@ fn park_until(deadline: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coroutine::UnitFuture;
     use crate::time::sleep;
+    use crate::timeline::Timeline;
+    use crate::work::{Work, WorkKind};
     use std::cell::Cell;
     use std::rc::Rc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -200,6 +203,23 @@ mod tests {
         assert_eq!(finished, UNITS);
         assert_eq!(run.polls, 2 * UNITS as u64, "{run:?}");
         assert!(run.turns <= 4 * UNITS as u64, "{run:?}");
+    }
+
+    /// The hand-written state machine runs here as the `async fn` does: every unit
+    /// records its span, each polled twice (its `Start` arm goes straight on to poll
+    /// the new `Sleep`, as `.await` does).
+    #[test]
+    fn the_hand_written_unit_future_runs_as_the_async_fn_does() {
+        const UNITS: usize = 4;
+        let (run, spans) = within_a_minute(|| {
+            let work = Work::new(WorkKind::Sleep, Duration::from_millis(1));
+            let timeline = Timeline::new();
+            let units = (0..UNITS)
+                .map(|unit| Box::pin(UnitFuture::new(work, unit, timeline.clone())) as UnitTask);
+            (run(units.collect()), timeline.spans().len())
+        });
+        assert_eq!(spans, UNITS);
+        assert_eq!(run.polls, 2 * UNITS as u64, "{run:?}");
     }
 
     /// A waker called from another thread unparks the loop and gets its future polled:

@@ -37,7 +37,9 @@
 //! let units = (0..3).map(|unit| Box::pin(run_unit(work, unit, timeline.clone())) as _);
 //! let run = park_executor::run(units.collect());
 //! assert_eq!(timeline.spans().len(), 3);
-//! assert_eq!(run.polls, 3 * 2, "polled to start, and once its timer fired");
+//! // Polled to start, and once its timer fired (once only, if the thread was kept
+//! // away so long that the timer was due at the first poll).
+//! assert!(run.polls <= 3 * 2);
 //! ```
 
 use crate::busy_executor::UnitTask;
@@ -187,13 +189,16 @@ mod tests {
             .collect()
     }
 
-    /// Every sleeping unit completes, each polled exactly twice, however long the
-    /// machine keeps the thread away: once to start it, once when its timer fired and
-    /// woke it. Between the two, the thread parked: the loop went round about once per
-    /// deadline (a spurious wakeup may add a turn, hence the room), where a spinning
-    /// loop would go round thousands of times in the 10 ms the units wait.
+    /// Every sleeping unit completes, each polled at most twice: once to start it, once
+    /// when its timer fired and woke it. (Once only, if the machine kept the thread away
+    /// between making a unit's `Sleep` and polling it for longer than the nap: then it
+    /// was due at once. Miri's clock, which runs with the instructions it interprets,
+    /// does that every time.) Between the two polls, the thread parked: the loop went
+    /// round about once per deadline (a spurious wakeup may add a turn, hence the
+    /// room), where a spinning loop would go round thousands of times in the 10 ms the
+    /// units wait.
     #[test]
-    fn each_sleeping_unit_is_polled_twice_and_the_thread_parks() {
+    fn each_sleeping_unit_is_polled_at_most_twice_and_the_thread_parks() {
         const UNITS: usize = 5;
         let (run, finished) = within_a_minute(|| {
             let finished = Rc::new(Cell::new(0));
@@ -201,13 +206,13 @@ mod tests {
             (run, finished.get())
         });
         assert_eq!(finished, UNITS);
-        assert_eq!(run.polls, 2 * UNITS as u64, "{run:?}");
+        assert!(run.polls <= 2 * UNITS as u64, "{run:?}");
         assert!(run.turns <= 4 * UNITS as u64, "{run:?}");
     }
 
     /// The hand-written state machine runs here as the `async fn` does: every unit
-    /// records its span, each polled twice (its `Start` arm goes straight on to poll
-    /// the new `Sleep`, as `.await` does).
+    /// records its span, each polled at most twice (its `Start` arm goes straight on to
+    /// poll the new `Sleep`, as `.await` does; see above for "at most").
     #[test]
     fn the_hand_written_unit_future_runs_as_the_async_fn_does() {
         const UNITS: usize = 4;
@@ -219,7 +224,7 @@ mod tests {
             (run(units.collect()), timeline.spans().len())
         });
         assert_eq!(spans, UNITS);
-        assert_eq!(run.polls, 2 * UNITS as u64, "{run:?}");
+        assert!(run.polls <= 2 * UNITS as u64, "{run:?}");
     }
 
     /// A waker called from another thread unparks the loop and gets its future polled:

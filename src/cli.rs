@@ -2,7 +2,7 @@
 //! anything runs: `error:` and what is wrong on the first line, a usage hint under it,
 //! and exit code 2, never a panic.
 
-use crate::steps::{table_steps, Workload, FAILURES_STEP, LAST_STEP, REQUESTS_STEP};
+use crate::steps::{table_steps, UnitForm, Workload, FAILURES_STEP, LAST_STEP, REQUESTS_STEP};
 use async_scratch::work::{Work, WorkKind};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
@@ -25,6 +25,42 @@ const STEP_NUMBERS: Bounds = Bounds {
     low: 0,
     high: LAST_STEP as u64,
 };
+
+/// The step `--step` names: a number, and for step 4 maybe a version's letter (`4b`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepChoice {
+    pub number: u8,
+    /// `None`: every row of the step.
+    pub letter: Option<char>,
+}
+
+/// The versions of step 4 that `--step` takes by letter.
+const STEP_4_LETTERS: [char; 3] = ['a', 'b', 'c'];
+
+impl StepChoice {
+    /// `text` as a step: `0` to `6`, or `4a`, `4b`, `4c`; or why it is not one, in the
+    /// words of [`Bounds::check`] with the lettered versions added.
+    fn parse(text: &str) -> Result<StepChoice, String> {
+        if let Some(&letter) = STEP_4_LETTERS.iter().find(|l| text == format!("4{l}")) {
+            return Ok(StepChoice {
+                number: 4,
+                letter: Some(letter),
+            });
+        }
+        let number = STEP_NUMBERS.parser::<u8>()(text)
+            .map_err(|reason| format!("{reason}, or 4a, 4b or 4c for one version of step 4"))?;
+        Ok(StepChoice {
+            number,
+            letter: None,
+        })
+    }
+
+    /// Whether `step`, a row of the table, is one this choice runs.
+    fn selects(self, step: &crate::steps::Step) -> bool {
+        let version = step.part.and_then(crate::steps::Part::letter);
+        step.number == self.number && self.letter.is_none_or(|letter| version == Some(letter))
+    }
+}
 
 /// `--units`: up to a million, what the coroutine step is built to show; beyond that
 /// the tour would mostly measure memory for spans.
@@ -115,11 +151,14 @@ impl Bounds {
 pub struct Cli {
     #[arg(
         long,
-        help = format!("Run only this step, {STEP_NUMBERS} (default: every step)"),
+        help = format!(
+            "Run only this step, {STEP_NUMBERS}, or one version of step 4's executor: 4a, 4b \
+             or 4c (default: every step)"
+        ),
         allow_negative_numbers = true,
-        value_parser = STEP_NUMBERS.parser::<u8>(),
+        value_parser = StepChoice::parse,
     )]
-    pub step: Option<u8>,
+    pub step: Option<StepChoice>,
 
     #[arg(
         long,
@@ -177,6 +216,11 @@ pub struct Cli {
         value_parser = CONNECTIONS.parser::<usize>(),
     )]
     pub connections: usize,
+
+    /// Run step 4 on `UnitFuture`, the state machine an `async fn` compiles into, written
+    /// by hand, instead of on the `async fn run_unit`: the same table, from the other form.
+    #[arg(long, conflicts_with = "explain")]
+    pub unit_future: bool,
 
     /// Print one JSON object per step and line, for scripts, instead of the table.
     #[arg(long)]
@@ -247,12 +291,19 @@ impl Cli {
     /// What each option accepts alone, clap checks; these are the combinations it
     /// cannot see are wrong.
     fn check_combinations(&self) -> Result<(), clap::Error> {
-        if self.trace.is_some() && self.step == Some(FAILURES_STEP) {
+        if self.trace.is_some() && self.only_step(FAILURES_STEP) {
             return Err(Cli::command().error(
                 ErrorKind::ArgumentConflict,
                 "--trace records the units of steps 0 to 4 and 6, and step 5 has none \
                  (its failure cases run apart, most in child processes): drop --trace, \
                  or choose another step",
+            ));
+        }
+        if self.unit_future && self.step.is_some_and(|step| step.number != 4) {
+            return Err(Cli::command().error(
+                ErrorKind::ArgumentConflict,
+                "--unit-future changes how step 4 writes its unit, and the chosen step is \
+                 not step 4: drop --unit-future, or choose step 4 (or 4a, 4b, 4c)",
             ));
         }
         Ok(())
@@ -263,6 +314,11 @@ impl Cli {
             units: self.units,
             work: Work::new(self.work, Duration::from_millis(self.unit_ms)),
             workers: self.workers,
+            unit_form: if self.unit_future {
+                UnitForm::StateMachine
+            } else {
+                UnitForm::AsyncFn
+            },
         }
     }
 
@@ -270,26 +326,32 @@ impl Cli {
         Duration::from_secs(self.budget_secs)
     }
 
+    /// Whether `--step` asked for step `number`, and only it.
+    fn only_step(&self, number: u8) -> bool {
+        self.step.is_some_and(|step| step.number == number)
+    }
+
     /// Whether step 5, the failure cases, is to run.
     pub fn runs_failures(&self) -> bool {
-        self.step.is_none_or(|n| n == FAILURES_STEP)
+        self.step.is_none() || self.only_step(FAILURES_STEP)
     }
 
     /// Whether step 6's many-connections run is to run.
     pub fn runs_many_connections(&self) -> bool {
-        self.step.is_none_or(|n| n == REQUESTS_STEP)
+        self.step.is_none() || self.only_step(REQUESTS_STEP)
     }
 
-    /// The table's rows to run: every one, or those of `--step`.
+    /// The table's rows to run: every one, or those of `--step` (`--step 4` runs all
+    /// three versions of step 4, `--step 4b` the one).
     pub fn selected_steps(&self) -> impl Iterator<Item = &'static crate::steps::Step> {
         let only = self.step;
-        table_steps().filter(move |step| only.is_none_or(|n| n == step.number))
+        table_steps().filter(move |step| only.is_none_or(|choice| choice.selects(step)))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{STEP_NUMBERS, UNITS};
+    use super::{StepChoice, STEP_NUMBERS, UNITS};
 
     /// Both ends are in; each way a number can miss gets its own words, and a number
     /// too long for any integer type is out of bounds, not "not a number".
@@ -316,6 +378,16 @@ mod tests {
             STEP_NUMBERS.check("-1"),
             refused("must not be negative, from 0 to 6")
         );
+        let step = |number, letter| Ok(StepChoice { number, letter });
+        assert_eq!(StepChoice::parse("4"), step(4, None));
+        assert_eq!(StepChoice::parse("4b"), step(4, Some('b')));
+        for not_a_step in ["4d", "3a", "4B", "a", "44a", "é"] {
+            let reason = StepChoice::parse(not_a_step).unwrap_err();
+            assert!(
+                reason.ends_with("or 4a, 4b or 4c for one version of step 4"),
+                "{reason}"
+            );
+        }
         for not_whole in ["", "-", "1.5", "+5", "ten"] {
             assert_eq!(
                 UNITS.check(not_whole),

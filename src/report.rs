@@ -4,7 +4,7 @@ use crate::memory;
 use crate::runner::{Measured, Outcome};
 use crate::steps::step5::{Attempt, Case};
 use crate::steps::step6::many::ManyConnections;
-use crate::steps::{Step, Workload};
+use crate::steps::{Step, UnitForm, Workload};
 use crate::words::{count, format_duration, wrap};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -50,9 +50,15 @@ fn format_speedup(speedup: f64) -> String {
 
 pub fn header(workload: &Workload, cores: usize) -> String {
     let work = workload.work;
+    let form = match workload.unit_form {
+        UnitForm::AsyncFn => "",
+        UnitForm::StateMachine => {
+            "\nstep 4's unit: UnitFuture, the hand-written state machine (--unit-future)"
+        }
+    };
     format!(
-        "async-from-scratch tour: {} x {} ({}), {}, on {}\n\n\
-         {:<5} {:<42} {:>9} {:>8} {:>8} {:>15}",
+        "async-from-scratch tour: {} x {} ({}), {}, on {}{form}\n\n\
+         {:<5} {:<42} {:>9} {:>9} {:>8} {:>8} {:>15}",
         count(workload.units, "unit"),
         format_duration(work.duration),
         work.kind,
@@ -61,6 +67,7 @@ pub fn header(workload: &Workload, cores: usize) -> String {
         "step",
         "what it does",
         "wall",
+        "cpu",
         "speedup",
         "threads",
         "peak in flight",
@@ -68,11 +75,12 @@ pub fn header(workload: &Workload, cores: usize) -> String {
 }
 
 pub fn row(step: &Step, outcome: &Outcome, baseline: Baseline) -> String {
-    let lead = format!("{:<5} {:<42}", step.number, step.what);
+    let lead = format!("{:<5} {:<42}", step.short_label(), step.what);
     match outcome {
         Outcome::Ran(measured) => format!(
-            "{lead} {:>9} {:>8} {:>8} {:>15}",
+            "{lead} {:>9} {:>9} {:>8} {:>8} {:>15}",
             format_duration(measured.wall),
+            format_duration(measured.cpu),
             format_speedup(baseline.speedup(measured)),
             measured.threads,
             measured.peak_in_flight,
@@ -91,7 +99,8 @@ pub fn footer(baseline: Baseline) -> String {
         ),
     };
     format!(
-        "\nspeedup: over {against}.\n\
+        "\ncpu: CPU time the process used while the step ran, user + system, every thread.\n\
+         speedup: over {against}.\n\
          threads: distinct threads that ran a unit.\n\
          peak in flight: most units running at the same instant, counted from the spans they recorded."
     )
@@ -115,6 +124,7 @@ pub fn json_line(
         Outcome::Ran(measured) => json!({
             "status": "ran",
             "wall_ms": measured.wall.as_secs_f64() * 1000.0,
+            "cpu_ms": measured.cpu.as_secs_f64() * 1000.0,
             "speedup": baseline.speedup(measured),
             "speedup_baseline": baseline.name(),
             "threads": measured.threads,
@@ -126,6 +136,10 @@ pub fn json_line(
         Outcome::Failed(reason) => json!({ "status": "failed", "reason": reason }),
     };
     merge(&mut line, fields);
+    if step.number == 4 {
+        line["version"] = json!(step.short_label());
+        line["unit_form"] = json!(workload.unit_form.name());
+    }
     line.to_string()
 }
 

@@ -1,5 +1,6 @@
-//! Runs one step and measures it: the wall time from the outside, and everything else
-//! (threads used, units in flight at once) counted from the spans the units recorded.
+//! Runs one step and measures it: the wall time and the CPU time from the outside, and
+//! everything else (threads used, units in flight at once) counted from the spans the
+//! units recorded.
 
 use crate::progress;
 use crate::steps::{Step, Workload};
@@ -20,6 +21,9 @@ pub struct Settings {
 #[derive(Clone, Debug)]
 pub struct Measured {
     pub wall: Duration,
+    /// The CPU time the process used while the step ran, user and system (see
+    /// [`process_cpu_time`]).
+    pub cpu: Duration,
     pub threads: usize,
     pub peak_in_flight: usize,
     /// Units that recorded a span: every unit, unless the step failed part-way.
@@ -55,7 +59,9 @@ pub fn run_step(step: &Step, workload: &Workload, settings: &Settings) -> Outcom
     let timeline = Timeline::with_observer(move |_span| observer_bar.inc(1));
 
     let started = Instant::now();
+    let cpu_before = process_cpu_time();
     let result = (step.run)(workload, &timeline);
+    let cpu = process_cpu_time().saturating_sub(cpu_before);
     let wall = started.elapsed();
     bar.finish_and_clear();
 
@@ -64,6 +70,7 @@ pub fn run_step(step: &Step, workload: &Workload, settings: &Settings) -> Outcom
             let spans = timeline.spans();
             Outcome::Ran(Measured {
                 wall,
+                cpu,
                 threads: threads_used(&spans),
                 peak_in_flight: peak_in_flight(&spans),
                 units_done: spans.len(),
@@ -72,4 +79,28 @@ pub fn run_step(step: &Step, workload: &Workload, settings: &Settings) -> Outcom
         }
         Err(error) => Outcome::Failed(error.to_string()),
     }
+}
+
+/// The CPU time this process has used so far, user and system, from
+/// `getrusage(RUSAGE_SELF)`; zero if the OS will not say.
+///
+/// `RUSAGE_SELF` counts every thread of the process, which is what a step's cost is:
+/// a pool's workers, an executor's watchdog, step 6's server thread. (Only child
+/// processes are left out, and the table's steps start none.) A thread that has ended
+/// still counts: its time is added to the process's when it exits.
+pub fn process_cpu_time() -> Duration {
+    // SAFETY: `rusage` is plain integers, for which all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `getrusage` writes one `rusage` through the pointer, which points to a
+    // live, writable `rusage` of our own.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    as_duration(usage.ru_utime) + as_duration(usage.ru_stime)
+}
+
+fn as_duration(time: libc::timeval) -> Duration {
+    let seconds = u64::try_from(time.tv_sec).unwrap_or(0);
+    let micros = u64::try_from(time.tv_usec).unwrap_or(0);
+    Duration::from_secs(seconds) + Duration::from_micros(micros)
 }

@@ -3,7 +3,7 @@
 //! `--step N --json`), so that its peak memory is its own. A size whose expected time
 //! is over the budget is skipped, and said so, rather than run for hours.
 
-use crate::steps::{Step, Workload, STEPS};
+use crate::steps::{Step, UnitForm, Workload, STEPS};
 use async_scratch::work::Work;
 use std::process::Command;
 use std::time::Duration;
@@ -45,6 +45,7 @@ pub fn run(
     for step in &STEPS {
         for units in SIZES.into_iter().filter(|&units| units <= up_to) {
             let sized = Workload {
+                unit_form: workload.unit_form,
                 units,
                 work: Work::new(workload.work.kind, SCALE_UNIT),
                 workers: workload.workers,
@@ -75,12 +76,13 @@ fn run_in_child(step: &Step, workload: &Workload, budget: Duration) -> PointOutc
         }
     };
     let output = Command::new(executable)
-        .args(["--json", "--step", &step.number.to_string()])
+        .args(["--json", "--step", &step.short_label()])
         .args(["--units", &workload.units.to_string()])
         .args(["--unit-ms", &workload.work.duration.as_millis().to_string()])
         .args(["--workers", &workload.workers.to_string()])
         .args(["--work", workload.work.kind.name()])
         .args(["--budget-secs", &budget.as_secs().to_string()])
+        .args((workload.unit_form == UnitForm::StateMachine).then_some("--unit-future"))
         .output();
     let stdout = match output {
         Ok(output) if output.status.success() => output.stdout,

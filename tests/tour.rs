@@ -59,19 +59,30 @@ struct TraceSpan {
     end_ns: i64,
 }
 
-/// The process a step's events are on in a trace: its number plus one (pid 0 is
-/// Linux's idle task in the traces Perfetto usually shows).
-fn trace_pid(step: u64) -> u64 {
-    step + 1
+/// The table's rows, by the label its first column and `--step` give them (step 6's
+/// two rows both read `6` there; here they are told apart).
+const ROWS: [&str; 9] = [
+    "0",
+    "1",
+    "2",
+    "3",
+    "4a",
+    "4b",
+    "4c",
+    "6 threads",
+    "6 coroutines",
+];
+
+/// The process a row's events are on in a trace: its place in the table, from 1 (pid
+/// 0 is Linux's idle task in the traces Perfetto usually shows).
+fn trace_pid(row: &str) -> u64 {
+    let place = ROWS.iter().position(|label| *label == row);
+    place.unwrap_or_else(|| panic!("no row {row}")) as u64 + 1
 }
 
-/// The processes of step 6's two rows in a trace: threads, then coroutines, which
-/// takes the number after it.
-const STEP_6_PIDS: [u64; 2] = [7, 8];
-
-/// The spans of `step`'s units in a trace, in unit order.
-fn unit_spans(trace: &Value, step: u64) -> Vec<TraceSpan> {
-    spans_of_process(trace, trace_pid(step))
+/// The spans of a row's units in a trace, in unit order.
+fn unit_spans(trace: &Value, row: &str) -> Vec<TraceSpan> {
+    spans_of_process(trace, trace_pid(row))
 }
 
 /// The spans of the units on process `pid` of a trace, in unit order.
@@ -120,9 +131,9 @@ fn peak_of(spans: &[TraceSpan]) -> u64 {
 /// - the pool steps 1 and 3 run at most one unit per worker; how many overlap depends
 ///   on when the OS runs each worker, so the test asserts the bound, not the count
 ///   (the pool's own tests prove with gates that all workers run at once);
-/// - step 4 spawns every unit before its executor polls any, polls them all in one
-///   batch (each records its start and sets a timer), and fires timers only between
-///   batches: every unit has started before any can end, so exactly 12, on any machine.
+/// - step 4 (each of its three versions) polls every unit once before it fires any
+///   timer (each unit records its start and sets a timer at its first poll): every unit
+///   has started before any can end, so exactly 12, on any machine.
 ///
 /// The same run writes a trace, and each step's peak is counted again from the spans
 /// in it: the JSON's number is the spans' number.
@@ -142,12 +153,18 @@ fn json_reports_each_steps_concurrency() {
         FEW_CONNECTIONS[1],
     ]);
     let trace = read_trace(&trace_path);
-    assert_eq!(lines.len(), 7, "steps 0 to 4, and step 6's two rows");
-    for (line, step) in lines[..5].iter().zip(0..) {
+    assert_eq!(
+        lines.len(),
+        9,
+        "steps 0 to 3, 4a to 4c, and step 6's two rows"
+    );
+    for (line, row) in lines[..7].iter().zip(ROWS) {
+        let step = row[..1].parse::<u64>().unwrap();
         assert_eq!(line["step"], step);
         for field in [
             "name",
             "wall_ms",
+            "cpu_ms",
             "speedup",
             "threads",
             "peak_in_flight",
@@ -169,20 +186,20 @@ fn json_reports_each_steps_concurrency() {
         match step {
             0 | 2 => assert_eq!(peak, 1, "one unit after another: {line}"),
             1 | 3 => assert!((1..=4).contains(&peak), "one unit per worker: {line}"),
-            _ => assert_eq!(peak, 12, "every coroutine at once: {line}"),
+            _ => {
+                assert_eq!(peak, 12, "every coroutine at once: {line}");
+                assert_eq!(line["version"], row, "{line}");
+                assert_eq!(threads, 1, "step {row} runs its coroutines on one thread");
+            }
         }
-        assert!((1..=4).contains(&threads), "step {step}: {line}");
-        let spans = unit_spans(&trace, step);
-        assert_eq!(spans.len(), 12, "step {step}: one span per unit");
-        assert_eq!(peak, peak_of(&spans), "step {step}: the spans' peak");
+        assert!((1..=4).contains(&threads), "step {row}: {line}");
+        let spans = unit_spans(&trace, row);
+        assert_eq!(spans.len(), 12, "step {row}: one span per unit");
+        assert_eq!(peak, peak_of(&spans), "step {row}: the spans' peak");
     }
     assert_eq!(
         lines[0]["threads"], 1,
         "step 0 runs on the main thread only"
-    );
-    assert_eq!(
-        lines[4]["threads"], 1,
-        "step 4 runs its coroutines on one thread"
     );
 }
 
@@ -223,6 +240,104 @@ fn a_single_step_can_be_run_alone() {
     assert_eq!(lines[0]["speedup_baseline"], "nominal");
 }
 
+/// `--step 4` runs step 4's three versions, in the order they were built, each a row
+/// with its CPU time; the table's header names the CPU column and each row starts
+/// with its version (`4a`); `--step 4b` runs that version alone.
+#[test]
+fn step_4_runs_its_three_versions_each_with_its_cpu_time() {
+    let args = ["--step", "4", "--units", "6", "--unit-ms", "5"];
+    let lines = tour_json(&args);
+    let versions: Vec<&str> = lines
+        .iter()
+        .map(|l| l["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["4a", "4b", "4c"]);
+    let names: Vec<&str> = lines.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["busy-poll", "wake-and-park", "coroutines"]);
+    for line in &lines {
+        assert_eq!(line["units_done"], 6, "{line}");
+        assert!(
+            line["cpu_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+            "{line}"
+        );
+    }
+
+    let output = tour(&args);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let header = stdout.lines().find(|l| l.starts_with("step ")).unwrap();
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(
+        columns[columns.len() - 7..][..3],
+        ["wall", "cpu", "speedup"],
+        "{header}"
+    );
+    for version in ["4a ", "4b ", "4c "] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(version)),
+            "{version}in:\n{stdout}"
+        );
+    }
+
+    let alone = tour_json(&["--step", "4b", "--units", "3", "--unit-ms", "5"]);
+    assert_eq!(alone.len(), 1);
+    assert_eq!(alone[0]["version"], "4b");
+}
+
+/// 4a spins while its units wait and 4b parks, and the CPU column shows it: on 100 ms
+/// of waiting, 4a uses several times 4b's CPU. The margin holds on a loaded machine:
+/// 4b's CPU is a few polls per unit whatever the load, well under a millisecond,
+/// while 4a's is whatever share of a core the machine gives its spinning thread for
+/// the 100 ms; at a share as low as a tenth, still ten milliseconds.
+#[test]
+fn busy_polling_costs_cpu_and_parking_does_not() {
+    let lines = tour_json(&["--step", "4", "--units", "12", "--unit-ms", "100"]);
+    let cpu = |version: &str| {
+        let line = lines.iter().find(|l| l["version"] == version).unwrap();
+        line["cpu_ms"].as_f64().unwrap()
+    };
+    let (busy, parked) = (cpu("4a"), cpu("4b"));
+    assert!(
+        busy > 4.0 * parked && busy > 2.0,
+        "4a: {busy} ms, 4b: {parked} ms"
+    );
+}
+
+/// `--unit-future` runs step 4 on the hand-written state machine, and every version
+/// records every unit, as on the `async fn`; the JSON says which form ran.
+#[test]
+fn step_4_runs_on_the_hand_written_unit_future() {
+    let lines = tour_json(&[
+        "--step",
+        "4",
+        "--units",
+        "7",
+        "--unit-ms",
+        "5",
+        "--unit-future",
+    ]);
+    assert_eq!(lines.len(), 3);
+    for line in &lines {
+        assert_eq!(line["unit_form"], "unit-future", "{line}");
+        assert_eq!(line["units_done"], 7, "{line}");
+        assert_eq!(line["peak_in_flight"], 7, "{line}");
+    }
+    let output = tour(&[
+        "--step",
+        "4c",
+        "--units",
+        "2",
+        "--unit-ms",
+        "1",
+        "--unit-future",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("UnitFuture, the hand-written state machine"),
+        "{stdout}"
+    );
+}
+
 /// A step that would run for hours is skipped with its reason, not run.
 #[test]
 fn an_over_budget_step_is_skipped_with_a_reason() {
@@ -237,7 +352,8 @@ fn an_over_budget_step_is_skipped_with_a_reason() {
 /// is never a panic.
 #[test]
 fn bad_options_exit_with_code_2_and_a_message() {
-    let cases: [&[&str]; 9] = [
+    let cases: [&[&str]; 10] = [
+        &["--unit-future", "--step", "3"],
         &["--workers", "0"],
         &["--connections", "0"],
         &["--connections", "20001"],
@@ -590,10 +706,13 @@ fn the_table_shows_every_step() {
     for text in [
         "a loop, one unit after another",
         "spawn every task, then wait for all",
+        "polls every future, round and round",
+        "polls only what a waker queued, then parks",
         "every unit a coroutine task, on one thread",
         "every unit a request: blocking, on a pool",
         "every unit a request: coroutines, 1 thread",
         "peak in flight:",
+        "cpu: CPU time the process used",
         "Step 6: many connections",
     ] {
         assert!(stdout.contains(text), "missing `{text}` in:\n{stdout}");
@@ -740,7 +859,7 @@ fn step_6_runs_every_request_with_threads_and_with_coroutines() {
     );
     assert_eq!(peak(coroutines), 5, "every request at once: {coroutines}");
     assert_eq!(coroutines["threads"], 1, "{coroutines}");
-    let spans = spans_of_process(&trace, STEP_6_PIDS[1]);
+    let spans = unit_spans(&trace, "6 coroutines");
     assert_eq!(spans.len(), 5);
     assert_eq!(peak_of(&spans), 5, "the trace's spans overlap too");
 
@@ -900,7 +1019,7 @@ fn the_trace_has_one_event_per_unit() {
     let units: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X").collect();
     assert_eq!(units.len(), 6);
     for event in &units {
-        assert_eq!(event["pid"], trace_pid(1));
+        assert_eq!(event["pid"], trace_pid("1"));
         assert!(event["ts"].as_f64().unwrap() >= 0.0);
         assert!(event["dur"].as_f64().unwrap() > 0.0);
     }
@@ -926,7 +1045,8 @@ fn the_trace_has_one_event_per_unit() {
     assert!((1..=2).contains(&tracks.len()), "{tracks:?}");
 }
 
-/// In the trace, step N is process N + 1 (see `trace_pid`), and each step's units start after the previous step's last unit ends: every step's
+/// In the trace, each row of the table is a process (see `trace_pid`), and each row's
+/// units start after the previous row's last unit ends: every step's
 /// spans are measured from its own start, and laid side by side on one time axis they
 /// would sit on top of each other.
 #[test]
@@ -952,23 +1072,24 @@ fn the_trace_puts_each_step_after_the_one_before() {
         .iter()
         .map(|event| event["pid"].as_u64().unwrap())
         .collect();
-    let expected = (0..=4).map(trace_pid).chain(STEP_6_PIDS).collect();
+    let expected = ROWS.map(trace_pid).into_iter().collect();
     assert_eq!(pids, expected);
-    for step in 1..=4 {
-        let last_end = unit_spans(&trace, step - 1)
+    for pair in ROWS[..7].windows(2) {
+        let last_end = unit_spans(&trace, pair[0])
             .iter()
             .map(|span| span.end_ns)
             .max()
             .unwrap();
-        let first_start = unit_spans(&trace, step)
+        let first_start = unit_spans(&trace, pair[1])
             .iter()
             .map(|span| span.start_ns)
             .min()
             .unwrap();
         assert!(
             first_start > last_end,
-            "step {step} starts at {first_start} ns, before step {} ends at {last_end} ns",
-            step - 1
+            "step {} starts at {first_start} ns, before step {} ends at {last_end} ns",
+            pair[1],
+            pair[0]
         );
     }
 }
@@ -1007,8 +1128,8 @@ fn a_trace_of_step_5_alone_is_refused() {
 
 /// Under the table, each step's timeline: step 0 is one lane, the pool step one row
 /// for each thread that ran a unit (the table's `threads`; which workers get units is
-/// the OS scheduler's choice), and step 4, past 8 lanes, a single row of units in
-/// flight. (How units are drawn in a row, glyphs alternating, is tested on made-up
+/// the OS scheduler's choice), and each version of step 4, past 8 lanes, a single
+/// row of units in flight. (How units are drawn in a row, glyphs alternating, is tested on made-up
 /// spans in src/terminal_timeline.rs.)
 #[test]
 fn the_terminal_timelines_show_each_step() {
@@ -1041,9 +1162,12 @@ fn the_terminal_timelines_show_each_step() {
         "a row per thread"
     );
 
-    let step4 = timeline_rows(&run_step("4"), "step 4");
-    assert_eq!(step4.len(), 1);
-    assert!(step4[0].trim_start().starts_with("in flight"), "{step4:?}");
+    let step4 = run_step("4");
+    for version in ["step 4a", "step 4b", "step 4c"] {
+        let rows = timeline_rows(&step4, version);
+        assert_eq!(rows.len(), 1, "{version}");
+        assert!(rows[0].trim_start().starts_with("in flight"), "{rows:?}");
+    }
 }
 
 /// The `threads` column of a step's row in the tour's table: second from the right,
@@ -1101,28 +1225,28 @@ fn the_report_draws_one_bar_per_unit_where_its_span_is() {
     let svgs = svg_documents(&html);
     assert_eq!(
         svgs.len(),
-        7,
-        "one timeline per row: steps 0-4, step 6's two"
+        9,
+        "one timeline per row: steps 0-3, 4a-4c, step 6's two"
     );
-    let pids = (0..=4).map(trace_pid).chain(STEP_6_PIDS);
+    let pids = ROWS.map(trace_pid);
     for (svg, pid) in svgs.iter().zip(pids) {
         let doc = roxmltree::Document::parse(svg).expect("the SVG parses as XML");
         assert_eq!(unit_bars(&doc).len(), 6);
         assert_bars_are_spans_scaled(&bars_by_unit(&doc), &spans_of_process(&trace, pid));
     }
 
-    let spans0 = unit_spans(&trace, 0);
+    let spans0 = unit_spans(&trace, "0");
     for pair in spans0.windows(2) {
         assert!(pair[1].start_ns >= pair[0].end_ns, "step 0: {pair:?}");
     }
-    let spans4 = unit_spans(&trace, 4);
+    let spans4 = unit_spans(&trace, "4c");
     let last_start = spans4.iter().map(|span| span.start_ns).max().unwrap();
     let first_end = spans4.iter().map(|span| span.end_ns).min().unwrap();
     assert!(
         last_start < first_end,
         "step 4's units run at once: {spans4:?}"
     );
-    let step4 = roxmltree::Document::parse(&svgs[4]).unwrap();
+    let step4 = roxmltree::Document::parse(&svgs[6]).unwrap();
     let bars4 = bars_by_unit(&step4);
     let overlap = bars4[0].0 < bars4[1].0 + bars4[1].1 && bars4[1].0 < bars4[0].0 + bars4[0].1;
     assert!(overlap, "step 4's bars overlap: {bars4:?}");

@@ -28,6 +28,29 @@ pub struct Workload {
     pub units: usize,
     pub work: Work,
     pub workers: usize,
+    /// How step 4 writes its unit: `--unit-future` picks the hand-written state machine.
+    pub unit_form: UnitForm,
+}
+
+/// Step 4's unit of work, as written: the `async fn` or the state machine it compiles
+/// into, written by hand. Both record the same spans.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnitForm {
+    /// `async_scratch::coroutine::run_unit`.
+    #[default]
+    AsyncFn,
+    /// `async_scratch::coroutine::UnitFuture` (`--unit-future`).
+    StateMachine,
+}
+
+impl UnitForm {
+    /// The form's name in `--json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnitForm::AsyncFn => "async-fn",
+            UnitForm::StateMachine => "unit-future",
+        }
+    }
 }
 
 impl Workload {
@@ -113,24 +136,36 @@ pub enum Lanes {
     Tasks,
 }
 
-/// Which of a step's rows: step 6 runs its requests two ways, a row each.
+/// Which of a step's rows: step 4 builds its executor in three versions, lettered a
+/// to c; step 6 runs its requests two ways, a row each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
+    /// 4a: every future polled round and round.
+    BusyPoll,
+    /// 4b: wakers, and a thread that parks.
+    Park,
+    /// 4c: the library's executor.
+    Executor,
     Threads,
     Coroutines,
 }
 
 impl Part {
-    /// Where the row comes among its step's rows, from 0.
-    pub fn index(self) -> u32 {
+    /// The letter of a version of step 4, which the table and `--step` use (`4b`).
+    pub fn letter(self) -> Option<char> {
         match self {
-            Part::Threads => 0,
-            Part::Coroutines => 1,
+            Part::BusyPoll => Some('a'),
+            Part::Park => Some('b'),
+            Part::Executor => Some('c'),
+            Part::Threads | Part::Coroutines => None,
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
+            Part::BusyPoll => "busy-poll",
+            Part::Park => "park",
+            Part::Executor => "executor",
             Part::Threads => "threads",
             Part::Coroutines => "coroutines",
         }
@@ -181,16 +216,25 @@ impl Step {
         lanes
     }
 
-    /// The step's number, and its part if it has one: `4`, `6 threads`. How the
-    /// timelines and pictures name a row.
-    pub fn label(&self) -> String {
-        match self.part {
-            Some(part) => format!("{} {}", self.number, part.name()),
+    /// The step's number, and its version's letter if it has one: `3`, `4a`, `6`. The
+    /// table's first column, and what `--step` takes.
+    pub fn short_label(&self) -> String {
+        match self.part.and_then(Part::letter) {
+            Some(letter) => format!("{}{letter}", self.number),
             None => self.number.to_string(),
         }
     }
 
-    /// The label as a file name's part: `4`, `6-threads`.
+    /// The step's number, and its part if it has one: `3`, `4a`, `6 threads`. How the
+    /// timelines and pictures name a row.
+    pub fn label(&self) -> String {
+        match self.part {
+            Some(part) if part.letter().is_none() => format!("{} {}", self.number, part.name()),
+            _ => self.short_label(),
+        }
+    }
+
+    /// The label as a file name's part: `4a`, `6-threads`.
     pub fn file_label(&self) -> String {
         self.label().replace(' ', "-")
     }
@@ -205,19 +249,31 @@ impl Step {
 }
 
 /// The strategies, on the simulated unit of work, in tour order: what `--scale`
-/// compares. The table also has step 6's rows, the same strategies on a real request
+/// compares, with step 4 as its executor, 4c. The table also has 4a and 4b, the
+/// executor's first versions, and step 6's rows, the same strategies on a real request
 /// (see [`table_steps`]).
 pub const STEPS: [Step; 5] = [
     step0::STEP,
     step1::STEP,
     step2::STEP,
     step3::STEP,
-    step4::STEP,
+    step4::executor::STEP,
 ];
 
-/// Every row of the table, in tour order: [`STEPS`], then step 6's two.
+/// Every row of the table, in tour order: steps 0 to 3, step 4's three versions, then
+/// step 6's two.
 pub fn table_steps() -> impl Iterator<Item = &'static Step> {
-    STEPS.iter().chain(step6::ROWS.iter())
+    STEPS[..4]
+        .iter()
+        .chain(step4::ROWS.iter())
+        .chain(step6::ROWS.iter())
+}
+
+/// Where `step` comes in the table, from 0: what tells rows apart in a trace.
+pub fn table_position(step: &Step) -> usize {
+    table_steps()
+        .position(|row| row.number == step.number && row.part == step.part)
+        .unwrap_or(0)
 }
 
 /// Step 5 is not a row of the table: it runs failure cases, each with its own report.

@@ -3,8 +3,8 @@
 //! into any unit with tools they already know.
 //!
 //! The format: a `traceEvents` array of complete events (`"ph": "X"`, start `ts` and
-//! duration `dur` in microseconds), one process per row of the table (`pid` = step number + 1; step 6's second row,
-//! the coroutines, is 8) and
+//! duration `dur` in microseconds), one process per row of the table (`pid` = the row, from 1: steps 0 to 3 are 1 to
+//! 4, step 4's versions 4a to 4c are 5 to 7, step 6's rows 8 and 9) and
 //! one track per lane (`tid`: a thread, or a task in step 4), named by metadata events.
 //!
 //! Each step's spans are measured from that step's own start, so laid on one time axis
@@ -19,7 +19,7 @@ mod explained;
 
 pub use explained::write_explained;
 
-use crate::steps::{Part, Step};
+use crate::steps::{table_position, Step};
 use async_scratch::timeline::Span;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -78,13 +78,12 @@ fn last_end(spans: &[Span]) -> Duration {
     spans.iter().map(|span| span.end).max().unwrap_or_default()
 }
 
-/// The trace's process for `step`. Numbered from 1: in the system traces these viewers
-/// usually show, pid 0 is Linux's idle task, and step 0 should not look like it. A
-/// step's second row (step 6's coroutines) takes the number after its first, which
-/// no step has: there is no step 7.
+/// The trace's process for `step`: its row of the table, numbered from 1 (steps 0 to
+/// 3 are 1 to 4, 4a to 4c are 5 to 7, step 6's rows 8 and 9). From 1, because in the
+/// system traces these viewers usually show, pid 0 is Linux's idle task, and step 0
+/// should not look like it.
 fn pid(step: &Step) -> u32 {
-    let row = step.part.map_or(0, Part::index);
-    u32::from(step.number) + 1 + row
+    u32::try_from(table_position(step)).map_or(0, |row| row + 1)
 }
 
 fn metadata(kind: &str, step: &Step, lane: Option<usize>, name: String) -> Value {

@@ -13,8 +13,10 @@
 //! | 1 | a thread pool: workers, a job queue, shutdown, panic isolation | [`pool`] | `cargo run --release -- --step 1` |
 //! | 2 | tasks: a handle to wait for a result that arrives later | [`task`] | `cargo run --release -- --step 2` |
 //! | 3 | run all: start every job, then wait for all, results in order | [`run_all`](mod@run_all) | `cargo run --release -- --step 3` |
+//! | 4a | a busy-polling executor: every future polled round and round, a no-op waker; burns a core | [`busy_executor`] | `cargo run --release -- --step 4a` |
+//! | 4b | wakers and park: poll only what was woken, park until the next deadline; CPU near zero | [`park_executor`] | `cargo run --release -- --step 4b` |
 //! | 4 | wakers: how a waiting future asks to be polled again, on a vtable of our own | [`waker`] | `cargo run --release -- --step 4` |
-//! | 4 | the executor: tasks on one thread, `block_on`, `spawn`, `yield_now` | [`executor`] | `cargo run --release -- --step 4 --units 1000000` |
+//! | 4c | the executor: tasks on one thread, `block_on`, `spawn`, `yield_now` | [`executor`] | `cargo run --release -- --step 4c --units 1000000` |
 //! | 4 | join handles: a task's value, panic or cancellation, awaited ([`JoinHandle`](executor::JoinHandle), [`JoinError`](executor::JoinError)) | [`executor`] | `cargo test -p async-scratch --test executor` |
 //! | 4 | timers: `sleep`, `timeout`, a real or a manual clock | [`time`] | `cargo test -p async-scratch --test time` |
 //! | 4 | the loop made visible: every spawn, poll, wake and park, told to an observer | [`observe`] | `cargo test -p async-scratch --test observe` |
@@ -79,6 +81,7 @@
 )]
 
 pub mod blocking;
+pub mod busy_executor;
 pub mod coop;
 pub mod coroutine;
 pub mod diagnostics;
@@ -89,6 +92,7 @@ pub mod mutex;
 pub mod net;
 pub mod observe;
 pub mod park;
+pub mod park_executor;
 pub mod pool;
 pub mod reactor;
 pub mod run_all;

@@ -1,29 +1,27 @@
-//! Step 4: coroutines. Every unit is an `async fn` spawned as a task on one
+//! Step 4c: the real executor. Every unit is spawned as a task on the library's
 //! single-threaded executor; `join_all` waits for all of them, as `run_all` did for
-//! threads. While a unit awaits its timer, the thread runs the others, so every unit
-//! is in flight at once on one thread. (A `cpu` unit cannot be suspended, so those run
-//! one at a time: coroutines share a thread, they do not add cores.)
+//! threads. What changed from 4b: a future can start others (`spawn`) and await their
+//! results (`JoinHandle`), and the executor watches for what goes wrong (step 5).
 
-use super::{Lanes, Step, StepError, Workload};
+use super::one_unit_or_all_in_turn;
+use crate::steps::{Lanes, Part, Step, StepError, UnitForm, Workload};
 use crate::words::{format_duration, wrap};
-use async_scratch::coroutine::run_unit;
+use async_scratch::coroutine::{run_unit, UnitFuture};
 use async_scratch::executor::{spawn, yield_now, Executor, DEFAULT_STALL_THRESHOLD};
 use async_scratch::join_all::join_all;
 use async_scratch::timeline::Timeline;
 use async_scratch::work::WorkKind;
+use std::future::Future;
 
 pub const STEP: Step = Step {
     number: 4,
-    part: None,
+    part: Some(Part::Executor),
     look_for: "One lane per task, all on one thread, all in flight at once: the thread is free while every unit awaits its timer.",
     lanes: Lanes::Tasks,
     name: "coroutines",
     what: "every unit a coroutine task, on one thread",
     run,
-    expected_time: |workload, _cores| match workload.work.kind {
-        WorkKind::Sleep => workload.work.duration,
-        WorkKind::Cpu => workload.sequential_time(),
-    },
+    expected_time: one_unit_or_all_in_turn,
     note: cpu_stall_note,
 };
 
@@ -55,13 +53,27 @@ fn cpu_stall_note(workload: &Workload) -> Option<String> {
 const SPAWNS_PER_TURN: usize = 4096;
 
 fn run(workload: &Workload, timeline: &Timeline) -> Result<(), StepError> {
+    let (work, units) = (workload.work, workload.units);
+    match workload.unit_form {
+        UnitForm::AsyncFn => spawn_all(units, |unit| run_unit(work, unit, timeline.clone())),
+        UnitForm::StateMachine => {
+            spawn_all(units, |unit| UnitFuture::new(work, unit, timeline.clone()))
+        }
+    }
+}
+
+/// Spawns `units` tasks, unit `n` the future `make(n)`, and waits for all of them.
+fn spawn_all<F>(units: usize, make: impl Fn(usize) -> F) -> Result<(), StepError>
+where
+    F: Future<Output = ()> + 'static,
+{
     let executor = Executor::builder()
         .stall_watchdog(DEFAULT_STALL_THRESHOLD)
         .build();
     executor.block_on(async {
-        let mut tasks = Vec::with_capacity(workload.units);
-        for unit in 0..workload.units {
-            tasks.push(spawn(run_unit(workload.work, unit, timeline.clone())));
+        let mut tasks = Vec::with_capacity(units);
+        for unit in 0..units {
+            tasks.push(spawn(make(unit)));
             if unit % SPAWNS_PER_TURN == SPAWNS_PER_TURN - 1 {
                 yield_now().await;
             }

@@ -1,6 +1,7 @@
 //! Runs one step and measures it: the wall time from the outside, and everything else
 //! (threads used, units in flight at once) counted from the spans the units recorded.
 
+use crate::executor_lane::{self, ExecutorLane};
 use crate::progress;
 use crate::steps::{Step, Workload};
 use async_scratch::timeline::{peak_in_flight, threads_used, Span, Timeline};
@@ -26,6 +27,8 @@ pub struct Measured {
     pub units_done: usize,
     /// Every unit's span, for the pictures and the trace.
     pub spans: Vec<Span>,
+    /// The executor thread's busy and parked time, for a step that runs one (step 4).
+    pub executor_lane: Option<ExecutorLane>,
 }
 
 /// How a step's turn ended.
@@ -55,7 +58,8 @@ pub fn run_step(step: &Step, workload: &Workload, settings: &Settings) -> Outcom
     let timeline = Timeline::with_observer(move |_span| observer_bar.inc(1));
 
     let started = Instant::now();
-    let result = (step.run)(workload, &timeline);
+    let (result, executor_lane) =
+        executor_lane::collect(&timeline, || (step.run)(workload, &timeline));
     let wall = started.elapsed();
     bar.finish_and_clear();
 
@@ -68,6 +72,7 @@ pub fn run_step(step: &Step, workload: &Workload, settings: &Settings) -> Outcom
                 peak_in_flight: peak_in_flight(&spans),
                 units_done: spans.len(),
                 spans,
+                executor_lane,
             })
         }
         Err(error) => Outcome::Failed(error.to_string()),

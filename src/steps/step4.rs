@@ -55,7 +55,7 @@ fn cpu_stall_note(workload: &Workload) -> Option<String> {
 const SPAWNS_PER_TURN: usize = 4096;
 
 fn run(workload: &Workload, timeline: &Timeline) -> Result<(), StepError> {
-    let executor = Executor::builder()
+    let executor = crate::executor_lane::observed(Executor::builder())
         .stall_watchdog(DEFAULT_STALL_THRESHOLD)
         .build();
     executor.block_on(async {

@@ -391,6 +391,19 @@ mod tests {
         assert!(!caption.contains("all"), "{caption}");
     }
 
+    /// Units one after another were never two in flight, and the label says 1 even
+    /// where a slice of the picture holds the end of one and the start of the next.
+    #[test]
+    fn units_back_to_back_are_labelled_one_in_flight() {
+        let spans: Vec<Span> = (0..401u32)
+            .map(|n| span(n as usize, n * 3, n * 3 + 3))
+            .collect();
+        let data = measured(spans, None);
+        assert_eq!(data.peak_in_flight, 1);
+        let texts = texts(&render(&STEPS[4], &data, TimeScale::Own));
+        assert!(texts.contains(&"1 in flight".to_string()), "{texts:?}");
+    }
+
     /// On a shared scale the axis runs to the shared end, past the step's own, and its
     /// ticks are the round ones of that end.
     #[test]

@@ -187,7 +187,7 @@ fn run_table(cli: &cli::Cli) -> TableRun {
         .collect();
     if !cli.json {
         say!("{}", report::footer(baseline));
-        print_timelines(&spans);
+        print_timelines(&ran);
     }
     if let Some(path) = &cli.trace {
         if let Err(error) = trace::write_trace(path, &spans) {
@@ -233,14 +233,15 @@ fn run_scaling(cli: &cli::Cli) -> Vec<scaling::Point> {
 }
 
 /// Each step's timeline in Unicode blocks, under the table.
-fn print_timelines(ran: &[trace::StepSpans<'_>]) {
+fn print_timelines(ran: &[(&steps::Step, runner::Measured)]) {
     let width = terminal_timeline::terminal_width();
     say!("\ntimelines: time runs across each step's own wall time, one row per lane");
     say!("(a thread, or a task in steps 4 and 6); each unit in █ or ▒ in turn, · where idle;");
-    say!("past 8 lanes, one row of units in flight instead:");
-    for &(step, spans) in ran {
+    say!("past 8 lanes, one row of units in flight instead; in step 4, the executor's own");
+    say!("thread on top: █ where it was busy polling, ▒ partly, · parked:");
+    for (step, measured) in ran {
         say!("step {}", step.label());
-        for row in terminal_timeline::render(step, spans, width) {
+        for row in terminal_timeline::render(step, measured, width) {
             say!("{row}");
         }
     }

@@ -1049,9 +1049,11 @@ fn the_terminal_timelines_show_each_step() {
         "a row per thread"
     );
 
+    // Step 4: the executor's thread, then its twelve tasks as one row in flight.
     let step4 = timeline_rows(&run_step("4"), "step 4");
-    assert_eq!(step4.len(), 1);
-    assert!(step4[0].trim_start().starts_with("in flight"), "{step4:?}");
+    assert_eq!(step4.len(), 2);
+    assert!(step4[0].trim_start().starts_with("executor"), "{step4:?}");
+    assert!(step4[1].trim_start().starts_with("in flight"), "{step4:?}");
 }
 
 /// The `threads` column of a step's row in the tour's table: second from the right,
@@ -1229,7 +1231,7 @@ fn the_same_axis_option_shares_one_time_scale() {
                     n.text().unwrap().to_string(),
                 )
             })
-            .last()
+            .next_back()
             .unwrap()
     };
     let svgs = svg_documents(&html);

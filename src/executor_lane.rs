@@ -124,16 +124,17 @@ struct Recording {
 }
 
 impl Recording {
-    fn park(&mut self) {
+    /// Closes the busy stretch under way, if any, at this moment.
+    fn end_busy(&mut self) {
         let now = self.timeline.now();
         if let Some(since) = self.busy_since.take() {
             self.lane.add_busy(since, now);
         }
     }
 
-    fn park_now(&mut self) {
+    fn park(&mut self) {
         self.lane.parks += 1;
-        self.park();
+        self.end_busy();
     }
 
     fn unpark(&mut self) {
@@ -164,7 +165,7 @@ pub fn collect<R>(timeline: &Timeline, run: impl FnOnce() -> R) -> (R, Option<Ex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let end = recording.timeline.now();
-    recording.park();
+    recording.end_busy();
     recording.lane.end = end;
     (result, was_observed.then(|| recording.lane.clone()))
 }
@@ -181,7 +182,7 @@ pub fn observed(builder: ExecutorBuilder) -> ExecutorBuilder {
     builder.observe(move |event: &Event| {
         let lock = || recording.lock().unwrap_or_else(|p| p.into_inner());
         match event {
-            Event::Parking { .. } => lock().park_now(),
+            Event::Parking { .. } => lock().park(),
             Event::Unparked => lock().unpark(),
             _ => {}
         }

@@ -172,9 +172,14 @@ fn caption(step: &Step, measured: &Measured) -> String {
         crate::in_flight::caption(measured.peak_in_flight, measured.units_done);
     if let Some(lane) = &measured.executor_lane {
         let run = lane.end.saturating_sub(lane.start);
+        let rest = if lane.parks == 0 {
+            "and never parked: there was always a task to poll or a timer due"
+        } else {
+            "parked the rest"
+        };
         let _ = write!(
             measured_words,
-            "; the executor's one thread was busy {} of {}, parked the rest",
+            "; the executor's one thread was busy {} of {}, {rest}",
             format_duration(lane.total_busy()),
             format_duration(run)
         );

@@ -39,6 +39,8 @@ const PLOT_HEIGHT: f64 = 400.0;
 /// The thinnest lane drawn, still a visible bar.
 const MIN_LANE_HEIGHT: f64 = 1.0;
 const DENSITY_HEIGHT: f64 = 160.0;
+/// A row above the density line for its caption, clear of the line's peaks.
+const DENSITY_CAPTION_ROW: f64 = 18.0;
 /// Time buckets of the density view: one per two pixels is as fine as the eye sees.
 const DENSITY_BUCKETS: usize = 400;
 /// The executor thread's lane, and the gap under it that sets it apart from the tasks.
@@ -98,7 +100,7 @@ pub fn render(step: &Step, measured: &Measured, scale: TimeScale) -> String {
         bars(&mut body, step, &lanes, &axis, plot_top)
     } else {
         density(&mut body, spans, measured.peak_in_flight, &axis, plot_top);
-        DENSITY_HEIGHT
+        DENSITY_CAPTION_ROW + DENSITY_HEIGHT
     };
     let height = plot_top + plot_height + BOTTOM;
     let title = format!(
@@ -228,7 +230,9 @@ fn bars(
 
 /// Units in flight over time from `top`, as one line into `svg`, scaled to `peak`, the
 /// table's peak in flight: the line's highest point is that peak (see [`in_flight`]).
-fn density(svg: &mut String, spans: &[Span], peak: usize, axis: &TimeAxis, top: f64) {
+/// The caption, from the same peak, goes in a row of its own above the line.
+fn density(svg: &mut String, spans: &[Span], peak: usize, axis: &TimeAxis, caption_top: f64) {
+    let top = caption_top + DENSITY_CAPTION_ROW;
     let until = Duration::from_secs_f64(axis.total);
     let counts = in_flight::most_per_slice(spans, until, DENSITY_BUCKETS);
     let scale = peak.max(1) as f64;
@@ -249,8 +253,8 @@ fn density(svg: &mut String, spans: &[Span], peak: usize, axis: &TimeAxis, top: 
         LEFT - 6.0,
         top + DENSITY_HEIGHT,
         points.join(" "),
-        LEFT + 6.0,
-        top + 12.0,
+        LEFT,
+        caption_top + 12.0,
         escape(&in_flight::caption(peak, spans.len())),
     );
 }

@@ -237,6 +237,11 @@ pub struct Cli {
     #[arg(long, value_name = "DIR")]
     pub report: Option<std::path::PathBuf>,
 
+    /// With --report: draw every step's timeline on one time scale, the slowest step's,
+    /// so that their lengths compare by eye (by default each step fills the width).
+    #[arg(long, requires = "report")]
+    pub report_same_axis: bool,
+
     /// Also run each strategy (steps 0-4) at 10, 100, ... units of 10 ms, each in a
     /// process of its own, for wall time and peak memory against size (charted with
     /// --report). Sizes over --budget-secs are skipped.

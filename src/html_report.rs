@@ -1,14 +1,17 @@
 //! `--report DIR`: the tour as one HTML page a learner opens in a browser: the machine
 //! it ran on, the workload, the table, and each step's timeline with a sentence on what
-//! to see in it. Self-contained: inline CSS and SVG, nothing fetched from anywhere, so
-//! it opens from disk.
+//! to see in it, then step 5's failure cases (each tried with threads and with
+//! coroutines: what happened, and what the detector reported) and, with `--scale`, the
+//! scaling charts. Self-contained: inline CSS and SVG, nothing fetched from anywhere,
+//! so it opens from disk.
 
 use crate::report::Baseline;
 use crate::runner::Measured;
 use crate::scaling::Point;
+use crate::steps::step5::{Attempt, Case};
 use crate::steps::{Step, Workload};
 use crate::svg_scaling::{self, Metric};
-use crate::svg_timeline::{self, escape};
+use crate::svg_timeline::{self, escape, TimeScale};
 use crate::words::{count, format_duration};
 use std::fmt::Write;
 use std::path::Path;
@@ -62,6 +65,28 @@ pub fn prepare(dir: &Path) -> Result<Destination, String> {
     Ok(destination)
 }
 
+/// What the page shows besides the table's steps.
+pub struct Extras<'a> {
+    /// Every timeline on one time scale, the slowest step's (`--report-same-axis`).
+    pub same_axis: bool,
+    /// Step 5's failure cases, if they ran.
+    pub failures: &'a [Case],
+    /// The scaling points, and the budget they were run under, with `--scale`.
+    pub scaling: Option<(&'a [Point], Duration)>,
+}
+
+/// The time scale of every timeline: each step's own, or one for all.
+fn time_scale(results: &[StepResult<'_>], same_axis: bool) -> TimeScale {
+    let slowest = results
+        .iter()
+        .map(|(_, measured)| svg_timeline::end_of(measured))
+        .max();
+    match slowest {
+        Some(end) if same_axis => TimeScale::Shared(end),
+        _ => TimeScale::Own,
+    }
+}
+
 /// Writes `dir/index.html`, and each step's timeline as `dir/stepN.svg` too (for
 /// pages that embed one picture, such as the README).
 pub fn write(
@@ -69,18 +94,19 @@ pub fn write(
     workload: &Workload,
     results: &[StepResult<'_>],
     baseline: Baseline,
-    scaling: Option<(&[Point], Duration)>,
+    extras: &Extras<'_>,
 ) -> Result<(), String> {
+    let scale = time_scale(results, extras.same_axis);
     let write_file = |name: String, text: String| {
         let path = dir.join(name);
         std::fs::write(&path, text)
             .map_err(|error| format!("cannot write the report to {}: {error}", path.display()))
     };
     for &(step, measured) in results {
-        let svg = svg_timeline::render(step, &measured.spans, measured.wall);
+        let svg = svg_timeline::render(step, measured, scale);
         write_file(format!("step{}.svg", step.file_label()), svg)?;
     }
-    if let Some((points, budget)) = scaling {
+    if let Some((points, budget)) = extras.scaling {
         write_file(
             "scaling-wall.svg".to_string(),
             svg_scaling::render(points, Metric::Wall, budget),
@@ -92,7 +118,7 @@ pub fn write(
     }
     write_file(
         "index.html".to_string(),
-        page(workload, results, baseline, scaling),
+        page(workload, results, baseline, extras, scale),
     )
 }
 
@@ -100,7 +126,8 @@ fn page(
     workload: &Workload,
     results: &[StepResult<'_>],
     baseline: Baseline,
-    scaling: Option<(&[Point], Duration)>,
+    extras: &Extras<'_>,
+    scale: TimeScale,
 ) -> String {
     let mut html = String::from(HEAD);
     let _ = write!(
@@ -113,19 +140,113 @@ fn page(
         count(workload.workers, "pool worker")
     );
     html.push_str(&table(results, baseline));
+    if let TimeScale::Shared(end) = scale {
+        let _ = writeln!(
+            html,
+            "<p>Every timeline below runs from 0 to {}, the slowest step's end \
+             (<code>--report-same-axis</code>): their lengths compare by eye.</p>",
+            format_duration(end)
+        );
+    }
     for &(step, measured) in results {
-        let svg = svg_timeline::render(step, &measured.spans, measured.wall);
+        let svg = svg_timeline::render(step, measured, scale);
         let _ = write!(
             html,
             "<figure>\n{svg}\n<figcaption>{}</figcaption>\n</figure>\n",
-            escape(step.look_for)
+            caption(step, measured)
         );
     }
-    if let Some((points, budget)) = scaling {
+    if !extras.failures.is_empty() {
+        html.push_str(&failures_section(extras.failures));
+    }
+    if let Some((points, budget)) = extras.scaling {
         html.push_str(&scaling_section(points, budget));
     }
     html.push_str("</body>\n</html>\n");
     html
+}
+
+/// What was measured, in words made from the data, then what the step shows.
+fn caption(step: &Step, measured: &Measured) -> String {
+    let mut measured_words =
+        crate::in_flight::caption(measured.peak_in_flight, measured.units_done);
+    if let Some(lane) = &measured.executor_lane {
+        let run = lane.end.saturating_sub(lane.start);
+        let rest = if lane.parks == 0 {
+            "and never parked: there was always a task to poll or a timer due"
+        } else {
+            "parked the rest"
+        };
+        let _ = write!(
+            measured_words,
+            "; the executor's one thread was busy {} of {}, {rest}",
+            format_duration(lane.total_busy()),
+            format_duration(run)
+        );
+    }
+    format!(
+        "<b>Measured:</b> {}. <b>Look for:</b> {}",
+        escape(&measured_words),
+        escape(step.look_for)
+    )
+}
+
+/// Step 5: each failure case, its attempts side by side (threads, coroutines, fixes),
+/// each with its outcome and the detector's report as it was given.
+fn failures_section(cases: &[Case]) -> String {
+    let mut html = String::from(
+        "<h2 id=\"step-5\">Step 5: failure points, with threads and with coroutines</h2>\n",
+    );
+    for case in cases {
+        let _ = writeln!(
+            html,
+            "<section class=\"failure\" data-case=\"{}\">\n<h3>{}. {}</h3>\n<table class=\"attempts\">\n<tr><th>attempt</th><th>what it runs</th><th>outcome</th><th>what the detector reported</th></tr>",
+            case.number,
+            case.number,
+            escape(case.title)
+        );
+        for attempt in &case.attempts {
+            html.push_str(&attempt_row(attempt));
+        }
+        let _ = writeln!(
+            html,
+            "</table>\n<p><b>Why:</b> {}</p>\n</section>",
+            escape(case.why)
+        );
+    }
+    html
+}
+
+fn attempt_row(attempt: &Attempt) -> String {
+    let outcome = if attempt.completed {
+        format!("completed in {}", format_duration(attempt.wall))
+    } else {
+        format!(
+            "<b>did not complete</b>: stopped after {}",
+            format_duration(attempt.wall)
+        )
+    };
+    let report = match (attempt.report.is_empty(), attempt.completed) {
+        (true, true) => "none".to_string(),
+        (true, false) => "<i>nothing: it hung silently</i>".to_string(),
+        (false, _) => {
+            let first = attempt
+                .reported_after
+                .map(|after| format!("first report after {}:\n", format_duration(after)))
+                .unwrap_or_default();
+            format!(
+                "<pre>{}{}</pre>",
+                escape(&first),
+                escape(&attempt.report.join("\n"))
+            )
+        }
+    };
+    format!(
+        "<tr class=\"attempt\" data-label=\"{}\"><td>{}</td><td>{}</td><td>{outcome}</td><td>{report}</td></tr>\n",
+        attempt.label,
+        attempt.label,
+        escape(&attempt.what)
+    )
 }
 
 fn scaling_section(points: &[Point], budget: Duration) -> String {
@@ -146,20 +267,21 @@ fn scaling_section(points: &[Point], budget: Duration) -> String {
     html
 }
 
-const HEAD: &str = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>async-from-scratch: the tour</title>\n<style>\nbody { font-family: sans-serif; max-width: 960px; margin: 2em auto; color: #222; }\ntable { border-collapse: collapse; margin: 1em 0 2em; }\nth, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }\nth:nth-child(2), td:nth-child(2) { text-align: left; }\nfigure { margin: 0 0 2em; }\nfigcaption { color: #444; margin-top: 4px; }\n.machine { color: #555; }\n</style>\n</head>\n<body>\n";
+const HEAD: &str = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>async-from-scratch: the tour</title>\n<style>\nbody { font-family: sans-serif; max-width: 960px; margin: 2em auto; color: #222; }\ntable { border-collapse: collapse; margin: 1em 0 2em; }\nth, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }\nth:nth-child(2), td:nth-child(2) { text-align: left; }\nfigure { margin: 0 0 2em; }\nfigcaption { color: #444; margin-top: 4px; }\ntable.attempts th, table.attempts td { text-align: left; vertical-align: top; }\ntable.attempts pre { white-space: pre-wrap; margin: 0; font-size: 12px; }\nsection.failure { margin-bottom: 2em; }\n.machine { color: #555; }\n</style>\n</head>\n<body>\n";
 
 fn table(results: &[StepResult<'_>], baseline: Baseline) -> String {
     let mut html = String::from(
-        "<table>\n<tr><th>step</th><th>what it does</th><th>wall</th><th>speedup</th><th>threads</th><th>peak in flight</th></tr>\n",
+        "<table>\n<tr><th>step</th><th>what it does</th><th>wall</th><th>cpu</th><th>speedup</th><th>threads</th><th>peak in flight</th></tr>\n",
     );
     for &(step, measured) in results {
         let speedup = baseline.speedup(measured);
         let _ = writeln!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{speedup:.1}×</td><td>{}</td><td>{}</td></tr>",
-            step.number,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{speedup:.1}×</td><td>{}</td><td>{}</td></tr>",
+            step.label(),
             escape(step.what),
             format_duration(measured.wall),
+            format_duration(measured.cpu),
             measured.threads,
             measured.peak_in_flight
         );

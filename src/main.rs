@@ -4,9 +4,11 @@
 
 mod child;
 mod cli;
+mod executor_lane;
 mod explain;
 mod fd_limit;
 mod html_report;
+mod in_flight;
 mod memory;
 mod output;
 mod progress;
@@ -17,6 +19,7 @@ mod steps;
 mod svg_scaling;
 mod svg_timeline;
 mod terminal_timeline;
+mod ticks;
 mod trace;
 mod words;
 
@@ -67,6 +70,12 @@ fn main() -> ExitCode {
     if let Some(table) = &table {
         any_failed |= table.any_failed;
     }
+    // Before the report is written, which shows them too.
+    let failures = if cli.runs_failures() {
+        run_failures(cli.json)
+    } else {
+        Vec::new()
+    };
     if let Some(dir) = &cli.report {
         let results: Vec<html_report::StepResult<'_>> = match &table {
             Some(table) => table.ran.iter().map(|(step, m)| (*step, m)).collect(),
@@ -77,14 +86,15 @@ fn main() -> ExitCode {
             .map_or(Baseline::Nominal(cli.workload().sequential_time()), |t| {
                 t.baseline
             });
-        let scaling = scale.as_deref().map(|points| (points, cli.budget()));
-        if let Err(error) = html_report::write(dir, &cli.workload(), &results, baseline, scaling) {
+        let extras = html_report::Extras {
+            same_axis: cli.report_same_axis,
+            failures: &failures,
+            scaling: scale.as_deref().map(|points| (points, cli.budget())),
+        };
+        if let Err(error) = html_report::write(dir, &cli.workload(), &results, baseline, &extras) {
             eprintln!("error: {error}");
             any_failed = true;
         }
-    }
-    if cli.runs_failures() {
-        run_failures(cli.json);
     }
     if cli.runs_many_connections() {
         any_failed |= !run_many_connections(&cli);
@@ -177,7 +187,7 @@ fn run_table(cli: &cli::Cli) -> TableRun {
         .collect();
     if !cli.json {
         say!("{}", report::footer(baseline));
-        print_timelines(&spans);
+        print_timelines(&ran);
     }
     if let Some(path) = &cli.trace {
         if let Err(error) = trace::write_trace(path, &spans) {
@@ -223,31 +233,35 @@ fn run_scaling(cli: &cli::Cli) -> Vec<scaling::Point> {
 }
 
 /// Each step's timeline in Unicode blocks, under the table.
-fn print_timelines(ran: &[trace::StepSpans<'_>]) {
+fn print_timelines(ran: &[(&steps::Step, runner::Measured)]) {
     let width = terminal_timeline::terminal_width();
     say!("\ntimelines: time runs across each step's own wall time, one row per lane");
     say!("(a thread, or a task in steps 4 and 6); each unit in █ or ▒ in turn, · where idle;");
-    say!("past 8 lanes, one row of units in flight instead:");
-    for &(step, spans) in ran {
+    say!("past 8 lanes, one row of units in flight instead; in step 4, the executor's own");
+    say!("thread on top: █ where it was busy polling, ▒ partly, · parked:");
+    for (step, measured) in ran {
         say!("step {}", step.label());
-        for row in terminal_timeline::render(step, spans, width) {
+        for row in terminal_timeline::render(step, measured, width) {
             say!("{row}");
         }
     }
 }
 
-/// Step 5: each failure case, printed as soon as it has run.
-fn run_failures(json: bool) {
+/// Step 5: each failure case, printed as soon as it has run; the cases, for the report.
+fn run_failures(json: bool) -> Vec<steps::step5::Case> {
     if !json {
         say!("\n{}", report::failures_header());
     }
+    let mut cases = Vec::new();
     for case in steps::step5::run_cases() {
         if json {
             say!("{}", report::failure_json(&case));
         } else {
             say!("{}", report::failure_text(&case));
         }
+        cases.push(case);
     }
+    cases
 }
 
 /// Step 6's many connections, printed when they have run; whether they ran.

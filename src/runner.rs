@@ -2,6 +2,7 @@
 //! everything else (threads used, units in flight at once) counted from the spans the
 //! units recorded.
 
+use crate::executor_lane::{self, ExecutorLane};
 use crate::progress;
 use crate::steps::{Step, Workload};
 use async_scratch::timeline::{peak_in_flight, threads_used, Span, Timeline};
@@ -30,6 +31,8 @@ pub struct Measured {
     pub units_done: usize,
     /// Every unit's span, for the pictures and the trace.
     pub spans: Vec<Span>,
+    /// The executor thread's busy and parked time, for a step that runs one (step 4).
+    pub executor_lane: Option<ExecutorLane>,
 }
 
 /// How a step's turn ended.
@@ -60,7 +63,8 @@ pub fn run_step(step: &Step, workload: &Workload, settings: &Settings) -> Outcom
 
     let started = Instant::now();
     let cpu_before = process_cpu_time();
-    let result = (step.run)(workload, &timeline);
+    let (result, executor_lane) =
+        executor_lane::collect(&timeline, || (step.run)(workload, &timeline));
     let cpu = process_cpu_time().saturating_sub(cpu_before);
     let wall = started.elapsed();
     bar.finish_and_clear();
@@ -75,6 +79,7 @@ pub fn run_step(step: &Step, workload: &Workload, settings: &Settings) -> Outcom
                 peak_in_flight: peak_in_flight(&spans),
                 units_done: spans.len(),
                 spans,
+                executor_lane,
             })
         }
         Err(error) => Outcome::Failed(error.to_string()),
@@ -103,4 +108,21 @@ fn as_duration(time: libc::timeval) -> Duration {
     let seconds = u64::try_from(time.tv_sec).unwrap_or(0);
     let micros = u64::try_from(time.tv_usec).unwrap_or(0);
     Duration::from_secs(seconds) + Duration::from_micros(micros)
+}
+
+#[cfg(test)]
+impl Measured {
+    /// A measurement made from spans alone, as the presentation modules' tests need:
+    /// the wall time is the last span's end, and no CPU time was counted.
+    pub fn from_spans(spans: Vec<Span>, executor_lane: Option<ExecutorLane>) -> Measured {
+        Measured {
+            wall: spans.iter().map(|span| span.end).max().unwrap_or_default(),
+            cpu: Duration::ZERO,
+            threads: 1,
+            peak_in_flight: peak_in_flight(&spans),
+            units_done: spans.len(),
+            spans,
+            executor_lane,
+        }
+    }
 }

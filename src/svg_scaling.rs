@@ -1,9 +1,16 @@
 //! The scaling charts: wall time and peak memory against units, on log–log axes, one
 //! line per strategy, with the sizes each strategy skipped said under the chart.
+//!
+//! Some strategies take the same time (step 2 is step 0's loop on a pool, step 3 is
+//! step 1's pool), so their lines lie on each other. Each strategy has its own
+//! [`LineStyle`]: the ones drawn first are wide and pale, the ones on top thin and
+//! dashed, and every point has a marker of its own shape, so that every line shows
+//! even where two coincide; the legend shows the same style.
 
 use crate::scaling::{Point, PointOutcome, SIZES};
 use crate::steps::STEPS;
 use crate::svg_timeline::escape;
+use crate::ticks;
 use crate::words::format_duration;
 use std::fmt::Write;
 
@@ -14,8 +21,124 @@ const RIGHT: f64 = 230.0; // room for the legend
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
 
-/// One line colour per strategy (steps 0 to 4), told apart also by their legend order.
-const COLOURS: [&str; 5] = ["#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"];
+/// How one strategy's line is drawn.
+struct LineStyle {
+    colour: &'static str,
+    width: f64,
+    opacity: f64,
+    /// An SVG `stroke-dasharray`, empty for a solid line.
+    dash: &'static str,
+    marker: Marker,
+}
+
+#[derive(Clone, Copy)]
+enum Marker {
+    Circle,
+    Square,
+    Triangle,
+    Diamond,
+    Cross,
+}
+
+/// Steps 0 to 4, in drawing order: 0 and 1 wide and pale underneath, 2 and 3 thin and
+/// dashed on top of them (they coincide), 4 solid.
+const STYLES: [LineStyle; 5] = [
+    LineStyle {
+        colour: "#d62728",
+        width: 7.0,
+        opacity: 0.45,
+        dash: "",
+        marker: Marker::Circle,
+    },
+    LineStyle {
+        colour: "#1f77b4",
+        width: 7.0,
+        opacity: 0.45,
+        dash: "",
+        marker: Marker::Square,
+    },
+    LineStyle {
+        colour: "#ff7f0e",
+        width: 2.0,
+        opacity: 1.0,
+        dash: "6 4",
+        marker: Marker::Triangle,
+    },
+    LineStyle {
+        colour: "#2ca02c",
+        width: 2.0,
+        opacity: 1.0,
+        dash: "2 3",
+        marker: Marker::Diamond,
+    },
+    LineStyle {
+        colour: "#9467bd",
+        width: 2.0,
+        opacity: 1.0,
+        dash: "",
+        marker: Marker::Cross,
+    },
+];
+
+impl LineStyle {
+    fn stroke(&self) -> String {
+        let dash = if self.dash.is_empty() {
+            String::new()
+        } else {
+            format!(r#" stroke-dasharray="{}""#, self.dash)
+        };
+        format!(
+            r#"stroke="{}" stroke-width="{}" stroke-opacity="{}"{dash}"#,
+            self.colour, self.width, self.opacity
+        )
+    }
+
+    /// The marker at `(x, y)`, as SVG: larger on a wide line, so that a marker drawn
+    /// on top of it at the same point leaves its edge showing.
+    fn marker(&self, x: f64, y: f64) -> String {
+        let r = if self.width > 3.0 { 6.0 } else { 4.0 };
+        let colour = self.colour;
+        match self.marker {
+            Marker::Circle => format!(
+                r#"<circle class="marker" cx="{x:.1}" cy="{y:.1}" r="{r}" fill="{colour}"/>"#
+            ),
+            Marker::Square => format!(
+                r#"<rect class="marker" x="{:.1}" y="{:.1}" width="{}" height="{}" fill="{colour}"/>"#,
+                x - r,
+                y - r,
+                2.0 * r,
+                2.0 * r
+            ),
+            Marker::Triangle => format!(
+                r#"<polygon class="marker" points="{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="{colour}"/>"#,
+                x,
+                y - r - 1.0,
+                x - r - 1.0,
+                y + r,
+                x + r + 1.0,
+                y + r
+            ),
+            Marker::Diamond => format!(
+                r#"<polygon class="marker" points="{x:.1},{:.1} {:.1},{y:.1} {x:.1},{:.1} {:.1},{y:.1}" fill="white" stroke="{colour}" stroke-width="2"/>"#,
+                y - r - 1.0,
+                x + r + 1.0,
+                y + r + 1.0,
+                x - r - 1.0
+            ),
+            Marker::Cross => format!(
+                r#"<path class="marker" d="M{:.1},{:.1}L{:.1},{:.1}M{:.1},{:.1}L{:.1},{:.1}" stroke="{colour}" stroke-width="2"/>"#,
+                x - r,
+                y - r,
+                x + r,
+                y + r,
+                x - r,
+                y + r,
+                x + r,
+                y - r
+            ),
+        }
+    }
+}
 
 /// What a chart plots.
 #[derive(Clone, Copy)]
@@ -37,8 +160,8 @@ impl Metric {
 
     fn label(self, value: f64) -> String {
         match self {
-            Metric::Wall => format_duration(std::time::Duration::from_secs_f64(value)),
-            Metric::PeakMemory => format!("{value:.0} MiB"),
+            Metric::Wall => ticks::duration_label(std::time::Duration::from_secs_f64(value)),
+            Metric::PeakMemory => format!("{} MiB", ticks::trimmed(value)),
         }
     }
 
@@ -49,10 +172,6 @@ impl Metric {
         }
     }
 }
-
-/// Steps drawn dashed: step 2 lies on step 0 and step 3 on step 1 (same times), and a
-/// dashed line lets the one beneath show through.
-const DASHED_STEPS: [u8; 2] = [2, 3];
 
 /// Height of one line of notes under the chart.
 const NOTE_HEIGHT: f64 = 16.0;
@@ -127,42 +246,35 @@ pub fn render(points: &[Point], metric: Metric, budget: std::time::Duration) -> 
         );
     }
     for (index, step) in STEPS.iter().enumerate() {
-        let line: Vec<String> = points
+        let line: Vec<(f64, f64)> = points
             .iter()
             .filter(|p| p.step.number == step.number)
-            .filter_map(|p| {
-                metric
-                    .value(p)
-                    .map(|v| format!("{:.1},{:.1}", x(p.units), y(v)))
-            })
+            .filter_map(|p| metric.value(p).map(|v| (x(p.units), y(v))))
             .collect();
-        let colour = COLOURS[index % COLOURS.len()];
-        let dash = if DASHED_STEPS.contains(&step.number) {
-            r#" stroke-dasharray="6 4""#
-        } else {
-            ""
-        };
+        let style = &STYLES[index % STYLES.len()];
         let _ = write!(
             svg,
-            r#"<polyline class="strategy" data-step="{}" fill="none" stroke="{colour}" stroke-width="2"{dash} points="{}"/>"#,
+            r#"<polyline class="strategy" data-step="{}" fill="none" {} stroke-linejoin="round" points="{}"/>"#,
             step.number,
-            line.join(" ")
+            style.stroke(),
+            line.iter()
+                .map(|(px, py)| format!("{px:.1},{py:.1}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
-        for point in &line {
-            let (px, py) = point.split_once(',').unwrap_or(("0", "0"));
-            let _ = write!(
-                svg,
-                r#"<circle cx="{px}" cy="{py}" r="3" fill="{colour}"/>"#
-            );
+        for &(px, py) in &line {
+            svg.push_str(&style.marker(px, py));
         }
-        let legend_y = TOP + 10.0 + index as f64 * 18.0;
+        let legend_y = TOP + 10.0 + index as f64 * 22.0;
         let _ = write!(
             svg,
-            r#"<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="{colour}" stroke-width="3"{dash}/><text x="{3}" y="{4}">{5}</text>"#,
-            WIDTH - RIGHT + 15.0,
-            legend_y,
-            WIDTH - RIGHT + 35.0,
-            WIDTH - RIGHT + 40.0,
+            r#"<line class="legend" data-step="{}" x1="{}" y1="{legend_y}" x2="{}" y2="{legend_y}" {}/>{}<text x="{}" y="{}">{}</text>"#,
+            step.number,
+            WIDTH - RIGHT + 12.0,
+            WIDTH - RIGHT + 44.0,
+            style.stroke(),
+            style.marker(WIDTH - RIGHT + 28.0, legend_y),
+            WIDTH - RIGHT + 50.0,
             legend_y + 4.0,
             escape(&format!("step {}: {}", step.number, step.name))
         );

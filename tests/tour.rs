@@ -768,6 +768,14 @@ fn failure_cases_are_detected_and_fixed() {
         "{starved}"
     );
     assert_eq!(attempt(2, "coroutines", 0)["completed"], true);
+    // Like with like: both run the same subtask, and it is not empty.
+    for label in ["threads", "coroutines"] {
+        let what = attempt(2, label, 0)["what"].as_str().unwrap().to_string();
+        assert!(
+            what.contains("a subtask (a 20 ms wait, then its job's number doubled)"),
+            "{what}"
+        );
+    }
 
     // 4. Unwakeable future: threads hang silently; coroutines are reported lost and
     //    deadlocked, by name; the fix completes.
@@ -1162,11 +1170,22 @@ fn the_terminal_timelines_show_each_step() {
         "a row per thread"
     );
 
+    // Step 4: each version's tasks as one row in flight; 4c, the executor, also
+    // draws its one thread above them.
     let step4 = run_step("4");
     for version in ["step 4a", "step 4b", "step 4c"] {
         let rows = timeline_rows(&step4, version);
-        assert_eq!(rows.len(), 1, "{version}");
-        assert!(rows[0].trim_start().starts_with("in flight"), "{rows:?}");
+        let in_flight = rows.last().expect("a row");
+        assert!(in_flight.trim_start().starts_with("in flight"), "{rows:?}");
+        let executor_row = version == "step 4c";
+        assert_eq!(
+            rows.len(),
+            1 + usize::from(executor_row),
+            "{version}: {rows:?}"
+        );
+        if executor_row {
+            assert!(rows[0].trim_start().starts_with("executor"), "{rows:?}");
+        }
     }
 }
 
@@ -1250,6 +1269,111 @@ fn the_report_draws_one_bar_per_unit_where_its_span_is() {
     let bars4 = bars_by_unit(&step4);
     let overlap = bars4[0].0 < bars4[1].0 + bars4[1].1 && bars4[1].0 < bars4[0].0 + bars4[0].1;
     assert!(overlap, "step 4's bars overlap: {bars4:?}");
+    assert_executor_lane_only_in_step_4(&svgs);
+    assert_step_5_section(&html);
+}
+
+/// Step 4c's timeline (the seventh: 0 to 3, 4a, 4b, 4c), and no other, has the
+/// executor's thread as a lane of its own,
+/// above the task lanes: parked while the units wait for their timers (a unit's 5 ms
+/// is a park of the executor, whatever the machine's load), busy where it polled.
+fn assert_executor_lane_only_in_step_4(svgs: &[String]) {
+    for (index, svg) in svgs.iter().enumerate() {
+        let doc = roxmltree::Document::parse(svg).unwrap();
+        let with_class = |class: &str| {
+            doc.descendants()
+                .filter(|n| n.attribute("class") == Some(class))
+                .collect::<Vec<_>>()
+        };
+        if index != 6 {
+            assert!(with_class("executor-lane").is_empty(), "only step 4c: {svg}");
+            continue;
+        }
+        assert_eq!(with_class("executor-lane").len(), 1, "{svg}");
+        assert_eq!(with_class("executor-parked").len(), 1, "{svg}");
+        let busy = with_class("executor-busy");
+        assert!(!busy.is_empty(), "it polled: {svg}");
+        let y = |node: &roxmltree::Node| node.attribute("y").unwrap().parse::<f64>().unwrap();
+        let lane_y = y(&busy[0]);
+        assert!(
+            with_class("unit").iter().all(|bar| y(bar) > lane_y),
+            "{svg}"
+        );
+    }
+}
+
+/// The report has a section for step 5: every case, each with its threads and its
+/// coroutines attempt, their outcomes and the detectors' reports, escaped.
+fn assert_step_5_section(html: &str) {
+    let sections: Vec<&str> = html.split("<section class=\"failure\"").skip(1).collect();
+    assert_eq!(sections.len(), 5, "five cases");
+    for section in &sections {
+        for label in ["threads", "coroutines"] {
+            assert!(
+                section.contains(&format!("data-label=\"{label}\"")),
+                "{label} in {section}"
+            );
+        }
+    }
+    assert!(
+        sections[0].contains("stall: task 'unit 1'"),
+        "{}",
+        sections[0]
+    );
+    assert!(
+        sections[2].contains("2 of 2 workers are blocked"),
+        "{}",
+        sections[2]
+    );
+    assert!(sections[3].contains("it hung silently"), "{}", sections[3]);
+    assert!(sections[4].contains("wait cycle"), "{}", sections[4]);
+    for report in html.split("<pre>").skip(1) {
+        let text = report.split("</pre>").next().unwrap();
+        assert!(!text.contains('<'), "escaped: {text}");
+    }
+}
+
+/// `--report-same-axis` draws every timeline on the slowest step's time scale: step
+/// 6's two rows, one slower than the other, end their axes at the same tick, and the
+/// shared scale is said above the pictures. Without `--report` it is refused.
+#[test]
+fn the_same_axis_option_shares_one_time_scale() {
+    let html = report_page(
+        "same-axis",
+        &[
+            "--step",
+            "6",
+            "--units",
+            "8",
+            "--unit-ms",
+            "5",
+            "--workers",
+            "2",
+            "--report-same-axis",
+            FEW_CONNECTIONS[0],
+            FEW_CONNECTIONS[1],
+        ],
+    );
+    assert!(html.contains("--report-same-axis"), "said on the page");
+    let last_tick = |svg: &str| {
+        let doc = roxmltree::Document::parse(svg).unwrap();
+        doc.descendants()
+            .filter(|n| n.has_tag_name("text") && n.attribute("class") == Some("tick"))
+            .map(|n| {
+                (
+                    n.attribute("x").unwrap().to_string(),
+                    n.text().unwrap().to_string(),
+                )
+            })
+            .next_back()
+            .unwrap()
+    };
+    let svgs = svg_documents(&html);
+    assert_eq!(svgs.len(), 2);
+    assert_eq!(last_tick(&svgs[0]), last_tick(&svgs[1]));
+
+    let refused = tour(&["--step", "0", "--report-same-axis"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
 }
 
 /// Checks that each bar `(x, width)` is its span on one linear scale, `x = a + k * t`:

@@ -208,20 +208,45 @@ fn blocking_call() -> Case {
 
 const STARVED_WORKERS: usize = 2;
 
+/// How long each subtask waits, in both versions: a blocking wait on the pool, an
+/// async one on the executor, as steps 1 and 4 run a unit.
+const SUBTASK_WAIT: Duration = Duration::from_millis(20);
+
+/// The subtask both versions run, in words for their `what`: like with like, so that
+/// the only difference between the two attempts is how the job waits for it.
+const SUBTASK_WORDS: &str = "a subtask (a 20 ms wait, then its job's number doubled)";
+
+/// The subtask on a pool thread: it blocks its worker for its wait.
+fn blocking_subtask(job: usize) -> usize {
+    thread::sleep(SUBTASK_WAIT);
+    job * 2
+}
+
+/// The same subtask as a coroutine: it gives the thread back while it waits.
+async fn async_subtask(job: usize) -> usize {
+    sleep(SUBTASK_WAIT).await;
+    job * 2
+}
+
 fn pool_starvation() -> Case {
     let threads = in_child(
         "threads",
-        "2 jobs on a 2-thread pool each spawn a subtask on the same pool and wait() for it",
+        &format!(
+            "2 jobs on a 2-thread pool each spawn {SUBTASK_WORDS} on the same pool and wait() \
+             for it"
+        ),
         "pool-starvation",
         Some(STARVATION_REPORT),
     );
     let coroutines = timed(
         "coroutines",
-        "2 tasks on one thread each spawn a subtask and .await it",
+        &format!("2 tasks on one thread each spawn {SUBTASK_WORDS} and .await it"),
         || {
-            Executor::new().block_on(join_all((0..STARVED_WORKERS).map(|n| async move {
-                spawn(async move { n * 2 }).await.expect("the subtask runs")
-            })));
+            let results =
+                Executor::new().block_on(join_all((0..STARVED_WORKERS).map(|job| async move {
+                    spawn(async_subtask(job)).await.expect("the subtask runs")
+                })));
+            debug_assert_eq!(results, [0, 2]);
         },
     );
     Case {
@@ -246,12 +271,12 @@ fn child_pool_starvation() {
     let all_running = Arc::new(Barrier::new(STARVED_WORKERS));
     // The parties: every job, once its subtask is queued, and this thread, which looks.
     let all_queued = Arc::new(Barrier::new(STARVED_WORKERS + 1));
-    for _ in 0..STARVED_WORKERS {
+    for job in 0..STARVED_WORKERS {
         let (inner_pool, all_running, all_queued) =
             (pool.clone(), all_running.clone(), all_queued.clone());
         pool.execute(move || {
             all_running.wait();
-            let subtask = inner_pool.spawn(|| 1);
+            let subtask = inner_pool.spawn(move || blocking_subtask(job));
             all_queued.wait();
             let _ = subtask.wait(); // blocks this worker until the subtask runs: never
         });
@@ -515,5 +540,45 @@ fn summarize_repeats(report: &mut Vec<String>) {
         report.push(format!(
             "(and {more} more like it: each unit's poll is reported while it runs, and when it returns)"
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Case 3 compares like with like: the threads' subtask and the coroutines' one
+    /// wait as long and return the same value for each job (here run where neither
+    /// starves: a pool with a worker per job), and the words both attempts use say so.
+    /// (tests/tour.rs checks that both attempts of the tour's run use those words.)
+    #[test]
+    fn case_3_runs_the_same_subtask_both_ways() {
+        let pool = ThreadPool::new(STARVED_WORKERS).expect("a pool of 2");
+        let started = Instant::now();
+        let on_threads: Vec<usize> = (0..STARVED_WORKERS)
+            .map(|job| pool.spawn(move || blocking_subtask(job)))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|task| task.wait().expect("the subtask runs"))
+            .collect();
+        let threads_wall = started.elapsed();
+        let started = Instant::now();
+        let as_coroutines = Executor::new().block_on(async {
+            join_all((0..STARVED_WORKERS).map(|job| spawn(async_subtask(job)))).await
+        });
+        let coroutines_wall = started.elapsed();
+        let as_coroutines: Vec<usize> = as_coroutines
+            .into_iter()
+            .map(|result| result.expect("the subtask runs"))
+            .collect();
+        assert_eq!(on_threads, as_coroutines);
+        assert_eq!(
+            on_threads,
+            [0, 2],
+            "not empty: each returns its job doubled"
+        );
+        assert!(threads_wall >= SUBTASK_WAIT && coroutines_wall >= SUBTASK_WAIT);
+        let wait_words = format!("a {} wait", crate::words::format_duration(SUBTASK_WAIT));
+        assert!(SUBTASK_WORDS.contains(&wait_words), "{SUBTASK_WORDS}");
     }
 }

@@ -16,7 +16,7 @@ use std::future::Future;
 pub const STEP: Step = Step {
     number: 4,
     part: Some(Part::Executor),
-    look_for: "One lane per task, all on one thread, all in flight at once: the thread is free while every unit awaits its timer.",
+    look_for: "One lane per task, all on one thread, as many in flight at once as the thread can start before the first unit ends (every unit, at the default size); above them, the executor's thread, parked while every unit awaits its timer.",
     lanes: Lanes::Tasks,
     name: "coroutines",
     what: "every unit a coroutine task, on one thread",
@@ -67,7 +67,7 @@ fn spawn_all<F>(units: usize, make: impl Fn(usize) -> F) -> Result<(), StepError
 where
     F: Future<Output = ()> + 'static,
 {
-    let executor = Executor::builder()
+    let executor = crate::executor_lane::observed(Executor::builder())
         .stall_watchdog(DEFAULT_STALL_THRESHOLD)
         .build();
     executor.block_on(async {

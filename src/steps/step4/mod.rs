@@ -30,7 +30,7 @@ pub const ROWS: [Step; 3] = [
     Step {
         number: 4,
         part: Some(Part::BusyPoll),
-        look_for: "Every unit in flight at once on one thread, done in one unit's time, as in 4c: but the CPU column shows the thread spinning all that time, polling futures that are not ready.",
+        look_for: "Units in flight at once on one thread, done in about one unit's time, as in 4c: but the CPU column shows the thread spinning all that time, polling futures that are not ready.",
         lanes: Lanes::Tasks,
         name: "busy-poll",
         what: "polls every future, round and round",

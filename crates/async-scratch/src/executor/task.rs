@@ -15,7 +15,7 @@ use super::join_handle::{JoinError, JoinSlot};
 use super::shared::Shared;
 use super::state::State;
 use super::task_waker::{is_waker_of, task_waker_ref, StartsWithHeader, TaskRefs};
-use super::waits::{report_certain_cycle, WaitRecord};
+use super::waits::{report_certain_cycle, WaitRecords};
 use crate::coop;
 use crate::diagnostics::{Diagnostic, TaskId, TaskInfo};
 use crate::observe::Event;
@@ -46,7 +46,7 @@ pub(crate) struct TaskHeader {
     /// What the task waits for, when it is one of those known waits: one record per
     /// registration, the latest last, since a task may wait on several things at once
     /// (`join(handle, lock.lock())`), and one wait ending must not erase another.
-    pub(super) waits_on: Mutex<Vec<WaitRecord>>,
+    pub(super) waits_on: Mutex<WaitRecords>,
     pub(super) shared: Arc<Shared>,
     /// How the task's wakers count references to the allocation this header starts.
     pub(super) refs: &'static TaskRefs,
@@ -69,7 +69,7 @@ impl TaskHeader {
             id,
             state: State::new_scheduled(), // a new task is queued at once
             internal_waits: AtomicU32::new(0),
-            waits_on: Mutex::new(Vec::new()),
+            waits_on: Mutex::new(WaitRecords::new()),
             shared: Arc::clone(shared),
             refs,
             name,

@@ -12,7 +12,7 @@ use super::task::{current_task, TaskHandle, TaskHeader};
 use crate::diagnostics::{Diagnostic, StuckTask, TaskId};
 use crate::locking::lock;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,8 +26,8 @@ impl TaskHeader {
         let live = u32::try_from(self.state.load().wakers()).unwrap_or(u32::MAX);
         let combinators = {
             let waits = self.lock_waits_on();
-            let known = |wait: &&WaitRecord| matches!(&wait.target, WaitTarget::Children(books) if books.all_known());
-            waits.iter().filter(known).count()
+            let known = |wait: &&WaitTarget| matches!(wait, WaitTarget::Children(books) if books.all_known());
+            waits.values().filter(known).count()
         };
         let known = self.internal_waits.load(Ordering::Acquire) as usize + combinators;
         // A loose `JoinHandle` may abort the task from anywhere: a waker in all but name.
@@ -35,14 +35,14 @@ impl TaskHeader {
         (live + loose_handle).saturating_sub(u32::try_from(known).unwrap_or(u32::MAX))
     }
 
-    pub(super) fn lock_waits_on(&self) -> MutexGuard<'_, Vec<WaitRecord>> {
+    pub(super) fn lock_waits_on(&self) -> MutexGuard<'_, WaitRecords> {
         lock(&self.waits_on)
     }
 
     /// The task and what it waits for, in words.
     pub(super) fn stuck(&self) -> StuckTask {
         let waits = self.lock_waits_on();
-        let described: Vec<String> = waits.iter().map(|wait| wait.target.describe()).collect();
+        let described: Vec<String> = waits.values().map(WaitTarget::describe).collect();
         StuckTask {
             task: self.info(),
             waits_for: (!described.is_empty()).then(|| described.join("; and ")),
@@ -56,12 +56,14 @@ impl TaskHeader {
     /// side, so it says nothing rather than cry wolf.
     pub(super) fn waits_beyond_this_executor(&self) -> bool {
         let waits = self.lock_waits_on();
-        waits.iter().any(|wait| self.is_beyond_this_executor(wait))
+        waits
+            .values()
+            .any(|wait| self.is_beyond_this_executor(wait))
     }
 
     /// Whether the other side of `wait` is out of this executor's sight.
-    fn is_beyond_this_executor(&self, wait: &WaitRecord) -> bool {
-        match (&wait.target, wait.target.task()) {
+    fn is_beyond_this_executor(&self, wait: &WaitTarget) -> bool {
+        match (wait, wait.task()) {
             (WaitTarget::Children(_), _) => false, // its children's waits are listed too
             // A task of another executor; or one that is over, whose lock guard
             // lives on elsewhere (it was returned, or sent to a thread).
@@ -80,9 +82,9 @@ impl TaskHeader {
         let mut unseen: Vec<String> = {
             let waits = self.lock_waits_on();
             let beyond = waits
-                .iter()
+                .values()
                 .filter(|wait| self.is_beyond_this_executor(wait));
-            beyond.map(|wait| wait.target.describe()).collect()
+            beyond.map(WaitTarget::describe).collect()
         };
         let outside = self.outside_wakers();
         if outside > 0 {
@@ -111,7 +113,7 @@ impl TaskHeader {
     /// Every task this one waits for, through any of its known waits.
     pub(super) fn waits_for_tasks(&self) -> Vec<Arc<dyn TaskHandle>> {
         let waits = self.lock_waits_on();
-        waits.iter().filter_map(|wait| wait.target.task()).collect()
+        waits.values().filter_map(WaitTarget::task).collect()
     }
 }
 
@@ -175,12 +177,10 @@ impl WaitTarget {
     }
 }
 
-/// One known wait of a task, in its header.
-pub(super) struct WaitRecord {
-    /// Which registration made it, so that it alone is withdrawn.
-    pub(super) registration: u64,
-    pub(super) target: WaitTarget,
-}
+/// A task's known waits, in its header: each keyed by the number of the registration
+/// that made it, so that it alone is withdrawn, in registration order. A map, not a
+/// list: a `join_all` of a million handles has a million, withdrawn one by one.
+pub(super) type WaitRecords = BTreeMap<u64, WaitTarget>;
 
 /// A known wait, registered while a task's waker sits in one of our primitives:
 /// the task's wait record is there while it lives, and withdrawn when it is dropped.
@@ -227,10 +227,7 @@ pub(crate) fn register_wait(waker: &Waker, target: WaitTarget) -> Option<WaitReg
         Counted::Child(books) => drop(books.registered.fetch_add(1, Ordering::AcqRel)),
         Counted::Nowhere => {}
     }
-    header.lock_waits_on().push(WaitRecord {
-        registration: number,
-        target,
-    });
+    header.lock_waits_on().insert(number, target);
     // A cycle this closes is looked for once the poll is over (`report_certain_cycle`):
     // now, the task is still running, and another of its branches may yet release
     // what this one waits for.
@@ -245,13 +242,7 @@ impl Drop for WaitRegistration {
     fn drop(&mut self) {
         let header = self.task.header();
         // Taken out under the lock, dropped after it: a record holds `Arc`s of tasks.
-        let withdrawn = {
-            let mut waits = header.lock_waits_on();
-            let mine = waits
-                .iter()
-                .position(|wait| wait.registration == self.number);
-            mine.map(|index| waits.remove(index))
-        };
+        let withdrawn = header.lock_waits_on().remove(&self.number);
         drop(withdrawn);
         match &self.counted {
             Counted::Task => drop(header.internal_waits.fetch_sub(1, Ordering::AcqRel)),
@@ -366,6 +357,13 @@ fn child_books_of(waker: &Waker) -> Option<Arc<ChildWakers>> {
 /// deadlock check, once the whole executor is idle, still finds the cycle if there is
 /// one.)
 pub(super) fn report_certain_cycle(task: &TaskHeader) {
+    // The task is in its own cycle, so it must be stuck too: checked first, as it is
+    // cheap, and a task that woke itself (a spent budget, a yield) is not. A `join_all`
+    // of a million handles polled a budget at a time would otherwise walk a million
+    // waits after each of its thousands of polls.
+    if !stuck_for_good(task) {
+        return;
+    }
     let Some(cycle) = wait_cycle_through(task) else {
         return;
     };

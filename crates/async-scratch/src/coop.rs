@@ -19,8 +19,11 @@
 //! polled with that task's own waker. Outside a task of ours there is no budget; nor
 //! is there for a leaf polled with another waker: by another executor nested in the
 //! task (`futures::executor::block_on` inside an `async` block), which would otherwise
-//! poll a spent budget forever, each `Pending` waking it at once; or by a `join_all`
-//! child (its own waker), a known gap: such a loop is not stopped by the budget.
+//! poll a spent budget forever, each `Pending` waking it at once. The one exception is
+//! our own [`join_all`](crate::join_all): it polls each child with a waker of the
+//! child's own, and *lends* it the task's budget while it does ([`lend_budget`]), so a
+//! loop over `join_all`s of ready futures is stopped like any other; a child stopped
+//! by the budget wakes its own waker, and is polled again at the next turn.
 //!
 //! The same idea as tokio's `coop` module (which also budgets 128 a poll). The cost is
 //! a thread-local read and write per leaf poll.
@@ -38,6 +41,9 @@ pub const BUDGET_PER_POLL: u32 = 128;
 struct Budget {
     /// The data pointer of the task's own waker: only leaves polled with it spend.
     owner: *const (),
+    /// The data pointer of a combinator child's waker the budget is lent to (see
+    /// [`lend_budget`]); leaves polled with it spend too.
+    lent_to: *const (),
     left: u32,
 }
 
@@ -59,6 +65,7 @@ pub(crate) fn with_budget<T>(own_waker: &Waker, poll: impl FnOnce() -> T) -> T {
     }
     let fresh = Budget {
         owner: own_waker.data(),
+        lent_to: std::ptr::null(),
         left: BUDGET_PER_POLL,
     };
     let _restore = Restore(BUDGET.with(|budget| budget.replace(Some(fresh))));
@@ -71,7 +78,7 @@ pub(crate) fn with_budget<T>(own_waker: &Waker, poll: impl FnOnce() -> T) -> T {
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<Unit> {
     let budget = BUDGET.try_with(Cell::get).ok().flatten();
     match budget {
-        Some(budget) if budget.owner == cx.waker().data() => {
+        Some(budget) if budget.spends_for(cx.waker()) => {
             if budget.left == 0 {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
@@ -80,6 +87,55 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<Unit> {
             Poll::Ready(Unit { taken: true })
         }
         _ => Poll::Ready(Unit { taken: false }), // not a leaf of the task being polled
+    }
+}
+
+impl Budget {
+    /// Whether a leaf polled with `waker` spends this budget: the task's own waker, or
+    /// the child waker it is lent to.
+    fn spends_for(&self, waker: &Waker) -> bool {
+        let data = waker.data();
+        data == self.owner || data == self.lent_to
+    }
+}
+
+/// Whether the budget that leaves polled with `waker` spend is used up: a combinator
+/// then stops polling children, since none of them could complete in this poll.
+pub(crate) fn budget_spent(waker: &Waker) -> bool {
+    let budget = BUDGET.try_with(Cell::get).ok().flatten();
+    budget.is_some_and(|budget| budget.spends_for(waker) && budget.left == 0)
+}
+
+/// While the returned guard lives, leaves polled with `child` spend the budget of the
+/// task being polled, if `parent` (the waker the combinator was polled with) spends it
+/// itself: our `join_all` lends it to each child it polls, nested ones included.
+pub(crate) fn lend_budget(parent: &Waker, child: &Waker) -> Lent {
+    let lent = BUDGET.try_with(|cell| {
+        let budget = cell.get().filter(|budget| budget.spends_for(parent))?;
+        cell.set(Some(Budget {
+            lent_to: child.data(),
+            ..budget
+        }));
+        Some(budget.lent_to)
+    });
+    Lent {
+        previous: lent.ok().flatten(),
+    }
+}
+
+/// A lent budget; dropped, the budget is no longer lent to that child.
+pub(crate) struct Lent {
+    /// Who the budget was lent to before, if this guard lent it.
+    previous: Option<*const ()>,
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(lent_to) = self.previous {
+            let _ = BUDGET.try_with(|cell| {
+                cell.set(cell.get().map(|budget| Budget { lent_to, ..budget }));
+            });
+        }
     }
 }
 

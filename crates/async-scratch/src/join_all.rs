@@ -29,9 +29,11 @@
 //! });
 //! ```
 
+use crate::coop;
 use crate::executor::waits::{register_wait, ChildPoll, ChildWakers, WaitRegistration, WaitTarget};
 use crate::locking::lock;
 use crate::waker::{waker_from_arc, Wakeable};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::mem;
@@ -140,7 +142,7 @@ struct WokenList {
 }
 
 struct Woken {
-    indices: Vec<usize>,
+    indices: VecDeque<usize>,
     parent: Option<Waker>,
 }
 
@@ -164,7 +166,7 @@ impl Wakeable for ChildWaker {
         }
         let parent = {
             let mut woken = self.list.lock();
-            woken.indices.push(self.index);
+            woken.indices.push_back(self.index);
             // Only the first child listed since the parent last looked wakes it.
             if woken.indices.len() == 1 {
                 woken.parent.clone()
@@ -247,7 +249,7 @@ where
         wakers: Vec::new(),
         list: Arc::new(WokenList {
             state: Mutex::new(Woken {
-                indices: Vec::new(),
+                indices: VecDeque::new(),
                 parent: None,
             }),
             listed: (0..count).map(|_| AtomicBool::new(false)).collect(),
@@ -255,6 +257,20 @@ where
         }),
         remaining: count,
         parent_wait: None,
+    }
+}
+
+impl WokenList {
+    /// Lists again, first in line, children taken for a poll but not polled in it.
+    /// Under the list's lock, so that no wake lists one of them a second time.
+    fn put_back(&self, children: &[usize]) {
+        let mut woken = self.lock();
+        for &index in children {
+            self.listed[index].swap(true, Ordering::AcqRel);
+        }
+        for &index in children.iter().rev() {
+            woken.indices.push_front(index);
+        }
     }
 }
 
@@ -325,8 +341,14 @@ impl<F: Future> Future for JoinAll<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut(); // `JoinAll` is `Unpin`: its children are boxed
-        let (batch, more_left) = this.children_to_poll(cx.waker());
-        for index in batch {
+        let (batch, mut more_left) = this.children_to_poll(cx.waker());
+        for (position, &index) in batch.iter().enumerate() {
+            if coop::budget_spent(cx.waker()) {
+                // No child could complete now: the rest wait for the next poll.
+                this.list.put_back(&batch[position..]);
+                more_left = true;
+                break;
+            }
             // A swap, not a store: a store could become visible only after the child's
             // poll has read its state, while a wake on another thread sees the flag
             // still set and queues nothing: a lost wake (the store-buffer pattern).
@@ -338,6 +360,8 @@ impl<F: Future> Future for JoinAll<F> {
             let was_done = matches!(*child, MaybeDone::Done(_));
             // A wait the child registers through its waker is this task's.
             let _polling = ChildPoll::enter(child_waker, &this.list.books);
+            // So is the budget: a loop over ready children gives the thread back too.
+            let _lent = coop::lend_budget(cx.waker(), child_waker);
             if !was_done && child.poll_done(&mut child_cx) {
                 this.remaining -= 1;
             }

@@ -7,6 +7,7 @@ mod common;
 use async_scratch::coop::BUDGET_PER_POLL;
 use async_scratch::executor::JoinHandle;
 use async_scratch::executor::{spawn, Executor};
+use async_scratch::join_all::{join, join_all};
 use async_scratch::mutex::Mutex;
 use async_scratch::time::{sleep, Clock, ManualClock};
 use std::cell::RefCell;
@@ -65,6 +66,25 @@ fn assert_shared_fairly(log: &[usize]) {
 #[test]
 fn loops_over_due_timers_share_the_thread() {
     assert_shared_fairly(&two_loops(|| sleep(Duration::ZERO)));
+}
+
+/// Due timers awaited through `join_all` and `join`, whose children are polled with
+/// wakers of their own: the task's budget is lent to them, so these loops give the
+/// thread back too.
+#[test]
+fn loops_over_join_all_of_ready_children_share_the_thread() {
+    assert_shared_fairly(&two_loops(|| {
+        join_all(vec![sleep(Duration::ZERO), sleep(Duration::ZERO)])
+    }));
+    assert_shared_fairly(&two_loops(|| join(sleep(Duration::ZERO), async {})));
+}
+
+/// A `join_all` nested in a `join_all`: the budget is lent down the nesting.
+#[test]
+fn loops_over_nested_join_alls_share_the_thread() {
+    assert_shared_fairly(&two_loops(|| {
+        join_all(vec![join_all(vec![sleep(Duration::ZERO)])])
+    }));
 }
 
 /// A lock that only this task wants is free at every turn.

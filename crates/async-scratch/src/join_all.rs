@@ -226,8 +226,12 @@ pub struct JoinAll<F: Future> {
     /// Pinned as one boxed slice: children never move once polled.
     children: Pin<Box<[MaybeDone<F>]>>,
     /// One waker per child, made at the child's first poll (children are first
-    /// polled in input order, so this is also how many have been).
-    wakers: Vec<Waker>,
+    /// polled in input order, so this is also how many have been), and dropped when
+    /// the child is done: a million children free theirs as they finish, not all in
+    /// the last poll.
+    wakers: Vec<Option<Waker>>,
+    /// How many of `wakers` are still held.
+    wakers_held: usize,
     list: Arc<WokenList>,
     remaining: usize,
     /// The executor's record that the task waits on these children, made when the
@@ -247,6 +251,7 @@ where
     JoinAll {
         children: Box::into_pin(children),
         wakers: Vec::new(),
+        wakers_held: 0,
         list: Arc::new(WokenList {
             state: Mutex::new(Woken {
                 indices: VecDeque::new(),
@@ -275,6 +280,14 @@ impl WokenList {
 }
 
 impl<F: Future> JoinAll<F> {
+    /// Drops the waker of a child that is done: it will never be polled again.
+    fn drop_waker(&mut self, index: usize) {
+        let waker = self.wakers[index].take();
+        self.wakers_held -= 1;
+        self.list.books.set_own(self.wakers_held);
+        drop(waker); // after the books say the join_all no longer holds it
+    }
+
     /// The children to poll now: all of them the first time, then those woken since.
     fn children_to_poll(&mut self, parent: &Waker) -> (Vec<usize>, bool) {
         let mut woken = self.list.lock();
@@ -306,9 +319,10 @@ impl<F: Future> JoinAll<F> {
         for index in never_polled.clone() {
             let list = Arc::clone(&self.list);
             self.wakers
-                .push(waker_from_arc(Arc::new(ChildWaker { index, list })));
+                .push(Some(waker_from_arc(Arc::new(ChildWaker { index, list }))));
         }
-        self.list.books.set_own(self.wakers.len());
+        self.wakers_held += never_polled.len();
+        self.list.books.set_own(self.wakers_held);
         batch.extend(never_polled);
         (batch, more_left)
     }
@@ -354,16 +368,20 @@ impl<F: Future> Future for JoinAll<F> {
             // still set and queues nothing: a lost wake (the store-buffer pattern).
             // Both sides being read-modify-writes of the flag, one always sees the other.
             this.list.listed[index].swap(false, Ordering::AcqRel);
-            let child_waker = &this.wakers[index];
+            let Some(child_waker) = &this.wakers[index] else {
+                continue; // done already: a late wake listed it
+            };
             let mut child_cx = Context::from_waker(child_waker);
-            let child = child(&mut this.children, index);
-            let was_done = matches!(*child, MaybeDone::Done(_));
-            // A wait the child registers through its waker is this task's.
-            let _polling = ChildPoll::enter(child_waker, &this.list.books);
-            // So is the budget: a loop over ready children gives the thread back too.
-            let _lent = coop::lend_budget(cx.waker(), child_waker);
-            if !was_done && child.poll_done(&mut child_cx) {
+            let done = {
+                // A wait the child registers through its waker is this task's.
+                let _polling = ChildPoll::enter(child_waker, &this.list.books);
+                // So is the budget: a loop over ready children gives the thread back.
+                let _lent = coop::lend_budget(cx.waker(), child_waker);
+                child(&mut this.children, index).poll_done(&mut child_cx)
+            };
+            if done {
                 this.remaining -= 1;
+                this.drop_waker(index);
             }
         }
         if this.remaining > 0 {

@@ -1,0 +1,408 @@
+//! The multi-threaded runtime: tasks spread over a pool of worker threads, which steal
+//! from one another when idle.
+//!
+//! Step 7 introduces it. Until now one thread ran every task (`executor`), with the
+//! reactor of step 6 parking it when nothing was ready. A runtime runs `n` workers
+//! (by default one per core). What changed from the one-thread executor:
+//!
+//! - tasks are `Send`: a task woken on one worker may run next on another;
+//! - each worker has its own bounded queue (`queue`), and there is one shared queue,
+//!   the injector (`injector`), for spawns from outside and for a full queue's overflow;
+//! - an idle worker steals half of another worker's queue;
+//! - idle workers park, and new work wakes one only when no worker is already looking
+//!   for work (`idle`);
+//! - blocking work goes to its own elastic pool of threads (`blocking`);
+//! - one timer queue is shared by all workers: the worker about to park fires the due
+//!   timers, and parks no longer than the next deadline (see `worker`);
+//! - dropping the runtime stops the workers, then drops every pending future exactly
+//!   once (`owned`).
+//!
+//! The task (`task`) knows its scheduler only through a small `Schedule` trait; the
+//! worker pool and the blocking pool are two schedulers of the same task type.
+//!
+//! ```
+//! use async_scratch::runtime::{self, Runtime};
+//!
+//! let runtime = Runtime::builder().worker_threads(2).build()?;
+//! let sum = runtime.block_on(async {
+//!     let handles: Vec<_> = (0..10u64).map(|n| runtime::spawn(async move { n * n })).collect();
+//!     let mut sum = 0;
+//!     for handle in handles {
+//!         sum += handle.await.unwrap();
+//!     }
+//!     sum
+//! });
+//! assert_eq!(sum, 285);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+mod blocking;
+mod context;
+mod idle;
+mod injector;
+mod owned;
+mod queue;
+mod task;
+mod worker;
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use crate::executor::JoinError;
+pub use task::JoinHandle;
+
+use blocking::{BlockingJob, BlockingPool, BlockingSchedule};
+use idle::Parker;
+use task::{Schedule, Task};
+use worker::{Handle, Shared};
+
+/// How many blocking threads a runtime starts at most, unless told otherwise.
+const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
+/// How long a blocking thread waits idle for a job before it exits.
+const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// use async_scratch::runtime::Runtime;
+///
+/// let runtime = Runtime::builder().worker_threads(2).build()?;
+/// assert_eq!(runtime.stats().workers, 2);
+/// assert!(Runtime::builder().worker_threads(0).build().is_err());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    worker_threads: Option<usize>,
+    max_blocking_threads: usize,
+    keep_alive: Duration,
+}
+
+impl Builder {
+    /// How many worker threads run tasks. Defaults to the available parallelism.
+    /// Zero makes [`build`](Builder::build) fail.
+    pub fn worker_threads(mut self, count: usize) -> Builder {
+        self.worker_threads = Some(count);
+        self
+    }
+
+    /// How many threads the blocking pool may grow to (default 512; at least 1).
+    pub fn max_blocking_threads(mut self, count: usize) -> Builder {
+        self.max_blocking_threads = count.max(1);
+        self
+    }
+
+    /// How long an idle blocking thread waits for a job before it exits (default 10 s).
+    pub fn thread_keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// Starts the worker threads.
+    ///
+    /// # Errors
+    /// `InvalidInput` if the worker count is zero; the OS's error if a thread cannot
+    /// be started.
+    pub fn build(self) -> io::Result<Runtime> {
+        let workers = match self.worker_threads {
+            Some(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a runtime needs at least one worker thread",
+                ))
+            }
+            Some(count) => count,
+            None => thread::available_parallelism().map_or(1, usize::from),
+        };
+        let blocking = BlockingPool::new(self.max_blocking_threads, self.keep_alive);
+        let shared = Arc::new(Shared::new(workers, blocking));
+        let mut runtime = Runtime {
+            shared: shared.clone(),
+            threads: Vec::with_capacity(workers),
+        };
+        for index in 0..workers {
+            let shared = shared.clone();
+            let thread = thread::Builder::new()
+                .name(format!("async-scratch-worker-{index}"))
+                .spawn(move || worker::run(shared, index))?;
+            runtime.threads.push(thread);
+        }
+        Ok(runtime)
+    }
+}
+
+/// A pool of worker threads running `Send` tasks, with work stealing.
+///
+/// Dropping it stops the workers (after the poll each one is in), then drops every
+/// task still pending: each future exactly once, and their `JoinHandle`s give
+/// [`JoinError::Cancelled`].
+pub struct Runtime {
+    shared: Arc<Shared>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("workers", &self.shared.locals.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A snapshot of a runtime's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RuntimeStats {
+    /// How many worker threads the runtime has.
+    pub workers: usize,
+    /// How many times a worker stole from another worker's queue.
+    pub steals: u64,
+    /// How many times a worker parked for lack of work.
+    pub parks: u64,
+    /// How many polls each worker made, by worker index.
+    pub polls_per_worker: Vec<u64>,
+    /// How many threads the blocking pool has now.
+    pub blocking_threads: usize,
+}
+
+impl Runtime {
+    /// A runtime with the default configuration (one worker per core).
+    ///
+    /// # Errors
+    /// The OS's error if a thread cannot be started.
+    pub fn new() -> io::Result<Runtime> {
+        Runtime::builder().build()
+    }
+
+    /// A builder, to choose the worker count and the blocking pool's limits.
+    pub fn builder() -> Builder {
+        Builder {
+            worker_threads: None,
+            max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+        }
+    }
+
+    /// Runs `future` on the calling thread to completion, while the workers run the
+    /// tasks it spawns. Inside it, [`spawn`], [`spawn_blocking`] and `time::sleep`
+    /// use this runtime.
+    ///
+    /// # Panics
+    /// When called from a task running on a worker: a worker must not block. Await
+    /// the future instead.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        assert!(
+            context::worker().is_none(),
+            "Runtime::block_on was called from a task running on a runtime worker; \
+             a worker must not block: await the future instead"
+        );
+        let _context = context::enter(self.shared.clone(), None);
+        let _timers = crate::time::use_timers(crate::time::Clock::Real, self.shared.timers.clone());
+        let thread_waker = Arc::new(ThreadWaker(Parker::new()));
+        let waker = Waker::from(thread_waker.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            let polled = crate::coop::with_budget(&waker, || future.as_mut().poll(&mut cx));
+            if let Poll::Ready(output) = polled {
+                return output;
+            }
+            // The workers may all be parked: the timers this thread set are its own
+            // to fire.
+            self.shared.fire_timers();
+            let timeout = self
+                .shared
+                .timers
+                .next_deadline()
+                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            thread_waker.0.park(timeout);
+            self.shared.fire_timers();
+        }
+    }
+
+    /// Spawns `future` as a task on the workers, and returns its handle. Callable
+    /// from anywhere.
+    ///
+    /// ```
+    /// use async_scratch::runtime::Runtime;
+    ///
+    /// let runtime = Runtime::builder().worker_threads(2).build()?;
+    /// let handle = runtime.spawn(async { 6 * 7 });
+    /// assert_eq!(runtime.block_on(handle), Ok(42));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        spawn_on(&self.shared, future)
+    }
+
+    /// Runs `job` on the blocking pool, and returns its handle.
+    ///
+    /// ```
+    /// use async_scratch::runtime::Runtime;
+    ///
+    /// let runtime = Runtime::builder().worker_threads(1).build()?;
+    /// let handle = runtime.spawn_blocking(|| std::thread::current().name().map(String::from));
+    /// let name = runtime.block_on(handle).unwrap();
+    /// assert_eq!(name.as_deref(), Some("async-scratch-blocking"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn_blocking<F, T>(&self, job: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        spawn_blocking_on(&self.shared, job)
+    }
+
+    /// The runtime's counters now.
+    pub fn stats(&self) -> RuntimeStats {
+        let stats = &self.shared.stats;
+        RuntimeStats {
+            workers: self.shared.locals.len(),
+            steals: stats.steals.load(Ordering::Relaxed),
+            parks: stats.parks.load(Ordering::Relaxed),
+            polls_per_worker: stats
+                .polls
+                .iter()
+                .map(|polls| polls.load(Ordering::Relaxed))
+                .collect(),
+            blocking_threads: self.shared.blocking.threads(),
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        shared.shutdown.store(true, Ordering::Release);
+        for parker in shared.parkers.iter() {
+            parker.unpark();
+        }
+        for thread in self.threads.drain(..) {
+            // A worker catches its tasks' panics; a panic here is the runtime's own
+            // bug, and this drop must not panic in its turn.
+            let _ = thread.join();
+        }
+        shared.blocking.shutdown();
+        // No worker runs now. Queued references are let go; the owned list holds every
+        // pending task, and shuts each down (dropping its future) once. Dropping a
+        // future may wake or spawn others: the closed queues and list refuse them, and
+        // the loop takes what the list still holds.
+        drop(shared.injector.close());
+        for local in shared.locals.iter() {
+            drop(local.drain());
+        }
+        loop {
+            let pending = shared.owned.close();
+            if pending.is_empty() {
+                break;
+            }
+            for task in pending {
+                task.shutdown();
+            }
+        }
+        // The timers' wakers refer to tasks, which refer to this runtime: a cycle.
+        shared.timers.clear(crate::unwind::drop_payload);
+        drop(shared.injector.close());
+    }
+}
+
+/// A `block_on` thread's waker: unparks that thread.
+struct ThreadWaker(Parker);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+fn spawn_on<F>(shared: &Arc<Shared>, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let scheduler = Handle(shared.clone());
+    let (task, handle) = Task::allocate(future, scheduler);
+    match shared.owned.insert(task.clone()) {
+        Ok(()) => Handle(shared.clone()).schedule(task),
+        // The runtime is shutting down: the task ends as cancelled at once.
+        Err(task) => task.shutdown(),
+    }
+    handle
+}
+
+fn spawn_blocking_on<F, T>(shared: &Arc<Shared>, job: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let scheduler = BlockingSchedule(shared.blocking.clone());
+    let (task, handle) = Task::allocate(BlockingJob(Some(job)), scheduler);
+    BlockingSchedule(shared.blocking.clone()).schedule(task);
+    handle
+}
+
+fn current_or_panic(what: &str) -> Arc<Shared> {
+    context::shared().unwrap_or_else(|| {
+        panic!(
+            "runtime::{what} was called outside a runtime: call it from a task on a \
+             Runtime (or inside Runtime::block_on), or use Runtime::{what}"
+        )
+    })
+}
+
+/// Spawns `future` on the current runtime (the one running this task, or whose
+/// `block_on` this is).
+///
+/// # Panics
+/// Outside a runtime.
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    spawn_on(&current_or_panic("spawn"), future)
+}
+
+/// Runs `job` on the current runtime's blocking pool.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn spawn_blocking<F, T>(job: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_blocking_on(&current_or_panic("spawn_blocking"), job)
+}
+
+/// The index of the worker running the current task; `None` off the workers (inside
+/// `block_on`, on a blocking thread, outside any runtime).
+///
+/// ```
+/// use async_scratch::runtime::{self, Runtime};
+///
+/// let runtime = Runtime::builder().worker_threads(2).build()?;
+/// assert_eq!(runtime.block_on(async { runtime::current_worker() }), None);
+/// let on = runtime.block_on(runtime.spawn(async { runtime::current_worker() }));
+/// assert!(matches!(on, Ok(Some(0 | 1))));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn current_worker() -> Option<usize> {
+    context::worker()
+}

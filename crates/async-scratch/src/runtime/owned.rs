@@ -1,0 +1,68 @@
+//! The runtime's list of every task not yet complete, so that dropping the runtime
+//! can drop every pending future exactly once.
+//!
+//! Step 7 introduces it. On one thread, the executor owns its tasks' slab and drops
+//! them when it is dropped. A runtime's task may be in no queue at all when the
+//! runtime goes: idle, its waker held by a timer, a channel or nothing. Without this
+//! list such a task (and the cycle from it to the runtime through its scheduler) would
+//! leak. A task is added when spawned and removed when it completes; the runtime's
+//! drop closes the list and shuts down whatever is still in it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::task::{lock, Runnable};
+
+/// How many locks the list is split into, so that spawns on different workers seldom
+/// meet on one.
+const SHARDS: usize = 16;
+
+/// Every pending task of one runtime, by id.
+pub(crate) struct Owned {
+    shards: [Mutex<Shard>; SHARDS],
+}
+
+#[derive(Default)]
+struct Shard {
+    tasks: HashMap<u64, Runnable>,
+    closed: bool,
+}
+
+impl Owned {
+    pub(crate) fn new() -> Owned {
+        Owned {
+            shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
+        }
+    }
+
+    fn shard(&self, id: u64) -> &Mutex<Shard> {
+        &self.shards[(id % SHARDS as u64) as usize]
+    }
+
+    /// Adds a new task; gives it back if the runtime is shutting down.
+    pub(crate) fn insert(&self, task: Runnable) -> Result<(), Runnable> {
+        let mut shard = lock(self.shard(task.id()));
+        if shard.closed {
+            return Err(task);
+        }
+        shard.tasks.insert(task.id(), task);
+        Ok(())
+    }
+
+    /// Forgets a completed task.
+    pub(crate) fn remove(&self, id: u64) {
+        let removed = lock(self.shard(id)).tasks.remove(&id);
+        drop(removed); // outside the lock: it may be the task's last reference
+    }
+
+    /// Closes the list (no task is added after) and takes every task in it.
+    pub(crate) fn close(&self) -> Vec<Runnable> {
+        let mut all = Vec::new();
+        for shard in &self.shards {
+            let mut shard = lock(shard);
+            shard.closed = true;
+            all.extend(shard.tasks.drain().map(|(_, task)| task));
+        }
+        all
+    }
+}

@@ -1,0 +1,226 @@
+//! A worker: one thread of the runtime, running tasks from its own queue, then from
+//! the injector, then stolen from other workers, and parking when there is nothing.
+//!
+//! Step 7 introduces it. It is the one-thread executor's loop (take a task, poll it,
+//! park when there is none), with three changes: the queue it takes from is its own
+//! among several; when its own is empty it steals; and before parking it tells the
+//! others (see `idle`), so that new work wakes it only when no one else can take it.
+//!
+//! Timers: the runtime has one timer queue, shared by all workers (every worker thread
+//! makes it the current one for `time::sleep`). A worker fires the due timers before it
+//! parks, every 61st turn, and when its park ends; it parks no longer than the next
+//! deadline. One queue rather than one per worker, because a task migrates: a timer per
+//! worker would fire only when its worker is awake, however idle the task's new worker.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::blocking::BlockingPool;
+use super::context;
+use super::idle::{Idle, Parker};
+use super::injector::Injector;
+use super::owned::Owned;
+use super::queue::LocalQueue;
+use super::task::{Runnable, Schedule};
+use crate::time::{self, Clock, TimerQueue};
+use crate::unwind::drop_payload;
+
+/// How often a busy worker looks at the injector and the timers before its own queue.
+const FAIRNESS_INTERVAL: u32 = 61;
+
+/// What the workers, the runtime and every task's scheduler share.
+pub(crate) struct Shared {
+    pub(crate) locals: Box<[LocalQueue]>,
+    pub(crate) parkers: Box<[Parker]>,
+    pub(crate) injector: Injector,
+    pub(crate) idle: Idle,
+    pub(crate) owned: Owned,
+    pub(crate) timers: Arc<TimerQueue>,
+    pub(crate) blocking: Arc<BlockingPool>,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) stats: Stats,
+}
+
+/// Counters, all relaxed: read for reports, never for decisions.
+pub(crate) struct Stats {
+    pub(crate) steals: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) polls: Box<[AtomicU64]>,
+}
+
+impl Shared {
+    pub(crate) fn new(workers: usize, blocking: Arc<BlockingPool>) -> Shared {
+        Shared {
+            locals: (0..workers).map(|_| LocalQueue::new()).collect(),
+            parkers: (0..workers).map(|_| Parker::new()).collect(),
+            injector: Injector::new(),
+            idle: Idle::new(workers),
+            owned: Owned::new(),
+            timers: Arc::default(),
+            blocking,
+            shutdown: AtomicBool::new(false),
+            stats: Stats {
+                steals: AtomicU64::new(0),
+                parks: AtomicU64::new(0),
+                polls: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            },
+        }
+    }
+
+    /// Whether any queue holds a task (a hint, read by a worker about to park).
+    fn has_work(&self) -> bool {
+        !self.injector.is_empty() || self.locals.iter().any(|local| !local.is_empty())
+    }
+
+    /// Fires the due timers (their tasks are queued by their wakers).
+    pub(crate) fn fire_timers(&self) {
+        if !self.timers.is_empty() {
+            self.timers.fire_due(Instant::now(), |_| {}, drop_payload);
+        }
+    }
+
+    /// Queues `task`: on the current worker's own queue if called on one of this
+    /// runtime's workers, on the injector otherwise; then wakes a worker if needed.
+    fn push(self: &Arc<Self>, task: Runnable) {
+        let refused = match context::worker_of(self) {
+            Some(worker) => self.locals[worker].push(task, &self.injector),
+            None => self.injector.push(task).err().into_iter().collect(),
+        };
+        // Refused: the runtime is shutting down, and its drop shuts every pending
+        // task down; this reference is just let go.
+        drop(refused);
+        self.idle.notify_one(&self.parkers);
+    }
+}
+
+/// The runtime as a task's scheduler.
+pub(crate) struct Handle(pub(crate) Arc<Shared>);
+
+impl Schedule for Handle {
+    fn schedule(&self, task: Runnable) {
+        self.0.push(task);
+    }
+
+    fn release(&self, id: u64) {
+        self.0.owned.remove(id);
+    }
+}
+
+/// One worker's loop and its own state.
+struct Worker {
+    shared: Arc<Shared>,
+    index: usize,
+    searching: bool,
+    tick: u32,
+    /// A xorshift state, to pick where stealing starts.
+    random: u32,
+}
+
+/// The body of worker thread `index`.
+pub(crate) fn run(shared: Arc<Shared>, index: usize) {
+    let _context = context::enter(shared.clone(), Some(index));
+    let _timers = time::use_timers(Clock::Real, shared.timers.clone());
+    let mut worker = Worker {
+        shared,
+        index,
+        searching: false,
+        tick: 0,
+        random: 0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1,
+    };
+    worker.run();
+}
+
+impl Worker {
+    fn run(&mut self) {
+        while !self.shared.shutdown.load(Ordering::Acquire) {
+            if let Some(task) = self.next_task().or_else(|| self.steal()) {
+                self.run_task(task);
+            } else {
+                self.park();
+            }
+        }
+    }
+
+    /// The next task from this worker's own queue, or the injector; every 61st turn
+    /// the injector (and the timers) first, so that work from outside is not starved.
+    fn next_task(&mut self) -> Option<Runnable> {
+        self.tick = self.tick.wrapping_add(1);
+        let shared = &self.shared;
+        if self.tick.is_multiple_of(FAIRNESS_INTERVAL) {
+            shared.fire_timers();
+            if let Some(task) = shared.injector.pop() {
+                return Some(task);
+            }
+        }
+        shared.locals[self.index]
+            .pop()
+            .or_else(|| shared.injector.pop())
+    }
+
+    /// Steals half of another worker's queue, if this worker may search.
+    fn steal(&mut self) -> Option<Runnable> {
+        if !self.searching {
+            if !self.shared.idle.try_start_searching() {
+                return None;
+            }
+            self.searching = true;
+        }
+        let workers = self.shared.locals.len();
+        let start = self.next_random() as usize % workers;
+        for offset in 0..workers {
+            let victim = (start + offset) % workers;
+            if victim == self.index {
+                continue;
+            }
+            let own = &self.shared.locals[self.index];
+            if let Some(task) = self.shared.locals[victim].steal_half_into(own) {
+                self.shared.stats.steals.fetch_add(1, Ordering::Relaxed);
+                return Some(task);
+            }
+        }
+        self.shared.injector.pop()
+    }
+
+    fn run_task(&mut self, task: Runnable) {
+        if self.searching {
+            self.searching = false;
+            if self.shared.idle.stop_searching() {
+                // The last searcher found work: there may be more, so wake another.
+                self.shared.idle.notify_one(&self.shared.parkers);
+            }
+        }
+        self.shared.stats.polls[self.index].fetch_add(1, Ordering::Relaxed);
+        task.run();
+    }
+
+    /// Nothing to do: registers as sleeping, looks once more, and parks until new work
+    /// or the next timer.
+    fn park(&mut self) {
+        let shared = &self.shared;
+        shared.fire_timers();
+        shared.idle.register_sleeper(self.index, self.searching);
+        self.searching = false;
+        if shared.has_work() || shared.shutdown.load(Ordering::Acquire) {
+            self.searching = shared.idle.unregister_sleeper(self.index);
+            return;
+        }
+        let timeout = shared
+            .timers
+            .next_deadline()
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        shared.stats.parks.fetch_add(1, Ordering::Relaxed);
+        shared.parkers[self.index].park(timeout);
+        self.searching = shared.idle.unregister_sleeper(self.index);
+        shared.fire_timers();
+    }
+
+    fn next_random(&mut self) -> u32 {
+        let mut x = self.random;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.random = x;
+        x
+    }
+}

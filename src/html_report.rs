@@ -184,6 +184,13 @@ fn caption(step: &Step, measured: &Measured) -> String {
             format_duration(run)
         );
     }
+    if let Some(counts) = &measured.scheduler {
+        let _ = write!(
+            measured_words,
+            "; {}",
+            crate::report::scheduler_words(counts)
+        );
+    }
     format!(
         "<b>Measured:</b> {}. <b>Look for:</b> {}",
         escape(&measured_words),

@@ -4,7 +4,7 @@ use crate::memory;
 use crate::runner::{Measured, Outcome};
 use crate::steps::step5::{Attempt, Case};
 use crate::steps::step6::many::ManyConnections;
-use crate::steps::{Step, UnitForm, Workload};
+use crate::steps::{SchedulerCounts, Step, UnitForm, Workload};
 use crate::words::{count, format_duration, wrap};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -77,17 +77,40 @@ pub fn header(workload: &Workload, cores: usize) -> String {
 pub fn row(step: &Step, outcome: &Outcome, baseline: Baseline) -> String {
     let lead = format!("{:<5} {:<42}", step.short_label(), step.what);
     match outcome {
-        Outcome::Ran(measured) => format!(
-            "{lead} {:>9} {:>9} {:>8} {:>8} {:>15}",
-            format_duration(measured.wall),
-            format_duration(measured.cpu),
-            format_speedup(baseline.speedup(measured)),
-            measured.threads,
-            measured.peak_in_flight,
-        ),
+        Outcome::Ran(measured) => {
+            let row = format!(
+                "{lead} {:>9} {:>9} {:>8} {:>8} {:>15}",
+                format_duration(measured.wall),
+                format_duration(measured.cpu),
+                format_speedup(baseline.speedup(measured)),
+                measured.threads,
+                measured.peak_in_flight,
+            );
+            match &measured.scheduler {
+                Some(counts) => format!(
+                    "{row}
+      {}",
+                    scheduler_words(counts)
+                ),
+                None => row,
+            }
+        }
         Outcome::Skipped(reason) => format!("{lead} skipped: {reason}"),
         Outcome::Failed(reason) => format!("{lead} FAILED: {reason}"),
     }
+}
+
+/// Step 7's counts, in words, for the line under its row and for the report.
+pub fn scheduler_words(counts: &SchedulerCounts) -> String {
+    format!(
+        "its {}: {} (an idle worker took half of another's queue), {} (nothing to run or steal)",
+        count(counts.workers, "worker"),
+        count(
+            usize::try_from(counts.steals).unwrap_or(usize::MAX),
+            "steal"
+        ),
+        count(usize::try_from(counts.parks).unwrap_or(usize::MAX), "park"),
+    )
 }
 
 pub fn footer(baseline: Baseline) -> String {
@@ -136,6 +159,15 @@ pub fn json_line(
         Outcome::Failed(reason) => json!({ "status": "failed", "reason": reason }),
     };
     merge(&mut line, fields);
+    if let Outcome::Ran(Measured {
+        scheduler: Some(counts),
+        ..
+    }) = outcome
+    {
+        line["worker_threads"] = json!(counts.workers);
+        line["steals"] = json!(counts.steals);
+        line["parks"] = json!(counts.parks);
+    }
     if step.number == 4 {
         line["version"] = json!(step.short_label());
         line["unit_form"] = json!(workload.unit_form.name());

@@ -4,7 +4,7 @@
 
 use crate::executor_lane::{self, ExecutorLane};
 use crate::progress;
-use crate::steps::{Step, Workload};
+use crate::steps::{take_scheduler_counts, SchedulerCounts, Step, Workload};
 use async_scratch::timeline::{peak_in_flight, threads_used, Span, Timeline};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,8 @@ pub struct Measured {
     pub spans: Vec<Span>,
     /// The executor thread's busy and parked time, for a step that runs one (step 4).
     pub executor_lane: Option<ExecutorLane>,
+    /// How the workers shared the units, for a step on the runtime (step 7).
+    pub scheduler: Option<SchedulerCounts>,
 }
 
 /// How a step's turn ended.
@@ -66,6 +68,7 @@ pub fn run_step(step: &Step, workload: &Workload, settings: &Settings) -> Outcom
     let (result, executor_lane) =
         executor_lane::collect(&timeline, || (step.run)(workload, &timeline));
     let cpu = process_cpu_time().saturating_sub(cpu_before);
+    let scheduler = take_scheduler_counts();
     let wall = started.elapsed();
     bar.finish_and_clear();
 
@@ -80,6 +83,7 @@ pub fn run_step(step: &Step, workload: &Workload, settings: &Settings) -> Outcom
                 units_done: spans.len(),
                 spans,
                 executor_lane,
+                scheduler,
             })
         }
         Err(error) => Outcome::Failed(error.to_string()),
@@ -123,6 +127,7 @@ impl Measured {
             units_done: spans.len(),
             spans,
             executor_lane,
+            scheduler: None,
         }
     }
 }

@@ -61,7 +61,7 @@ struct TraceSpan {
 
 /// The table's rows, by the label its first column and `--step` give them (step 6's
 /// two rows both read `6` there; here they are told apart).
-const ROWS: [&str; 9] = [
+const ROWS: [&str; 10] = [
     "0",
     "1",
     "2",
@@ -71,6 +71,7 @@ const ROWS: [&str; 9] = [
     "4c",
     "6 threads",
     "6 coroutines",
+    "7",
 ];
 
 /// The process a row's events are on in a trace: its place in the table, from 1 (pid
@@ -155,8 +156,8 @@ fn json_reports_each_steps_concurrency() {
     let trace = read_trace(&trace_path);
     assert_eq!(
         lines.len(),
-        9,
-        "steps 0 to 3, 4a to 4c, and step 6's two rows"
+        10,
+        "steps 0 to 3, 4a to 4c, step 6's two rows, and step 7"
     );
     for (line, row) in lines[..7].iter().zip(ROWS) {
         let step = row[..1].parse::<u64>().unwrap();
@@ -379,7 +380,7 @@ fn bad_options_exit_with_code_2_and_a_message() {
 
 /// Each numeric option, with the whole numbers it accepts (both ends included).
 const NUMERIC_OPTIONS: [(&str, u64, u64); 8] = [
-    ("--step", 0, 6),
+    ("--step", 0, 7),
     ("--explain-units", 1, 10),
     ("--connections", 1, 20_000),
     ("--units", 1, 1_000_000),
@@ -613,8 +614,8 @@ fn every_json_field_is_documented_in_the_readme() {
         .filter_map(|line| Some((json_line_kind(line), line["status"].as_str()?)))
         .collect();
     for kind_and_status in [
-        ("Steps 0 to 4 and 6", "ran"),
-        ("Steps 0 to 4 and 6", "skipped"),
+        ("Steps 0 to 4, 6 and 7", "ran"),
+        ("Steps 0 to 4, 6 and 7", "skipped"),
         ("Step 6's many connections", "ran"),
         ("`--scale`", "ran"),
         ("`--scale`", "skipped"),
@@ -644,7 +645,7 @@ fn json_line_kind(line: &Value) -> &'static str {
     } else if line.get("connections_asked").is_some() {
         "Step 6's many connections"
     } else {
-        "Steps 0 to 4 and 6"
+        "Steps 0 to 4, 6 and 7"
     }
 }
 
@@ -1244,8 +1245,8 @@ fn the_report_draws_one_bar_per_unit_where_its_span_is() {
     let svgs = svg_documents(&html);
     assert_eq!(
         svgs.len(),
-        9,
-        "one timeline per row: steps 0-3, 4a-4c, step 6's two"
+        10,
+        "one timeline per row: steps 0-3, 4a-4c, step 6's two, step 7"
     );
     let pids = ROWS.map(trace_pid);
     for (svg, pid) in svgs.iter().zip(pids) {
@@ -1286,7 +1287,10 @@ fn assert_executor_lane_only_in_step_4(svgs: &[String]) {
                 .collect::<Vec<_>>()
         };
         if index != 6 {
-            assert!(with_class("executor-lane").is_empty(), "only step 4c: {svg}");
+            assert!(
+                with_class("executor-lane").is_empty(),
+                "only step 4c: {svg}"
+            );
             continue;
         }
         assert_eq!(with_class("executor-lane").len(), 1, "{svg}");
@@ -1776,4 +1780,47 @@ mod module_graph {
             .keys()
             .find_map(|module| walk(module, graph, &mut Vec::new()))
     }
+}
+
+/// Step 7 runs its units on the work-stealing runtime, one worker per core: every
+/// unit is done, on no more threads than workers, and the row says how the workers
+/// shared them, in the table and in `--json`. (That `cpu` units gain from the cores is
+/// the step's point, but a loaded machine may give the runtime one core: a speedup is
+/// shown by running it, never asserted.)
+#[test]
+fn step_7_runs_on_the_runtimes_workers_and_counts_steals_and_parks() {
+    for work in ["sleep", "cpu"] {
+        let lines = tour_json(&[
+            "--step",
+            "7",
+            "--units",
+            "6",
+            "--unit-ms",
+            "5",
+            "--work",
+            work,
+        ]);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
+        assert_eq!(line["step"], 7);
+        assert_eq!(line["name"], "work-stealing");
+        assert_eq!(line["units_done"], 6, "{line}");
+        let workers = line["worker_threads"].as_u64().expect("worker_threads");
+        assert!(workers >= 1, "{line}");
+        let threads = line["threads"].as_u64().unwrap();
+        assert!((1..=workers).contains(&threads), "{line}");
+        assert!(line["steals"].is_u64() && line["parks"].is_u64(), "{line}");
+    }
+    let output = tour(&["--step", "7", "--units", "6", "--unit-ms", "5"]);
+    assert!(output.status.success(), "{output:?}");
+    let table = String::from_utf8(output.stdout).unwrap();
+    let row = table
+        .lines()
+        .position(|line| line.starts_with("7 "))
+        .expect("a row for step 7");
+    let counts = table.lines().nth(row + 1).unwrap();
+    assert!(
+        counts.contains("steal") && counts.contains("park"),
+        "{table}"
+    );
 }

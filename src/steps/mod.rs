@@ -20,6 +20,7 @@ pub mod step3;
 pub mod step4;
 pub mod step5;
 pub mod step6;
+pub mod step7;
 
 /// What every step runs: `units` units of `work`, with `workers` threads where a step
 /// uses a pool.
@@ -62,7 +63,7 @@ impl Workload {
     }
 
     /// The time of `units` spread over `lanes` lanes that truly run at once.
-    fn spread_over(&self, lanes: usize) -> Duration {
+    pub(crate) fn spread_over(&self, lanes: usize) -> Duration {
         let rounds = self.units.div_ceil(lanes.max(1));
         self.work.duration.saturating_mul(saturating_u32(rounds))
     }
@@ -85,6 +86,8 @@ fn saturating_u32(count: usize) -> u32 {
 #[derive(Debug)]
 pub enum StepError {
     Pool(PoolError),
+    /// Step 7's runtime could not start its worker threads.
+    Runtime(io::Error),
     Task(TaskError),
     Join(JoinError),
     /// Step 6 could not make or serve its connections: the server failed or would
@@ -101,6 +104,7 @@ impl fmt::Display for StepError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StepError::Pool(error) => write!(f, "{error}"),
+            StepError::Runtime(error) => write!(f, "the runtime's workers did not start: {error}"),
             StepError::Task(error) => write!(f, "{error}"),
             StepError::Join(error) => write!(f, "{error}"),
             StepError::Network(reason) => write!(f, "{reason}"),
@@ -260,13 +264,14 @@ pub const STEPS: [Step; 5] = [
     step4::executor::STEP,
 ];
 
-/// Every row of the table, in tour order: steps 0 to 3, step 4's three versions, then
-/// step 6's two.
+/// Every row of the table, in tour order: steps 0 to 3, step 4's three versions,
+/// step 6's two, then step 7.
 pub fn table_steps() -> impl Iterator<Item = &'static Step> {
     STEPS[..4]
         .iter()
         .chain(step4::ROWS.iter())
         .chain(step6::ROWS.iter())
+        .chain(std::iter::once(&step7::STEP))
 }
 
 /// Where `step` comes in the table, from 0: what tells rows apart in a trace.
@@ -282,5 +287,35 @@ pub const FAILURES_STEP: u8 = 5;
 /// Step 6: two rows of the table, and then the many-connections run.
 pub const REQUESTS_STEP: u8 = 6;
 
+/// Step 7: many cores, on the work-stealing runtime.
+pub const CORES_STEP: u8 = 7;
+
 /// The highest step number, for validating `--step`.
-pub const LAST_STEP: u8 = REQUESTS_STEP;
+pub const LAST_STEP: u8 = CORES_STEP;
+
+/// What step 7's runtime counted while its units ran: how its workers shared them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchedulerCounts {
+    pub workers: usize,
+    /// Times an idle worker stole half of another worker's queue.
+    pub steals: u64,
+    /// Times a worker found nothing to run or steal, and parked.
+    pub parks: u64,
+}
+
+thread_local! {
+    /// Step 7's counts, from its run to the runner, which takes them (see
+    /// [`take_scheduler_counts`]): the steps' `run` returns only success or failure.
+    static SCHEDULER_COUNTS: std::cell::Cell<Option<SchedulerCounts>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Keeps a step's scheduler counts for the runner.
+pub fn record_scheduler_counts(counts: SchedulerCounts) {
+    SCHEDULER_COUNTS.with(|cell| cell.set(Some(counts)));
+}
+
+/// The counts the step just run recorded, if it ran a runtime.
+pub fn take_scheduler_counts() -> Option<SchedulerCounts> {
+    SCHEDULER_COUNTS.with(std::cell::Cell::take)
+}

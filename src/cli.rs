@@ -381,7 +381,7 @@ mod tests {
         assert_eq!(STEP_NUMBERS.check("-0"), Ok(0));
         assert_eq!(
             STEP_NUMBERS.check("-1"),
-            refused("must not be negative, from 0 to 6")
+            refused("must not be negative, from 0 to 7")
         );
         let step = |number, letter| Ok(StepChoice { number, letter });
         assert_eq!(StepChoice::parse("4"), step(4, None));

@@ -61,7 +61,7 @@ pub use task::JoinHandle;
 use blocking::{BlockingJob, BlockingPool, BlockingSchedule};
 use idle::Parker;
 use task::{Schedule, Task};
-use worker::{Handle, Shared};
+use worker::{Handle, Placement, Shared};
 
 /// How many blocking threads a runtime starts at most, unless told otherwise.
 const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
@@ -300,8 +300,11 @@ impl Drop for Runtime {
         // future may wake or spawn others: the closed queues and list refuse them, and
         // the loop takes what the list still holds.
         drop(shared.injector.close());
-        for local in shared.locals.iter() {
-            drop(local.drain());
+        for (local, lifo) in shared.locals.iter().zip(shared.lifo.iter()) {
+            // SAFETY: the workers have stopped (joined above): no thread uses the
+            // queues now.
+            drop(unsafe { local.drain() });
+            drop(task::lock(lifo).take());
         }
         loop {
             let pending = shared.owned.close();
@@ -339,7 +342,7 @@ where
     let scheduler = Handle(shared.clone());
     let (task, handle) = Task::allocate(future, scheduler);
     match shared.owned.insert(task.clone()) {
-        Ok(()) => Handle(shared.clone()).schedule(task),
+        Ok(()) => shared.push(task, Placement::Back),
         // The runtime is shutting down: the task ends as cancelled at once.
         Err(task) => task.shutdown(),
     }

@@ -44,6 +44,10 @@ const CANCELLED: usize = 1 << 4;
 pub(crate) trait Schedule: Send + Sync + 'static {
     /// Queues `task` to be run.
     fn schedule(&self, task: Runnable);
+    /// Queues `task`, which woke itself while polled (it yielded): behind the others.
+    fn yield_now(&self, task: Runnable) {
+        self.schedule(task);
+    }
     /// The task with this id is complete: forget it (see `Owned`).
     fn release(&self, _id: u64) {}
 }
@@ -257,7 +261,7 @@ where
             });
         if let Ok(previous) = previous {
             if previous & NOTIFIED != 0 {
-                self.scheduler.schedule(self.clone());
+                self.scheduler.yield_now(self.clone());
             }
         }
     }

@@ -14,6 +14,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::Instant;
 
 use super::blocking::BlockingPool;
@@ -28,6 +29,9 @@ use crate::unwind::drop_payload;
 
 /// How often a busy worker looks at the injector and the timers before its own queue.
 const FAIRNESS_INTERVAL: u32 = 61;
+
+/// How many times an idle worker yields its core, looking for work, before it parks.
+const SPINS_BEFORE_PARK: u32 = 4;
 
 /// How many times in a row a worker may take its LIFO slot before its queue's front.
 const LIFO_STREAK: u32 = 3;
@@ -246,6 +250,15 @@ impl Worker {
     fn park(&mut self) {
         let shared = &self.shared;
         shared.fire_timers();
+        // A park and its unpark cost two system calls and two context switches; work
+        // often comes within microseconds (a spawner feeding the injector), so first
+        // give the core away a few times and look again.
+        for _ in 0..SPINS_BEFORE_PARK {
+            thread::yield_now();
+            if shared.has_work() {
+                return;
+            }
+        }
         shared.idle.register_sleeper(self.index, self.searching);
         self.searching = false;
         if shared.has_work() || shared.shutdown.load(Ordering::Acquire) {

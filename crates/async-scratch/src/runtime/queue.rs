@@ -412,7 +412,7 @@ mod loom_tests {
             let mut taken = Vec::new();
             // SAFETY: this thread owns `ring`.
             unsafe {
-                let mut push = |value, taken: &mut Vec<u32>| {
+                let push = |value, taken: &mut Vec<u32>| {
                     if let Err(value) = ring.push(value) {
                         taken.extend(ring.take_half());
                         taken.push(value); // to the "injector"

@@ -22,15 +22,15 @@
 //! task idle and queues it: a task is never in two queues, and never polled by two
 //! workers at once.
 
+#[cfg(loom)]
+use loom::sync::atomic::AtomicUsize;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-#[cfg(loom)]
-use loom::sync::atomic::AtomicUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
 #[cfg(not(loom))]
 use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::{fmt, mem};

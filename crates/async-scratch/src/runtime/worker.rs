@@ -89,9 +89,12 @@ impl Shared {
         }
     }
 
-    /// Whether any queue holds a task (a hint, read by a worker about to park).
-    fn has_work(&self) -> bool {
-        !self.injector.is_empty() || self.locals.iter().any(|local| !local.is_empty())
+    /// Whether worker `worker` has a task to run: in its LIFO slot (filled when the
+    /// timers it fires wake a task), or in any queue (a hint, read before parking).
+    fn has_work(&self, worker: usize) -> bool {
+        lock(&self.lifo[worker]).is_some()
+            || !self.injector.is_empty()
+            || self.locals.iter().any(|local| !local.is_empty())
     }
 
     /// Fires the due timers (their tasks are queued by their wakers).
@@ -255,13 +258,13 @@ impl Worker {
         // give the core away a few times and look again.
         for _ in 0..SPINS_BEFORE_PARK {
             thread::yield_now();
-            if shared.has_work() {
+            if shared.has_work(self.index) {
                 return;
             }
         }
         shared.idle.register_sleeper(self.index, self.searching);
         self.searching = false;
-        if shared.has_work() || shared.shutdown.load(Ordering::Acquire) {
+        if shared.has_work(self.index) || shared.shutdown.load(Ordering::Acquire) {
             self.searching = shared.idle.unregister_sleeper(self.index);
             return;
         }

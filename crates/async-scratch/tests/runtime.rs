@@ -413,6 +413,27 @@ fn sleep_works_inside_runtime_tasks() {
     });
 }
 
+/// A timer that is due when its worker runs out of work: the worker fires it just
+/// before parking, which puts the woken task in that worker's LIFO slot. The worker
+/// must see it there and not park. (The test thread waits on a channel, not in
+/// `block_on`, which would fire the timer itself.)
+#[test]
+fn a_timer_due_as_its_worker_goes_idle_still_wakes_its_task() {
+    within_a_minute(|| {
+        let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+        let (done, finished) = mpsc::channel();
+        drop(runtime.spawn(async move {
+            async_scratch::time::sleep(Duration::from_millis(1)).await;
+            done.send(()).unwrap();
+        }));
+        // Holds the one worker past the deadline (a blocking call, on purpose).
+        drop(runtime.spawn(async { thread::sleep(Duration::from_millis(20)) }));
+        finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the woken task was left in the LIFO slot of a parked worker");
+    });
+}
+
 /// Four blocking jobs that wait for one another: they finish only if the pool grows
 /// to four threads.
 #[test]

@@ -8,7 +8,11 @@
 //! - tasks are `Send`: a task woken on one worker may run next on another;
 //! - each worker has its own bounded queue (`queue`), and there is one shared queue,
 //!   the injector (`injector`), for spawns from outside and for a full queue's overflow;
-//! - an idle worker steals half of another worker's queue;
+//! - an idle worker steals half of another worker's queue (a lock-free ring, `queue`);
+//! - a task woken by the task running now goes to its worker's LIFO slot and runs
+//!   next, while the data the waker just wrote is in the cache (a message passed);
+//!   at most three times in a row, so that the queue behind it is not starved. The
+//!   slot is not stealable: a task there waits for its own worker;
 //! - idle workers park, and new work wakes one only when no worker is already looking
 //!   for work (`idle`);
 //! - blocking work goes to its own elastic pool of threads (`blocking`);
@@ -18,7 +22,15 @@
 //!   once (`owned`).
 //!
 //! The task (`task`) knows its scheduler only through a small `Schedule` trait; the
-//! worker pool and the blocking pool are two schedulers of the same task type.
+//! worker pool and the blocking pool are two schedulers of the same task type. It is
+//! not the one-thread executor's task: that one is tied to the executor's shared
+//! state (its ready queue, its diagnostics' books), so the runtime has its own task
+//! core and its own [`JoinHandle`] (with the same [`JoinError`], and the same
+//! `abort` and `is_finished`).
+//!
+//! Not here yet: sockets (the reactor of step 6 serves the one-thread executor; a
+//! runtime task cannot await `net` yet), and the diagnostics of step 5 (deadlock
+//! report, stall watchdog, lost tasks).
 //!
 //! ```
 //! use async_scratch::runtime::{self, Runtime};
@@ -61,7 +73,7 @@ pub use task::JoinHandle;
 use blocking::{BlockingJob, BlockingPool, BlockingSchedule};
 use idle::Parker;
 use task::{Schedule, Task};
-use worker::{Handle, Shared};
+use worker::{Handle, Placement, Shared};
 
 /// How many blocking threads a runtime starts at most, unless told otherwise.
 const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
@@ -300,8 +312,11 @@ impl Drop for Runtime {
         // future may wake or spawn others: the closed queues and list refuse them, and
         // the loop takes what the list still holds.
         drop(shared.injector.close());
-        for local in shared.locals.iter() {
-            drop(local.drain());
+        for (local, lifo) in shared.locals.iter().zip(shared.lifo.iter()) {
+            // SAFETY: the workers have stopped (joined above): no thread uses the
+            // queues now.
+            drop(unsafe { local.drain() });
+            drop(task::lock(lifo).take());
         }
         loop {
             let pending = shared.owned.close();
@@ -339,7 +354,7 @@ where
     let scheduler = Handle(shared.clone());
     let (task, handle) = Task::allocate(future, scheduler);
     match shared.owned.insert(task.clone()) {
-        Ok(()) => Handle(shared.clone()).schedule(task),
+        Ok(()) => shared.push(task, Placement::Back),
         // The runtime is shutting down: the task ends as cancelled at once.
         Err(task) => task.shutdown(),
     }

@@ -22,11 +22,15 @@
 //! task idle and queues it: a task is never in two queues, and never polled by two
 //! workers at once.
 
+#[cfg(loom)]
+use loom::sync::atomic::AtomicUsize;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::{fmt, mem};
@@ -40,10 +44,84 @@ const NOTIFIED: usize = 1 << 2;
 const COMPLETE: usize = 1 << 3;
 const CANCELLED: usize = 1 << 4;
 
+/// The state word, and its transitions: each one read-modify-write.
+pub(crate) struct State(AtomicUsize);
+
+impl State {
+    /// A new task's state: `SCHEDULED` (its spawner queues it).
+    pub(crate) fn new_scheduled() -> State {
+        State(AtomicUsize::new(SCHEDULED))
+    }
+
+    /// A wake (`extra` = 0) or an abort (`extra` = `CANCELLED`). Returns whether the
+    /// caller must queue the task: only when it was idle (not queued, not running,
+    /// not complete). Running, it is marked `NOTIFIED` for its poll's end to queue.
+    pub(crate) fn notify(&self, extra: usize) -> bool {
+        let previous = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                if state & COMPLETE != 0 {
+                    None
+                } else if state & RUNNING != 0 {
+                    Some(state | NOTIFIED | extra)
+                } else if state & SCHEDULED != 0 {
+                    (state & extra != extra).then_some(state | extra)
+                } else {
+                    Some(state | SCHEDULED | extra)
+                }
+            });
+        previous.is_ok_and(|previous| previous & (RUNNING | SCHEDULED) == 0)
+    }
+
+    /// A poll starts: `SCHEDULED` off, `RUNNING` on. Returns the word before, or
+    /// `None` if the task is complete already (nothing to poll).
+    pub(crate) fn start(&self) -> Option<usize> {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                (state & COMPLETE == 0).then_some((state & !SCHEDULED) | RUNNING)
+            })
+            .ok()
+    }
+
+    /// A poll ended `Pending`: `RUNNING` off. Returns whether the caller must queue
+    /// the task again (it was woken or aborted during the poll).
+    pub(crate) fn end_poll(&self) -> bool {
+        let previous = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                Some(if state & NOTIFIED != 0 {
+                    (state & !(NOTIFIED | RUNNING)) | SCHEDULED
+                } else {
+                    state & !RUNNING
+                })
+            });
+        previous.is_ok_and(|previous| previous & NOTIFIED != 0)
+    }
+
+    /// The task is done (its last poll, or its future dropped).
+    pub(crate) fn complete(&self) {
+        self.0.fetch_or(COMPLETE, Ordering::AcqRel);
+    }
+
+    /// Shutdown: complete and cancelled at once. Returns whether it was not complete
+    /// before (then the caller drops the future).
+    pub(crate) fn shut_down(&self) -> bool {
+        self.0.fetch_or(COMPLETE | CANCELLED, Ordering::AcqRel) & COMPLETE == 0
+    }
+
+    pub(crate) fn is_complete(&self) -> bool {
+        self.0.load(Ordering::Acquire) & COMPLETE != 0
+    }
+}
+
 /// Where a woken task goes: a worker's queue, the injector, the blocking pool.
 pub(crate) trait Schedule: Send + Sync + 'static {
     /// Queues `task` to be run.
     fn schedule(&self, task: Runnable);
+    /// Queues `task`, which woke itself while polled (it yielded): behind the others.
+    fn yield_now(&self, task: Runnable) {
+        self.schedule(task);
+    }
     /// The task with this id is complete: forget it (see `Owned`).
     fn release(&self, _id: u64) {}
 }
@@ -76,7 +154,7 @@ fn next_id() -> u64 {
 /// The task itself, in one `Arc`.
 pub(crate) struct Task<F: Future, S> {
     id: u64,
-    state: AtomicUsize,
+    state: State,
     /// `None` once the future has completed or been dropped.
     future: Mutex<Option<F>>,
     join: Mutex<JoinState<F::Output>>,
@@ -103,7 +181,7 @@ where
     pub(crate) fn allocate(future: F, scheduler: S) -> (Runnable, JoinHandle<F::Output>) {
         let task = Arc::new(Task {
             id: next_id(),
-            state: AtomicUsize::new(SCHEDULED),
+            state: State::new_scheduled(),
             future: Mutex::new(Some(future)),
             join: Mutex::new(JoinState {
                 outcome: None,
@@ -123,23 +201,8 @@ where
     /// A wake or an abort: sets `extra` (0 or `CANCELLED`), and queues the task if it
     /// was idle.
     fn notify(self: &Arc<Self>, extra: usize) {
-        let previous = self
-            .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
-                if state & COMPLETE != 0 {
-                    None
-                } else if state & RUNNING != 0 {
-                    Some(state | NOTIFIED | extra)
-                } else if state & SCHEDULED != 0 {
-                    (state & extra != extra).then_some(state | extra)
-                } else {
-                    Some(state | SCHEDULED | extra)
-                }
-            });
-        if let Ok(previous) = previous {
-            if previous & (RUNNING | SCHEDULED) == 0 {
-                self.scheduler.schedule(self.clone());
-            }
+        if self.state.notify(extra) {
+            self.scheduler.schedule(self.clone());
         }
     }
 
@@ -152,7 +215,7 @@ where
 
     /// Marks the task complete and hands `result` to the `JoinHandle`.
     fn finish(&self, result: Result<F::Output, JoinError>) {
-        self.state.fetch_or(COMPLETE, Ordering::AcqRel);
+        self.state.complete();
         let mut join = lock(&self.join);
         let waker = join.joiner.take();
         let unwanted = if join.detached {
@@ -180,12 +243,9 @@ where
     S: Schedule,
 {
     fn run(self: Arc<Self>) {
-        let previous = self
-            .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
-                (state & COMPLETE == 0).then_some((state & !SCHEDULED) | RUNNING)
-            });
-        let Ok(previous) = previous else { return };
+        let Some(previous) = self.state.start() else {
+            return;
+        };
         let mut slot = lock(&self.future);
         if previous & CANCELLED != 0 {
             Self::drop_future(&mut slot);
@@ -222,8 +282,7 @@ where
     }
 
     fn shutdown(&self) {
-        let previous = self.state.fetch_or(COMPLETE | CANCELLED, Ordering::AcqRel);
-        if previous & COMPLETE != 0 {
+        if !self.state.shut_down() {
             return;
         }
         let mut slot = lock(&self.future);
@@ -246,19 +305,8 @@ where
     /// The poll ended `Pending`: clears `RUNNING`, and queues the task again if it was
     /// woken (or aborted) meanwhile.
     fn end_poll(self: Arc<Self>) {
-        let previous = self
-            .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
-                Some(if state & NOTIFIED != 0 {
-                    (state & !(NOTIFIED | RUNNING)) | SCHEDULED
-                } else {
-                    state & !RUNNING
-                })
-            });
-        if let Ok(previous) = previous {
-            if previous & NOTIFIED != 0 {
-                self.scheduler.schedule(self.clone());
-            }
+        if self.state.end_poll() {
+            self.scheduler.yield_now(self.clone());
         }
     }
 }
@@ -311,7 +359,7 @@ where
     }
 
     fn is_finished(&self) -> bool {
-        self.state.load(Ordering::Acquire) & COMPLETE != 0
+        self.state.is_complete()
     }
 
     fn detach(&self) -> Option<Result<F::Output, JoinError>> {
@@ -367,5 +415,57 @@ impl<T> fmt::Debug for JoinHandle<T> {
         f.debug_struct("JoinHandle")
             .field("finished", &self.is_finished())
             .finish()
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// One turn of a worker on the task: start a poll; a cancelled task completes,
+    /// any other stays pending and is queued again if it was woken meanwhile.
+    fn run(state: &State, queued: &AtomicUsize) {
+        let Some(previous) = state.start() else {
+            return;
+        };
+        if previous & CANCELLED != 0 {
+            state.complete();
+        } else if state.end_poll() {
+            assert_eq!(queued.fetch_add(1, Ordering::SeqCst), 0, "queued twice");
+        }
+    }
+
+    /// A wake and an abort race the task's first poll: the task is never in the
+    /// queue twice, and the abort is never lost (the task ends complete).
+    #[test]
+    fn loom_task_wake_poll_and_abort_race() {
+        loom::model(|| {
+            let state = Arc::new(State::new_scheduled());
+            let queued = Arc::new(AtomicUsize::new(1));
+            let others: Vec<_> = [0, CANCELLED]
+                .into_iter()
+                .map(|extra| {
+                    let (state, queued) = (state.clone(), queued.clone());
+                    thread::spawn(move || {
+                        if state.notify(extra) {
+                            assert_eq!(queued.fetch_add(1, Ordering::SeqCst), 0, "queued twice");
+                        }
+                    })
+                })
+                .collect();
+            queued.fetch_sub(1, Ordering::SeqCst);
+            run(&state, &queued);
+            for other in others {
+                other.join().unwrap();
+            }
+            while queued.load(Ordering::SeqCst) > 0 {
+                queued.fetch_sub(1, Ordering::SeqCst);
+                run(&state, &queued);
+            }
+            assert!(state.is_complete(), "the abort was lost");
+        });
     }
 }

@@ -13,7 +13,8 @@
 //! worker would fire only when its worker is awake, however idle the task's new worker.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::Instant;
 
 use super::blocking::BlockingPool;
@@ -22,16 +23,35 @@ use super::idle::{Idle, Parker};
 use super::injector::Injector;
 use super::owned::Owned;
 use super::queue::LocalQueue;
-use super::task::{Runnable, Schedule};
+use super::task::{lock, Runnable, Schedule};
 use crate::time::{self, Clock, TimerQueue};
 use crate::unwind::drop_payload;
 
 /// How often a busy worker looks at the injector and the timers before its own queue.
 const FAIRNESS_INTERVAL: u32 = 61;
 
+/// How many times an idle worker yields its core, looking for work, before it parks.
+const SPINS_BEFORE_PARK: u32 = 4;
+
+/// How many times in a row a worker may take its LIFO slot before its queue's front.
+const LIFO_STREAK: u32 = 3;
+
+/// Where a task goes on its worker's queue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// At the back: a spawn, or a task that yielded (woke itself while polled).
+    Back,
+    /// In the LIFO slot, to run next: a task woken by the task running now (a
+    /// message sent, its receiver woken), while what it needs is in the cache.
+    Next,
+}
+
 /// What the workers, the runtime and every task's scheduler share.
 pub(crate) struct Shared {
     pub(crate) locals: Box<[LocalQueue]>,
+    /// Each worker's LIFO slot. Only its worker fills or empties it (behind a lock
+    /// never contended), and no thief takes from it: a task there waits for its worker.
+    pub(crate) lifo: Box<[Mutex<Option<Runnable>>]>,
     pub(crate) parkers: Box<[Parker]>,
     pub(crate) injector: Injector,
     pub(crate) idle: Idle,
@@ -53,6 +73,7 @@ impl Shared {
     pub(crate) fn new(workers: usize, blocking: Arc<BlockingPool>) -> Shared {
         Shared {
             locals: (0..workers).map(|_| LocalQueue::new()).collect(),
+            lifo: (0..workers).map(|_| Mutex::new(None)).collect(),
             parkers: (0..workers).map(|_| Parker::new()).collect(),
             injector: Injector::new(),
             idle: Idle::new(workers),
@@ -68,9 +89,12 @@ impl Shared {
         }
     }
 
-    /// Whether any queue holds a task (a hint, read by a worker about to park).
-    fn has_work(&self) -> bool {
-        !self.injector.is_empty() || self.locals.iter().any(|local| !local.is_empty())
+    /// Whether worker `worker` has a task to run: in its LIFO slot (filled when the
+    /// timers it fires wake a task), or in any queue (a hint, read before parking).
+    fn has_work(&self, worker: usize) -> bool {
+        lock(&self.lifo[worker]).is_some()
+            || !self.injector.is_empty()
+            || self.locals.iter().any(|local| !local.is_empty())
     }
 
     /// Fires the due timers (their tasks are queued by their wakers).
@@ -82,9 +106,21 @@ impl Shared {
 
     /// Queues `task`: on the current worker's own queue if called on one of this
     /// runtime's workers, on the injector otherwise; then wakes a worker if needed.
-    fn push(self: &Arc<Self>, task: Runnable) {
+    pub(crate) fn push(self: &Arc<Self>, task: Runnable, placement: Placement) {
         let refused = match context::worker_of(self) {
-            Some(worker) => self.locals[worker].push(task, &self.injector),
+            Some(worker) => {
+                let task = match placement {
+                    Placement::Next => match lock(&self.lifo[worker]).replace(task) {
+                        // This worker runs it next: no other worker is needed.
+                        None => return,
+                        Some(displaced) => displaced,
+                    },
+                    Placement::Back => task,
+                };
+                // SAFETY: this thread is worker `worker` (the context says so), the
+                // only thread that pushes to or pops from its queue.
+                unsafe { self.locals[worker].push(task, &self.injector) }
+            }
             None => self.injector.push(task).err().into_iter().collect(),
         };
         // Refused: the runtime is shutting down, and its drop shuts every pending
@@ -99,7 +135,11 @@ pub(crate) struct Handle(pub(crate) Arc<Shared>);
 
 impl Schedule for Handle {
     fn schedule(&self, task: Runnable) {
-        self.0.push(task);
+        self.0.push(task, Placement::Next);
+    }
+
+    fn yield_now(&self, task: Runnable) {
+        self.0.push(task, Placement::Back);
     }
 
     fn release(&self, id: u64) {
@@ -113,6 +153,8 @@ struct Worker {
     index: usize,
     searching: bool,
     tick: u32,
+    /// How many times in a row this worker took its LIFO slot.
+    lifo_streak: u32,
     /// A xorshift state, to pick where stealing starts.
     random: u32,
 }
@@ -126,6 +168,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         index,
         searching: false,
         tick: 0,
+        lifo_streak: 0,
         random: 0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1,
     };
     worker.run();
@@ -153,8 +196,16 @@ impl Worker {
                 return Some(task);
             }
         }
-        shared.locals[self.index]
-            .pop()
+        if self.lifo_streak < LIFO_STREAK {
+            if let Some(task) = lock(&shared.lifo[self.index]).take() {
+                self.lifo_streak += 1;
+                return Some(task);
+            }
+        }
+        self.lifo_streak = 0;
+        // SAFETY: this thread is worker `self.index`, its queue's owner.
+        let own = unsafe { shared.locals[self.index].pop() };
+        own.or_else(|| lock(&shared.lifo[self.index]).take())
             .or_else(|| shared.injector.pop())
     }
 
@@ -174,7 +225,10 @@ impl Worker {
                 continue;
             }
             let own = &self.shared.locals[self.index];
-            if let Some(task) = self.shared.locals[victim].steal_half_into(own) {
+            // SAFETY: this thread is worker `self.index`, `own`'s owner, and the
+            // victim is another worker's queue.
+            let stolen = unsafe { self.shared.locals[victim].steal_half_into(own) };
+            if let Some(task) = stolen {
                 self.shared.stats.steals.fetch_add(1, Ordering::Relaxed);
                 return Some(task);
             }
@@ -199,9 +253,18 @@ impl Worker {
     fn park(&mut self) {
         let shared = &self.shared;
         shared.fire_timers();
+        // A park and its unpark cost two system calls and two context switches; work
+        // often comes within microseconds (a spawner feeding the injector), so first
+        // give the core away a few times and look again.
+        for _ in 0..SPINS_BEFORE_PARK {
+            thread::yield_now();
+            if shared.has_work(self.index) {
+                return;
+            }
+        }
         shared.idle.register_sleeper(self.index, self.searching);
         self.searching = false;
-        if shared.has_work() || shared.shutdown.load(Ordering::Acquire) {
+        if shared.has_work(self.index) || shared.shutdown.load(Ordering::Acquire) {
             self.searching = shared.idle.unregister_sleeper(self.index);
             return;
         }

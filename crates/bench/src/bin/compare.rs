@@ -62,6 +62,12 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     ours_also: Option<PathBuf>,
 
+    /// The multi-threaded runtimes instead, two workers each: ours, tokio's
+    /// multi-thread runtime and smol's `Executor` on two threads (no network
+    /// workloads yet).
+    #[arg(long)]
+    multi_thread: bool,
+
     /// Print each cell's median (with min, max and run counts) as a JSON line instead
     /// of the table.
     #[arg(long)]
@@ -77,7 +83,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let workloads = if cli.workloads.is_empty() {
+    let workloads = if cli.workloads.is_empty() && cli.multi_thread {
+        Workload::ALL
+            .into_iter()
+            .filter(|workload| !matches!(workload, Workload::Echo | Workload::IdleConnections))
+            .collect()
+    } else if cli.workloads.is_empty() {
         Workload::ALL.to_vec()
     } else {
         cli.workloads.clone()
@@ -118,6 +129,16 @@ fn contenders(cli: &Cli) -> Result<Vec<Contender>, String> {
         program: program.clone(),
         role,
     };
+    if cli.multi_thread {
+        if cli.ours_also.is_some() {
+            return Err("--ours-also compares the single-threaded executor only".into());
+        }
+        return Ok(vec![
+            column(RuntimeName::AsyncScratchMulti, Role::Ours),
+            column(RuntimeName::TokioMulti, Role::Peer),
+            column(RuntimeName::SmolMulti, Role::Peer),
+        ]);
+    }
     let mut contenders = vec![
         column(RuntimeName::AsyncScratch, Role::Ours),
         column(RuntimeName::Tokio, Role::Peer),

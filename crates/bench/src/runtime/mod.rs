@@ -15,6 +15,7 @@
 //! before sockets came: parked on a thread. smol's `block_on` always drives its
 //! reactor, so smol needs no second instance.
 
+pub mod multi_thread;
 pub mod ours;
 pub mod smol_executor;
 pub mod tokio_runtime;
@@ -101,6 +102,12 @@ pub enum RuntimeName {
     Tokio,
     /// smol's `LocalExecutor`, with smol's `Timer`.
     Smol,
+    /// Ours, multi-threaded: `async_scratch::runtime::Runtime`, two workers.
+    AsyncScratchMulti,
+    /// tokio's multi-thread runtime, two workers.
+    TokioMulti,
+    /// smol's `Executor` run on two threads.
+    SmolMulti,
 }
 
 impl RuntimeName {
@@ -112,6 +119,14 @@ impl RuntimeName {
         RuntimeName::Smol,
     ];
 
+    /// The multi-threaded runtimes (`compare --multi-thread`), ours first. Not in
+    /// [`ALL`](RuntimeName::ALL): they do not run the network workloads yet.
+    pub const MULTI_THREAD: [RuntimeName; 3] = [
+        RuntimeName::AsyncScratchMulti,
+        RuntimeName::TokioMulti,
+        RuntimeName::SmolMulti,
+    ];
+
     /// The name on the command line and in the JSON lines.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -119,6 +134,9 @@ impl RuntimeName {
             RuntimeName::AsyncScratchNoDiagnostics => "async-scratch-no-diagnostics",
             RuntimeName::Tokio => "tokio",
             RuntimeName::Smol => "smol",
+            RuntimeName::AsyncScratchMulti => "async-scratch-mt",
+            RuntimeName::TokioMulti => "tokio-mt",
+            RuntimeName::SmolMulti => "smol-mt",
         }
     }
 
@@ -129,6 +147,9 @@ impl RuntimeName {
             RuntimeName::AsyncScratchNoDiagnostics => Box::new(Ours::new(Diagnostics::Off)),
             RuntimeName::Tokio => Box::new(tokio_runtime::Tokio::new()),
             RuntimeName::Smol => Box::new(smol_executor::Smol::new()),
+            RuntimeName::AsyncScratchMulti => Box::new(multi_thread::OursMulti::new()),
+            RuntimeName::TokioMulti => Box::new(multi_thread::TokioMulti::new()),
+            RuntimeName::SmolMulti => Box::new(multi_thread::SmolMulti::new()),
         }
     }
 }
@@ -137,6 +158,7 @@ impl RuntimeName {
 fn names() -> String {
     let names: Vec<&str> = RuntimeName::ALL
         .into_iter()
+        .chain(RuntimeName::MULTI_THREAD)
         .map(RuntimeName::as_str)
         .collect();
     names.join(", ")
@@ -154,6 +176,7 @@ impl FromStr for RuntimeName {
     fn from_str(name: &str) -> Result<RuntimeName, String> {
         RuntimeName::ALL
             .into_iter()
+            .chain(RuntimeName::MULTI_THREAD)
             .find(|runtime| runtime.as_str() == name)
             .ok_or_else(|| format!("unknown runtime `{name}` (expected one of: {})", names()))
     }
@@ -167,7 +190,10 @@ mod tests {
     /// that lists the right ones.
     #[test]
     fn names_round_trip() {
-        for runtime in RuntimeName::ALL {
+        for runtime in RuntimeName::ALL
+            .into_iter()
+            .chain(RuntimeName::MULTI_THREAD)
+        {
             assert_eq!(runtime.as_str().parse(), Ok(runtime));
         }
         let error = "tokyo".parse::<RuntimeName>().unwrap_err();

@@ -21,7 +21,7 @@
 //! task (`futures::executor::block_on` inside an `async` block), which would otherwise
 //! poll a spent budget forever, each `Pending` waking it at once. The one exception is
 //! our own [`join_all`](crate::join_all): it polls each child with a waker of the
-//! child's own, and *lends* it the task's budget while it does ([`lend_budget`]), so a
+//! child's own, and *lends* it the task's budget while it does (`lend_budget`), so a
 //! loop over `join_all`s of ready futures is stopped like any other; a child stopped
 //! by the budget wakes its own waker, and is polled again at the next turn.
 //!

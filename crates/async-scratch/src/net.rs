@@ -105,9 +105,10 @@ impl TcpListener {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        let (stream, peer) = std::task::ready!(self.listener.poll_io(
+        let (stream, peer) = std::task::ready!(self.listener.poll_io_for(
             cx,
             Direction::Read,
+            "accept",
             std::net::TcpListener::accept
         ))?;
         // An accepted socket does not inherit the listener's non-blocking mode.
@@ -190,7 +191,11 @@ impl TcpStream {
     /// (unreachable network, a timeout of the kernel's own).
     pub async fn connect(handle: &Handle, address: SocketAddr) -> io::Result<TcpStream> {
         let stream = TcpStream::from_std(handle, start_connect(address)?)?;
-        poll_fn(|cx| stream.stream.poll_io(cx, Direction::Write, connect_outcome)).await?;
+        let connected = |cx: &mut Context<'_>| {
+            let stream = &stream.stream;
+            stream.poll_io_for(cx, Direction::Write, "connect", connect_outcome)
+        };
+        poll_fn(connected).await?;
         Ok(stream)
     }
 

@@ -96,6 +96,16 @@
 //! running tasks), one atomic state says whether a write is needed. (`Wakeup`, in
 //! the source, argues why no wake is lost.)
 //!
+//! # What the diagnostics see
+//! A task waiting on a socket has given its waker to the reactor, which the executor
+//! cannot follow: only the kernel knows when it fires. So the wait is never taken for
+//! a deadlock, and, with the executor's diagnostics on, it is recorded as a wait on
+//! I/O (the descriptor and what for: readable, writable, accept, connect), listed
+//! in the reports of the tasks that wait ("waits on I/O: fd 7, readable"). The
+//! record sits beside the stored waker and goes with it: taken at the edge that
+//! wakes the task, replaced with a new waker, dropped with the socket. With the
+//! diagnostics off nothing is recorded, and no lock is taken for it.
+//!
 //! *Teaching shortcuts:* a registration is found from its event by a token looked up
 //! in a `HashMap` behind a lock; tokio stores a pointer in the event instead, and pays
 //! with `unsafe` reference counting. One waker per direction: one task may wait to
@@ -113,6 +123,7 @@ compile_error!(
 mod epoll;
 
 use crate::coop;
+use crate::executor::waits::{register_wait, IoWait, WaitRegistration, WaitTarget};
 use crate::locking::lock;
 use crate::park::{Park, Unpark};
 use epoll as sys;
@@ -121,7 +132,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::mem;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -144,6 +155,14 @@ impl Direction {
         match self {
             Direction::Read => 0,
             Direction::Write => 1,
+        }
+    }
+
+    /// What a task waiting this way waits for, in the diagnostics' words.
+    fn readiness(self) -> &'static str {
+        match self {
+            Direction::Read => "readable",
+            Direction::Write => "writable",
         }
     }
 }
@@ -211,6 +230,9 @@ pub struct Reactor {
     events: RefCell<sys::Events>,
     /// The wakers of one park's ready sockets, kept to reuse the allocation.
     woken: RefCell<Vec<Waker>>,
+    /// The wait records of the woken tasks, withdrawn with their wakers, dropped once
+    /// no lock is held (see [`IoState::record_edges`]); kept to reuse the allocation.
+    withdrawn: RefCell<Vec<WaitRegistration>>,
 }
 
 /// What the reactor, its handles and its unparker share.
@@ -249,6 +271,7 @@ impl Reactor {
             shared: Arc::new(shared),
             events: RefCell::new(sys::Events::new()),
             woken: RefCell::new(Vec::new()),
+            withdrawn: RefCell::new(Vec::new()),
         })
     }
 
@@ -260,8 +283,14 @@ impl Reactor {
     }
 
     /// Sets the flags of every direction that `epoll_wait` reported ready, and
-    /// collects their wakers into `woken`. The eventfd's report drains it.
-    fn collect_ready(&self, events: &sys::Events, woken: &mut Vec<Waker>) {
+    /// collects their wakers into `woken` (and their wait records into `withdrawn`).
+    /// The eventfd's report drains it.
+    fn collect_ready(
+        &self,
+        events: &sys::Events,
+        woken: &mut Vec<Waker>,
+        withdrawn: &mut Vec<WaitRegistration>,
+    ) {
         let sources = lock(&self.shared.sources);
         for readiness in events.iter() {
             if readiness.token == WAKEUP_TOKEN {
@@ -271,7 +300,7 @@ impl Reactor {
             // Missing: dropped by another thread after this wait returned. Nobody is
             // left to wake.
             if let Some(state) = sources.get(&readiness.token) {
-                state.record_edges(readiness, woken);
+                state.record_edges(readiness, woken, withdrawn);
             }
         }
     }
@@ -320,12 +349,18 @@ impl Reactor {
             panic!("epoll_wait failed: {error}");
         }
         let mut woken = mem::take(&mut *self.woken.borrow_mut());
-        self.collect_ready(&events, &mut woken);
+        let mut withdrawn = mem::take(&mut *self.withdrawn.borrow_mut());
+        self.collect_ready(&events, &mut woken, &mut withdrawn);
         drop(events);
-        // Outside every lock and borrow: a waker may run any code, even drop a socket
-        // (which deregisters it, and takes the `sources` lock).
+        // Outside every lock and borrow: a withdrawn record locks its task's waits, and
+        // a waker may run any code, even drop a socket (which deregisters it, and takes
+        // the `sources` lock). The records go first: until its task is woken, a wait
+        // whose waker the reactor holds unrecorded is an "outside" one, which errs on
+        // the side of claiming no deadlock.
+        withdrawn.clear();
         wake_all(&mut woken);
         *self.woken.borrow_mut() = woken;
+        *self.withdrawn.borrow_mut() = withdrawn;
     }
 }
 
@@ -558,6 +593,18 @@ impl<T: AsFd> Registered<T> {
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
+        attempt: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_for(cx, direction, direction.readiness(), attempt)
+    }
+
+    /// [`poll_io`](Self::poll_io), with what the task waits for named for the
+    /// diagnostics (`"accept"`, `"connect"`) where the direction alone says too little.
+    pub(crate) fn poll_io_for<R>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        readiness: &'static str,
         mut attempt: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         assert!(
@@ -570,7 +617,9 @@ impl<T: AsFd> Registered<T> {
             match attempt(&self.io) {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    if self.state.wait(direction, cx.waker()) == Wait::Armed {
+                    let fd = self.io.as_fd().as_raw_fd();
+                    let wait = IoWait { fd, readiness };
+                    if self.state.wait(direction, cx.waker(), wait) == Wait::Armed {
                         return Poll::Pending; // the unit goes back: no progress
                     }
                     // An edge came since the last `WouldBlock`: try again.
@@ -619,6 +668,11 @@ struct Waiting {
     edge_seen: bool,
     /// Who to wake at the next edge. Taken by the reactor when it wakes it.
     waker: Option<Waker>,
+    /// The task's wait on this socket, as its executor's diagnostics record it (when
+    /// they are on, and `waker` is a task's own): there exactly while `waker` is, so
+    /// one record per stored waker, withdrawn when the reactor takes the waker to
+    /// wake it, when another waker replaces it, or when the socket is dropped.
+    record: Option<WaitRegistration>,
 }
 
 /// What [`IoState::wait`] did.
@@ -631,8 +685,9 @@ enum Wait {
 }
 
 impl IoState {
-    /// After a `WouldBlock` in `direction`: stores `waker`, or says an edge came.
-    fn wait(&self, direction: Direction, waker: &Waker) -> Wait {
+    /// After a `WouldBlock` in `direction`: stores `waker` (and records the task's
+    /// wait on the socket, `io`), or says an edge came.
+    fn wait(&self, direction: Direction, waker: &Waker, io: IoWait) -> Wait {
         let mut directions = lock(&self.directions);
         let slot = &mut directions[direction.index()];
         if mem::take(&mut slot.edge_seen) {
@@ -640,7 +695,12 @@ impl IoState {
         }
         let replaced = match &slot.waker {
             Some(stored) if stored.will_wake(waker) => None, // same task: no clone
-            _ => slot.waker.replace(waker.clone()),
+            _ => {
+                // A new waker: its wait is recorded (nothing is, with diagnostics off).
+                let record = register_wait(waker, WaitTarget::Io(io));
+                let old_record = mem::replace(&mut slot.record, record);
+                Some((slot.waker.replace(waker.clone()), old_record))
+            }
         };
         drop(directions);
         drop(replaced); // after the lock: a waker's drop runs its owner's code
@@ -648,8 +708,14 @@ impl IoState {
     }
 
     /// The reactor saw `readiness`: sets the flags of its directions and takes their
-    /// wakers into `woken`.
-    fn record_edges(&self, readiness: sys::Readiness, woken: &mut Vec<Waker>) {
+    /// wakers into `woken`, and their wait records into `withdrawn` (to be dropped by
+    /// the caller once it holds no lock: dropping one locks its task's waits).
+    fn record_edges(
+        &self,
+        readiness: sys::Readiness,
+        woken: &mut Vec<Waker>,
+        withdrawn: &mut Vec<WaitRegistration>,
+    ) {
         let mut directions = lock(&self.directions);
         let edges = [
             (Direction::Read, readiness.readable),
@@ -660,6 +726,7 @@ impl IoState {
                 let slot = &mut directions[direction.index()];
                 slot.edge_seen = true;
                 woken.extend(slot.waker.take());
+                withdrawn.extend(slot.record.take());
             }
         }
     }
@@ -670,9 +737,10 @@ impl fmt::Debug for IoState {
         let directions = lock(&self.directions);
         let describe = |waiting: &Waiting| {
             format!(
-                "edge_seen: {}, waker: {}",
+                "edge_seen: {}, waker: {}, recorded: {}",
                 waiting.edge_seen,
-                waiting.waker.is_some()
+                waiting.waker.is_some(),
+                waiting.record.is_some()
             )
         };
         f.debug_struct("IoState")
@@ -752,7 +820,7 @@ mod tests {
         assert!(poll.is_pending(), "nothing was sent yet: {poll:?}");
         let state = format!("{ours:?}");
         assert!(
-            state.contains(r#"read: "edge_seen: false, waker: true""#),
+            state.contains(r#"read: "edge_seen: false, waker: true, recorded: false""#),
             "{state}"
         );
 

@@ -842,14 +842,16 @@ mod tests {
             calls.set(calls.get() + 1);
             (&socket.0).read(&mut byte)
         };
-        assert!(ours.poll_io(&mut cx, Direction::Read, &mut read).is_pending());
+        let first = ours.poll_io(&mut cx, Direction::Read, &mut read);
+        assert!(first.is_pending(), "nothing was sent yet: {first:?}");
         theirs.write_all(b"x").unwrap();
         park_expecting_a_wake(&reactor);
         let poll = ours.poll_io(&mut cx, Direction::Read, &mut read);
         assert!(matches!(poll, Poll::Ready(Ok(1))), "{poll:?}");
 
         calls.set(0);
-        assert!(ours.poll_io(&mut cx, Direction::Read, &mut read).is_pending());
+        let next = ours.poll_io(&mut cx, Direction::Read, &mut read);
+        assert!(next.is_pending(), "nothing more was sent: {next:?}");
         assert_eq!(calls.get(), 1, "one call, its WouldBlock, and the wait");
     }
 

@@ -355,7 +355,13 @@ fn poll_read_from(
     cx: &mut Context<'_>,
     buf: &mut [u8],
 ) -> Poll<io::Result<usize>> {
-    stream.poll_io(cx, Direction::Read, |mut socket| socket.read(buf))
+    let wanted = buf.len();
+    let read = stream.poll_io(cx, Direction::Read, |mut socket| socket.read(buf));
+    // A stream socket's read stops short only when the kernel had no more.
+    if matches!(read, Poll::Ready(Ok(n)) if n > 0 && n < wanted) {
+        stream.note_drained(Direction::Read);
+    }
+    read
 }
 
 fn poll_write_to(

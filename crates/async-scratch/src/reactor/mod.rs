@@ -50,7 +50,10 @@
 //! system call and the moment the waker is stored, with a flag per direction: the
 //! reactor sets it at every edge; `poll_io` clears it just before each call, and if
 //! it is set again after a `WouldBlock`, tries again instead of waiting. (tokio and
-//! mio make the same choice; tokio's flag is a readiness bit with a tick.)
+//! mio make the same choice; tokio's flag is a readiness bit with a tick.) One
+//! exception to "try first", as in tokio: a read of a stream that returned fewer
+//! bytes than asked emptied the kernel's buffer, so the next read waits for an edge
+//! at once, without the call that could only say `WouldBlock`.
 //!
 //! Wakes may be spurious: an edge in one direction reports the socket's whole
 //! readiness, so a writer waiting for buffer space may be woken by arriving data. It
@@ -618,14 +621,21 @@ impl<T: AsFd> Registered<T> {
             self.interest
         );
         let unit = ready!(coop::poll_proceed(cx));
+        let fd = self.io.as_fd().as_raw_fd();
+        let wait = IoWait { fd, readiness };
+        // Drained by the last call, with no edge since: a call could only say
+        // `WouldBlock`, so wait at once (the one exception to "try first").
+        if self.state.take_drained(direction)
+            && self.state.wait(direction, cx.waker(), wait) == Wait::Armed
+        {
+            return Poll::Pending; // the unit goes back: no progress
+        }
         loop {
             // From here on, an edge is one the attempt may have missed.
             self.state.forget_edge(direction);
             match attempt(&self.io) {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    let fd = self.io.as_fd().as_raw_fd();
-                    let wait = IoWait { fd, readiness };
                     if self.state.wait(direction, cx.waker(), wait) == Wait::Armed {
                         return Poll::Pending; // the unit goes back: no progress
                     }
@@ -637,6 +647,21 @@ impl<T: AsFd> Registered<T> {
                 }
             }
         }
+    }
+}
+
+impl<T: AsFd> Registered<T> {
+    /// Says that the last call in `direction` emptied the kernel's buffer: a read of
+    /// a stream socket that returned fewer bytes than asked for, which it does only
+    /// when no more were there. The next [`poll_io`](Self::poll_io) that way then
+    /// waits for an edge without a call first, unless an edge came meanwhile: it
+    /// saves the `WouldBlock` call a request-response protocol otherwise makes per
+    /// message (tokio does the same). Not for datagrams, nor for a call that may
+    /// stop short for another reason.
+    pub(crate) fn note_drained(&self, direction: Direction) {
+        self.state
+            .drained
+            .fetch_or(direction.bit(), Ordering::Relaxed);
     }
 }
 
@@ -675,6 +700,10 @@ struct IoState {
     /// benchmark, where tokio makes 1.5.) Set and tested under the lock, so that an
     /// edge either finds the waker stored or is seen by the poll that stores it.
     edges: AtomicU8,
+    /// One bit per direction: the last call that way emptied the kernel's buffer
+    /// (see [`Registered::note_drained`]). Only the one poller of a direction sets
+    /// and clears its bit, so no ordering is needed beyond its own.
+    drained: AtomicU8,
     directions: Mutex<[Waiting; 2]>,
 }
 
@@ -708,8 +737,18 @@ impl IoState {
         }
     }
 
-    /// After a `WouldBlock` in `direction`: stores `waker` (and records the task's
-    /// wait on the socket, `io`), or says an edge came.
+    /// Whether the last call in `direction` drained the socket; clears the mark.
+    fn take_drained(&self, direction: Direction) -> bool {
+        let drained = self.drained.load(Ordering::Relaxed) & direction.bit() != 0;
+        if drained {
+            self.drained.fetch_and(!direction.bit(), Ordering::Relaxed);
+        }
+        drained
+    }
+
+    /// After a `WouldBlock` in `direction` (or a call that drained the socket):
+    /// stores `waker` (and records the task's wait on the socket, `io`), or says an
+    /// edge came.
     fn wait(&self, direction: Direction, waker: &Waker, io: IoWait) -> Wait {
         let mut directions = lock(&self.directions);
         if self.edges.load(Ordering::SeqCst) & direction.bit() != 0 {
@@ -853,6 +892,47 @@ mod tests {
         let next = ours.poll_io(&mut cx, Direction::Read, &mut read);
         assert!(next.is_pending(), "nothing more was sent: {next:?}");
         assert_eq!(calls.get(), 1, "one call, its WouldBlock, and the wait");
+    }
+
+    /// After a call that drained the socket, the next wait makes no call at all;
+    /// but an edge that came since the drain is not lost: that wait calls again.
+    #[test]
+    fn a_drained_socket_waits_without_a_call_unless_an_edge_came() {
+        let reactor = Reactor::new().unwrap();
+        let (ours, mut theirs) = sys::nonblocking_socket_pair().unwrap();
+        let ours = reactor.handle().register(Socket(ours), Interest::READABLE);
+        let ours = ours.unwrap();
+        let reader = Arc::new(CountingWaker::default());
+        let waker = Waker::from(Arc::clone(&reader));
+        let mut cx = Context::from_waker(&waker);
+        let calls = std::cell::Cell::new(0);
+        let mut byte = [0; 1];
+        let mut read = |socket: &Socket| {
+            calls.set(calls.get() + 1);
+            (&socket.0).read(&mut byte)
+        };
+
+        ours.note_drained(Direction::Read);
+        let waited = ours.poll_io(&mut cx, Direction::Read, &mut read);
+        assert!(waited.is_pending(), "nothing was sent: {waited:?}");
+        assert_eq!(calls.get(), 0, "drained: no call before the wait");
+        theirs.write_all(b"x").unwrap();
+        park_expecting_a_wake(&reactor);
+        assert_eq!(reader.wakes.load(Ordering::SeqCst), 1);
+        let poll = ours.poll_io(&mut cx, Direction::Read, &mut read);
+        assert!(matches!(poll, Poll::Ready(Ok(1))), "{poll:?}");
+
+        // Drained again, then an edge before the next poll: it must call, not wait.
+        ours.note_drained(Direction::Read);
+        theirs.write_all(b"y").unwrap();
+        park_expecting_a_wake(&reactor); // ends for the edge; no waker is stored
+        calls.set(0);
+        let poll = ours.poll_io(&mut cx, Direction::Read, &mut read);
+        assert!(
+            matches!(poll, Poll::Ready(Ok(1))),
+            "the edge was lost: {poll:?}"
+        );
+        assert_eq!(calls.get(), 1);
     }
 
     /// A read that would block stores its waker in the read slot; the peer's write

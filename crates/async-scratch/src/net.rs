@@ -42,6 +42,7 @@
 //! `ToSocketAddrs`, as std's does, since a listener's address is almost always
 //! written as a literal.
 
+use crate::executor::waits::IoReadiness;
 use crate::reactor::{set_backlog, start_connect, Direction, Handle, Interest, Registered};
 use std::fmt;
 use std::future::poll_fn;
@@ -108,7 +109,7 @@ impl TcpListener {
         let (stream, peer) = std::task::ready!(self.listener.poll_io_for(
             cx,
             Direction::Read,
-            "accept",
+            IoReadiness::Accept,
             std::net::TcpListener::accept
         ))?;
         // An accepted socket does not inherit the listener's non-blocking mode.
@@ -193,7 +194,7 @@ impl TcpStream {
         let stream = TcpStream::from_std(handle, start_connect(address)?)?;
         let connected = |cx: &mut Context<'_>| {
             let stream = &stream.stream;
-            stream.poll_io_for(cx, Direction::Write, "connect", connect_outcome)
+            stream.poll_io_for(cx, Direction::Write, IoReadiness::Connect, connect_outcome)
         };
         poll_fn(connected).await?;
         Ok(stream)

@@ -135,13 +135,39 @@ pub(crate) enum WaitTarget {
     Io(IoWait),
 }
 
-/// A task's wait on a socket: which descriptor, and for what.
+/// A task's wait on a socket: which descriptor, and for what. Small (8 bytes), so
+/// that it does not grow every wait record: a task's records sit in a map's node of
+/// eleven, allocated whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct IoWait {
     /// The socket's file descriptor, as `ls -l /proc/<pid>/fd` or `lsof` name it.
     pub(crate) fd: i32,
-    /// What the task waits for, in words: "readable", "writable", "accept", "connect".
-    pub(crate) readiness: &'static str,
+    /// What the task waits for.
+    pub(crate) readiness: IoReadiness,
+}
+
+/// What a task waits for on a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IoReadiness {
+    /// Data, or the end of the stream.
+    Readable,
+    /// Room in the send buffer.
+    Writable,
+    /// A connection to accept.
+    Accept,
+    /// Its own connect to finish.
+    Connect,
+}
+
+impl IoReadiness {
+    fn describe(self) -> &'static str {
+        match self {
+            IoReadiness::Readable => "readable",
+            IoReadiness::Writable => "writable",
+            IoReadiness::Accept => "accept",
+            IoReadiness::Connect => "connect",
+        }
+    }
 }
 
 /// What the executor may know of an async mutex: its name, and which task holds it.
@@ -174,7 +200,9 @@ impl WaitTarget {
             WaitTarget::Children(_) => "awaits the children of a join_all, one of which \
                  waits on something the executor cannot see"
                 .to_string(),
-            WaitTarget::Io(io) => format!("waits on I/O: fd {}, {}", io.fd, io.readiness),
+            WaitTarget::Io(io) => {
+                format!("waits on I/O: fd {}, {}", io.fd, io.readiness.describe())
+            }
             WaitTarget::Lock(lock) => {
                 let name = lock
                     .name

@@ -126,7 +126,7 @@ compile_error!(
 mod epoll;
 
 use crate::coop;
-use crate::executor::waits::{register_wait, IoWait, WaitRegistration, WaitTarget};
+use crate::executor::waits::{register_wait, IoReadiness, IoWait, WaitRegistration, WaitTarget};
 use crate::locking::lock;
 use crate::park::{Park, Unpark};
 use epoll as sys;
@@ -166,11 +166,11 @@ impl Direction {
         1 << self.index()
     }
 
-    /// What a task waiting this way waits for, in the diagnostics' words.
-    fn readiness(self) -> &'static str {
+    /// What a task waiting this way waits for, as the diagnostics say it.
+    fn readiness(self) -> IoReadiness {
         match self {
-            Direction::Read => "readable",
-            Direction::Write => "writable",
+            Direction::Read => IoReadiness::Readable,
+            Direction::Write => IoReadiness::Writable,
         }
     }
 }
@@ -607,12 +607,12 @@ impl<T: AsFd> Registered<T> {
     }
 
     /// [`poll_io`](Self::poll_io), with what the task waits for named for the
-    /// diagnostics (`"accept"`, `"connect"`) where the direction alone says too little.
+    /// diagnostics (accept, connect) where the direction alone says too little.
     pub(crate) fn poll_io_for<R>(
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
-        readiness: &'static str,
+        readiness: IoReadiness,
         mut attempt: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         assert!(

@@ -240,7 +240,7 @@ pub struct Reactor {
     woken: RefCell<Vec<Waker>>,
     /// The wait records of the woken tasks, withdrawn with their wakers, dropped once
     /// no lock is held (see [`IoState::record_edges`]); kept to reuse the allocation.
-    withdrawn: RefCell<Vec<WaitRegistration>>,
+    withdrawn: RefCell<Vec<Box<WaitRegistration>>>,
 }
 
 /// What the reactor, its handles and its unparker share.
@@ -297,7 +297,7 @@ impl Reactor {
         &self,
         events: &sys::Events,
         woken: &mut Vec<Waker>,
-        withdrawn: &mut Vec<WaitRegistration>,
+        withdrawn: &mut Vec<Box<WaitRegistration>>,
     ) {
         let sources = lock(&self.shared.sources);
         for readiness in events.iter() {
@@ -716,7 +716,9 @@ struct Waiting {
     /// they are on, and `waker` is a task's own): there exactly while `waker` is, so
     /// one record per stored waker, withdrawn when the reactor takes the waker to
     /// wake it, when another waker replaces it, or when the socket is dropped.
-    record: Option<WaitRegistration>,
+    /// Boxed: a pointer when it is absent, not 40 bytes per direction of every
+    /// socket (with the diagnostics off, it is always absent).
+    record: Option<Box<WaitRegistration>>,
 }
 
 /// What [`IoState::wait`] did.
@@ -759,7 +761,7 @@ impl IoState {
             Some(stored) if stored.will_wake(waker) => None, // same task: no clone
             _ => {
                 // A new waker: its wait is recorded (nothing is, with diagnostics off).
-                let record = register_wait(waker, WaitTarget::Io(io));
+                let record = register_wait(waker, WaitTarget::Io(io)).map(Box::new);
                 let old_record = mem::replace(&mut slot.record, record);
                 Some((slot.waker.replace(waker.clone()), old_record))
             }
@@ -776,7 +778,7 @@ impl IoState {
         &self,
         readiness: sys::Readiness,
         woken: &mut Vec<Waker>,
-        withdrawn: &mut Vec<WaitRegistration>,
+        withdrawn: &mut Vec<Box<WaitRegistration>>,
     ) {
         let mut directions = lock(&self.directions);
         let edges = [

@@ -240,7 +240,7 @@ pub struct Reactor {
     woken: RefCell<Vec<Waker>>,
     /// The wait records of the woken tasks, withdrawn with their wakers, dropped once
     /// no lock is held (see [`IoState::record_edges`]); kept to reuse the allocation.
-    withdrawn: RefCell<Vec<Box<WaitRegistration>>>,
+    withdrawn: RefCell<Vec<WaitRegistration>>,
 }
 
 /// What the reactor, its handles and its unparker share.
@@ -297,7 +297,7 @@ impl Reactor {
         &self,
         events: &sys::Events,
         woken: &mut Vec<Waker>,
-        withdrawn: &mut Vec<Box<WaitRegistration>>,
+        withdrawn: &mut Vec<WaitRegistration>,
     ) {
         let sources = lock(&self.shared.sources);
         for readiness in events.iter() {
@@ -778,7 +778,7 @@ impl IoState {
         &self,
         readiness: sys::Readiness,
         woken: &mut Vec<Waker>,
-        withdrawn: &mut Vec<Box<WaitRegistration>>,
+        withdrawn: &mut Vec<WaitRegistration>,
     ) {
         let mut directions = lock(&self.directions);
         let edges = [
@@ -790,7 +790,7 @@ impl IoState {
                 self.edges.fetch_or(direction.bit(), Ordering::SeqCst);
                 let slot = &mut directions[direction.index()];
                 woken.extend(slot.waker.take());
-                withdrawn.extend(slot.record.take());
+                withdrawn.extend(slot.record.take().map(|record| *record));
             }
         }
     }

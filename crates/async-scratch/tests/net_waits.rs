@@ -13,7 +13,7 @@ mod common;
 use async_scratch::diagnostics::Diagnostic;
 use async_scratch::executor::{spawn_named, yield_now, Executor};
 use async_scratch::mutex::Mutex as AsyncMutex;
-use async_scratch::net::TcpStream;
+use async_scratch::net::{TcpListener, TcpStream};
 use async_scratch::observe::Event;
 use async_scratch::reactor::{Handle, Reactor};
 use common::{receive_or_give_up, GIVE_UP_AFTER};
@@ -238,4 +238,38 @@ async fn read_twice_then_drop(stream: TcpStream, stash: Arc<Mutex<Option<Waker>>
         Poll::Pending
     })
     .await;
+}
+
+/// A listener's wait is named for what it is: an accept, not a read. The report is
+/// what connects the client it waits for.
+#[test]
+fn an_accept_wait_is_named_as_one() {
+    let (reports, fd) = within_give_up(|| {
+        let reactor = Reactor::new().unwrap();
+        let mut listener = TcpListener::bind(&reactor.handle(), "127.0.0.1:0").unwrap();
+        let (fd, address) = (listener.as_fd().as_raw_fd(), listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let client = Mutex::new(None);
+        let executor = Executor::builder()
+            .park(reactor)
+            .wait_watchdog(QUIET_SPELL)
+            .on_diagnostic(move |report: &Diagnostic| {
+                if let Diagnostic::NoWakeInSight { tasks, .. } = report {
+                    sink.lock().unwrap().push(waits_of(tasks, "acceptor"));
+                    // The kernel completes a loopback handshake into the backlog.
+                    *client.lock().unwrap() = Some(std::net::TcpStream::connect(address));
+                }
+            })
+            .build();
+        executor.block_on(async move {
+            let acceptor =
+                spawn_named("acceptor", async move { listener.accept().await.map(drop) });
+            acceptor.await.unwrap().unwrap();
+        });
+        let reports = seen.lock().unwrap().clone();
+        (reports, fd)
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0], Some(format!("waits on I/O: fd {fd}, accept")));
 }

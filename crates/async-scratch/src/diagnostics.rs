@@ -18,6 +18,10 @@
 //!   `JoinHandle`s are recorded (task → lock holder, task → awaited task), so a cycle is
 //!   reported with its tasks in order, the moment it closes, like a database's
 //!   lock-wait graph.
+//! - **Waits on I/O.** A task waiting on a socket ([step 6](crate::net)) is recorded
+//!   as waiting on I/O, with the descriptor and the direction: listed in the reports
+//!   ("waits on I/O: fd 7, readable"), and never called deadlocked, as the reactor
+//!   holds its waker and the kernel decides when it fires.
 //! - **Caught panic.** A panic in user code that nobody waits to be handed (a waker's
 //!   `wake`, the `Drop` of a detached task's output) is caught and reported; the runtime
 //!   carries on (see the executor's doc for where user code runs, and what catches it).

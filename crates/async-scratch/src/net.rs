@@ -42,6 +42,7 @@
 //! `ToSocketAddrs`, as std's does, since a listener's address is almost always
 //! written as a literal.
 
+use crate::executor::waits::IoReadiness;
 use crate::reactor::{set_backlog, start_connect, Direction, Handle, Interest, Registered};
 use std::fmt;
 use std::future::poll_fn;
@@ -105,9 +106,10 @@ impl TcpListener {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        let (stream, peer) = std::task::ready!(self.listener.poll_io(
+        let (stream, peer) = std::task::ready!(self.listener.poll_io_for(
             cx,
             Direction::Read,
+            IoReadiness::Accept,
             std::net::TcpListener::accept
         ))?;
         // An accepted socket does not inherit the listener's non-blocking mode.
@@ -190,7 +192,11 @@ impl TcpStream {
     /// (unreachable network, a timeout of the kernel's own).
     pub async fn connect(handle: &Handle, address: SocketAddr) -> io::Result<TcpStream> {
         let stream = TcpStream::from_std(handle, start_connect(address)?)?;
-        poll_fn(|cx| stream.stream.poll_io(cx, Direction::Write, connect_outcome)).await?;
+        let connected = |cx: &mut Context<'_>| {
+            let stream = &stream.stream;
+            stream.poll_io_for(cx, Direction::Write, IoReadiness::Connect, connect_outcome)
+        };
+        poll_fn(connected).await?;
         Ok(stream)
     }
 
@@ -350,7 +356,13 @@ fn poll_read_from(
     cx: &mut Context<'_>,
     buf: &mut [u8],
 ) -> Poll<io::Result<usize>> {
-    stream.poll_io(cx, Direction::Read, |mut socket| socket.read(buf))
+    let wanted = buf.len();
+    let read = stream.poll_io(cx, Direction::Read, |mut socket| socket.read(buf));
+    // A stream socket's read stops short only when the kernel had no more.
+    if matches!(read, Poll::Ready(Ok(n)) if n > 0 && n < wanted) {
+        stream.note_drained(Direction::Read);
+    }
+    read
 }
 
 fn poll_write_to(

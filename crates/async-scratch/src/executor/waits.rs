@@ -65,6 +65,8 @@ impl TaskHeader {
     fn is_beyond_this_executor(&self, wait: &WaitTarget) -> bool {
         match (wait, wait.task()) {
             (WaitTarget::Children(_), _) => false, // its children's waits are listed too
+            // The reactor holds the waker, and only the kernel knows when it fires.
+            (WaitTarget::Io(_), _) => true,
             // A task of another executor; or one that is over, whose lock guard
             // lives on elsewhere (it was returned, or sent to a thread).
             (_, Some(task)) => {
@@ -127,6 +129,45 @@ pub(crate) enum WaitTarget {
     /// for the task as they are made; this record stands for the task's waker that
     /// the `join_all` keeps (see [`ChildWakers`]).
     Children(Arc<ChildWakers>),
+    /// A socket, through the reactor, which holds the task's waker until the kernel
+    /// says the socket is ready: a wait the executor cannot follow to any task, so
+    /// never part of a deadlock or a cycle it claims, but listed in its reports.
+    Io(IoWait),
+}
+
+/// A task's wait on a socket: which descriptor, and for what. Small (8 bytes), so
+/// that it does not grow every wait record: a task's records sit in a map's node of
+/// eleven, allocated whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IoWait {
+    /// The socket's file descriptor, as `ls -l /proc/<pid>/fd` or `lsof` name it.
+    pub(crate) fd: i32,
+    /// What the task waits for.
+    pub(crate) readiness: IoReadiness,
+}
+
+/// What a task waits for on a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IoReadiness {
+    /// Data, or the end of the stream.
+    Readable,
+    /// Room in the send buffer.
+    Writable,
+    /// A connection to accept.
+    Accept,
+    /// Its own connect to finish.
+    Connect,
+}
+
+impl IoReadiness {
+    fn describe(self) -> &'static str {
+        match self {
+            IoReadiness::Readable => "readable",
+            IoReadiness::Writable => "writable",
+            IoReadiness::Accept => "accept",
+            IoReadiness::Connect => "connect",
+        }
+    }
 }
 
 /// What the executor may know of an async mutex: its name, and which task holds it.
@@ -146,7 +187,7 @@ impl WaitTarget {
         match self {
             WaitTarget::Task(task) => Some(Arc::clone(task)),
             WaitTarget::Lock(lock) => lock.holder(),
-            WaitTarget::Children(_) => None,
+            WaitTarget::Children(_) | WaitTarget::Io(_) => None,
         }
     }
 
@@ -159,6 +200,9 @@ impl WaitTarget {
             WaitTarget::Children(_) => "awaits the children of a join_all, one of which \
                  waits on something the executor cannot see"
                 .to_string(),
+            WaitTarget::Io(io) => {
+                format!("waits on I/O: fd {}, {}", io.fd, io.readiness.describe())
+            }
             WaitTarget::Lock(lock) => {
                 let name = lock
                     .name

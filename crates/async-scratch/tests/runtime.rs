@@ -476,3 +476,58 @@ fn the_blocking_pool_threads_exit_when_idle() {
         }
     });
 }
+
+/// A waker that panics when woken: someone else's code, run by the runtime.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("deliberate: a waiter's waker panics");
+    }
+}
+
+/// A `JoinHandle` polled once with a panicking waker: when the task finishes, the
+/// worker wakes that waker. The panic is caught there; the worker lives on and runs
+/// the next task (with one worker, a dead worker would hang the runtime for good).
+#[test]
+fn a_panicking_waiter_does_not_kill_the_worker() {
+    within_a_minute(|| {
+        let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+        let (finish, finish_rx) = mpsc::channel::<()>();
+        let finish_rx = Mutex::new(finish_rx);
+        let mut handle = runtime.spawn(async move {
+            let _ = finish_rx.lock().unwrap().recv();
+        });
+        let waker = Waker::from(Arc::new(PanickingWaker));
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut handle).poll(&mut cx).is_pending());
+        finish.send(()).unwrap(); // the task ends, and its worker wakes the waker
+        let after = runtime.block_on(runtime.spawn(async { 7 }));
+        assert_eq!(after.unwrap(), 7, "the one worker still runs tasks");
+        assert!(matches!(runtime.block_on(handle), Ok(())));
+    });
+}
+
+/// A runtime dropped by one of its own tasks: the worker cannot join itself, so the
+/// shutdown runs on a thread of its own once the worker is free, and it still ends
+/// every other pending task (its handle says `Cancelled`).
+#[test]
+// The shutdown thread is detached, and may outlive the test by its last lines: Miri
+// counts a thread left running at exit as an error.
+#[cfg_attr(miri, ignore)]
+fn a_runtime_dropped_by_its_own_task_still_shuts_down() {
+    within_a_minute(|| {
+        let runtime = two_workers();
+        let pending = runtime.spawn(std::future::pending::<()>());
+        let (give, take) = mpsc::channel::<Runtime>();
+        let take = Mutex::new(take);
+        let dropper = runtime.spawn(async move {
+            drop(take.lock().unwrap().recv().unwrap());
+        });
+        give.send(runtime).unwrap();
+        let outcome = async_scratch::executor::block_on(dropper);
+        assert!(outcome.is_ok(), "the dropping task ends well: {outcome:?}");
+        let pending = async_scratch::executor::block_on(pending);
+        assert!(matches!(pending, Err(JoinError::Cancelled)), "{pending:?}");
+    });
+}

@@ -296,41 +296,57 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        let shared = &self.shared;
-        shared.shutdown.store(true, Ordering::Release);
-        for parker in shared.parkers.iter() {
-            parker.unpark();
+        let threads = std::mem::take(&mut self.threads);
+        let here = thread::current().id();
+        if threads.iter().any(|worker| worker.thread().id() == here) {
+            // Dropped by one of its own tasks: this worker cannot join itself, and the
+            // task it runs is still being polled. A thread of its own does the shutdown
+            // once this worker has left that poll and stopped.
+            let shared = Arc::clone(&self.shared);
+            let _ = thread::Builder::new()
+                .name("async-scratch-shutdown".into())
+                .spawn(move || shut_down(&shared, threads));
+            return;
         }
-        for thread in self.threads.drain(..) {
-            // A worker catches its tasks' panics; a panic here is the runtime's own
-            // bug, and this drop must not panic in its turn.
-            let _ = thread.join();
-        }
-        shared.blocking.shutdown();
-        // No worker runs now. Queued references are let go; the owned list holds every
-        // pending task, and shuts each down (dropping its future) once. Dropping a
-        // future may wake or spawn others: the closed queues and list refuse them, and
-        // the loop takes what the list still holds.
-        drop(shared.injector.close());
-        for (local, lifo) in shared.locals.iter().zip(shared.lifo.iter()) {
-            // SAFETY: the workers have stopped (joined above): no thread uses the
-            // queues now.
-            drop(unsafe { local.drain() });
-            drop(task::lock(lifo).take());
-        }
-        loop {
-            let pending = shared.owned.close();
-            if pending.is_empty() {
-                break;
-            }
-            for task in pending {
-                task.shutdown();
-            }
-        }
-        // The timers' wakers refer to tasks, which refer to this runtime: a cycle.
-        shared.timers.clear(crate::unwind::drop_payload);
-        drop(shared.injector.close());
+        shut_down(&self.shared, threads);
     }
+}
+
+/// Stops the workers and joins them, then drops every pending task's future once.
+fn shut_down(shared: &Shared, threads: Vec<thread::JoinHandle<()>>) {
+    shared.shutdown.store(true, Ordering::Release);
+    for parker in shared.parkers.iter() {
+        parker.unpark();
+    }
+    for thread in threads {
+        // A worker catches its tasks' panics; a panic here is the runtime's own
+        // bug, and this drop must not panic in its turn.
+        let _ = thread.join();
+    }
+    shared.blocking.shutdown();
+    // No worker runs now. Queued references are let go; the owned list holds every
+    // pending task, and shuts each down (dropping its future) once. Dropping a
+    // future may wake or spawn others: the closed queues and list refuse them, and
+    // the loop takes what the list still holds.
+    drop(shared.injector.close());
+    for (local, lifo) in shared.locals.iter().zip(shared.lifo.iter()) {
+        // SAFETY: the workers have stopped (joined above): no thread uses the
+        // queues now.
+        drop(unsafe { local.drain() });
+        drop(task::lock(lifo).take());
+    }
+    loop {
+        let pending = shared.owned.close();
+        if pending.is_empty() {
+            break;
+        }
+        for task in pending {
+            task.shutdown();
+        }
+    }
+    // The timers' wakers refer to tasks, which refer to this runtime: a cycle.
+    shared.timers.clear(crate::unwind::drop_payload);
+    drop(shared.injector.close());
 }
 
 /// A `block_on` thread's waker: unparks that thread.

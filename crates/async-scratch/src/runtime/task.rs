@@ -230,9 +230,23 @@ where
             let _ = catch_unwind(AssertUnwindSafe(|| drop(unwanted)));
         }
         if let Some(waker) = waker {
-            waker.wake();
+            wake_joiner(waker);
         }
         self.scheduler.release(self.id);
+    }
+}
+
+/// Wakes whoever awaits a task's `JoinHandle`: user code (a waker of anyone's), run on
+/// a worker or on the thread dropping the runtime. A panic there is caught, told on
+/// standard error (the runtime has no reporter yet), and goes no further: it would
+/// otherwise end the worker thread, or the runtime's drop half-way.
+fn wake_joiner(waker: Waker) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+        eprintln!(
+            "async-scratch: caught panic '{}' in the wake of a JoinHandle's waiter; \
+             the runtime carried on",
+            into_message(payload)
+        );
     }
 }
 

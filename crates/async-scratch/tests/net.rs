@@ -20,14 +20,13 @@ use async_scratch::net::{TcpListener, TcpStream};
 use async_scratch::park::Park;
 use async_scratch::reactor::{Direction, Handle, Interest, Reactor};
 use async_scratch::time::sleep;
-use common::{receive_or_give_up, GIVE_UP_AFTER};
+use common::{receive_or_give_up, within_give_up, GIVE_UP_AFTER};
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -38,19 +37,6 @@ use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------
 // Helpers
-
-/// Runs `test` on a thread of its own, and fails (with its panic, or with "never
-/// came" after [`GIVE_UP_AFTER`]) instead of hanging.
-fn within_give_up<T: Send + 'static>(test: impl FnOnce() -> T + Send + 'static) -> T {
-    let (sender, receiver) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = sender.send(catch_unwind(AssertUnwindSafe(test)));
-    });
-    match receive_or_give_up(&receiver, "the end of the test") {
-        Ok(value) => value,
-        Err(panic) => resume_unwind(panic),
-    }
-}
 
 /// Runs the future `body` makes on an executor parked in a new reactor, with the
 /// reactor's handle, bounded as [`within_give_up`].

@@ -8,9 +8,10 @@
 //! The ends are `File`s, whose `read` and `write` are the plain system calls Miri runs
 //! on a socket pair (it has no `recv`/`send`, which `UnixStream` uses).
 
+mod common;
+
 use async_scratch::diagnostics::Diagnostic;
-use async_scratch::executor::{spawn_named, yield_now, Executor};
-use async_scratch::mutex::Mutex as AsyncMutex;
+use async_scratch::executor::{spawn_named, Executor};
 use async_scratch::reactor::{Direction, Interest, Reactor, Registered};
 use std::fs::File;
 use std::future::poll_fn;
@@ -18,6 +19,8 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use common::spawn_lock_cycle;
 
 /// Messages each way: enough for many waits and wakes, few enough for Miri.
 const MESSAGES: usize = if cfg!(miri) { 20 } else { 1_000 };
@@ -138,18 +141,4 @@ fn a_lock_cycle_beside_a_wait_on_a_socket_pair() {
     assert!(reports.contains(listed), "{reports}");
     let io_wait = format!("waits on I/O: fd {fd}, readable");
     assert!(reports.contains(&io_wait), "{reports}");
-}
-
-/// Two tasks that each take one lock, then wait for the other's: a cycle.
-fn spawn_lock_cycle() {
-    let first = Arc::new(AsyncMutex::named("first", ()));
-    let second = Arc::new(AsyncMutex::named("second", ()));
-    let locks = [(first.clone(), second.clone()), (second, first)];
-    for (name, (mine, theirs)) in ["one-way", "other-way"].into_iter().zip(locks) {
-        drop(spawn_named(name, async move {
-            let _mine = mine.lock().await;
-            yield_now().await;
-            let _theirs = theirs.lock().await;
-        }));
-    }
 }

@@ -11,38 +11,23 @@
 mod common;
 
 use async_scratch::diagnostics::Diagnostic;
-use async_scratch::executor::{spawn_named, yield_now, Executor};
-use async_scratch::mutex::Mutex as AsyncMutex;
+use async_scratch::executor::{spawn_named, Executor};
 use async_scratch::net::{TcpListener, TcpStream};
 use async_scratch::observe::Event;
 use async_scratch::reactor::{Handle, Reactor};
-use common::{receive_or_give_up, GIVE_UP_AFTER};
+use common::{spawn_lock_cycle, within_give_up, GIVE_UP_AFTER};
 use std::future::poll_fn;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
-use std::thread;
 use std::time::Duration;
 
 /// How long the executor may sit parked before its wait watchdog says what it cannot
 /// see. Short, as the report is what moves each test on; on a slow machine a report
 /// only comes later, never wrongly.
 const QUIET_SPELL: Duration = Duration::from_millis(20);
-
-/// Runs `test` on a thread of its own, and fails instead of hanging.
-fn within_give_up<T: Send + 'static>(test: impl FnOnce() -> T + Send + 'static) -> T {
-    let (sender, receiver) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = sender.send(catch_unwind(AssertUnwindSafe(test)));
-    });
-    match receive_or_give_up(&receiver, "the end of the test") {
-        Ok(value) => value,
-        Err(panic) => resume_unwind(panic),
-    }
-}
 
 /// A connected pair on loopback: ours registered with `handle`, the peer a blocking
 /// std stream (with timeouts).
@@ -125,21 +110,6 @@ fn a_lock_cycle_beside_a_socket_wait_names_both() {
         waits_of(unseen, "one-way").is_none(),
         "the cycle is seen, not unseen"
     );
-}
-
-/// Two tasks that each take one lock, then wait for the other's: a cycle.
-fn spawn_lock_cycle() {
-    let first = Arc::new(AsyncMutex::named("first", ()));
-    let second = Arc::new(AsyncMutex::named("second", ()));
-    let locks = [(first.clone(), second.clone()), (second, first)];
-    for (name, (mine, theirs)) in ["one-way", "other-way"].into_iter().zip(locks) {
-        // Detached: they stay stuck, and are dropped with the executor.
-        drop(spawn_named(name, async move {
-            let _mine = mine.lock().await;
-            yield_now().await;
-            let _theirs = theirs.lock().await;
-        }));
-    }
 }
 
 /// A task waits to read while the executor parks with nothing else to do: not a

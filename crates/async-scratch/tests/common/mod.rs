@@ -128,3 +128,33 @@ pub fn collect_diagnostics() -> (
     };
     (reporter, seen)
 }
+
+/// Runs `test` on a thread of its own, and fails (with its panic, or with "never
+/// came" after [`GIVE_UP_AFTER`]) instead of hanging.
+pub fn within_give_up<T: Send + 'static>(test: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(test)));
+    });
+    match receive_or_give_up(&receiver, "the end of the test") {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Spawns, on the current executor, two tasks that each take one lock, then wait for
+/// the other's: a cycle, named "one-way" and "other-way", over locks "first" and
+/// "second".
+pub fn spawn_lock_cycle() {
+    let first = Arc::new(async_scratch::mutex::Mutex::named("first", ()));
+    let second = Arc::new(async_scratch::mutex::Mutex::named("second", ()));
+    let locks = [(first.clone(), second.clone()), (second, first)];
+    for (name, (mine, theirs)) in ["one-way", "other-way"].into_iter().zip(locks) {
+        // Detached: they stay stuck, and are dropped with the executor.
+        drop(async_scratch::executor::spawn_named(name, async move {
+            let _mine = mine.lock().await;
+            async_scratch::executor::yield_now().await;
+            let _theirs = theirs.lock().await;
+        }));
+    }
+}

@@ -39,7 +39,8 @@
 //! assert_eq!(sum, Ok(42));
 //! ```
 
-use super::task::{TaskCell, TaskHandle, TaskHeader};
+use super::task::{TaskHeader, TaskPrefix};
+use super::task_ref::TaskRef;
 use super::task_waker::cancel_task;
 use super::waits::{register_wait, WaitRegistration, WaitTarget};
 use crate::coop;
@@ -50,7 +51,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::mem;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::task::{ready, Context, Poll, Waker};
 
 /// Why a spawned task gave no value.
@@ -81,21 +82,6 @@ impl From<TaskError> for JoinError {
         match error {
             TaskError::Panicked(message) => JoinError::Panicked(message),
         }
-    }
-}
-
-/// What a `JoinHandle<T>` reaches of its task, whatever the task's future type.
-pub(crate) trait JoinTask<T>: TaskHandle {
-    fn slot(&self) -> &JoinSlot<T>;
-}
-
-impl<F> JoinTask<F::Output> for TaskCell<F>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    fn slot(&self) -> &JoinSlot<F::Output> {
-        &self.slot
     }
 }
 
@@ -170,32 +156,46 @@ impl<T> JoinSlot<T> {
 /// dropped. [`abort`](JoinHandle::abort) cancels it instead.
 #[must_use = "dropping a JoinHandle detaches its task; await it to get the result"]
 pub struct JoinHandle<T> {
-    pub(super) task: Arc<dyn JoinTask<T>>,
+    /// A `TaskCell<F>` with `F::Output = T`, which starts with a `TaskPrefix<T>`.
+    task: TaskRef,
     /// A handle is `Send` or `Sync` only as its output is: it hands the output over.
-    pub(super) _output: PhantomData<T>,
+    _output: PhantomData<T>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: Arc<dyn JoinTask<T>>) -> JoinHandle<T> {
+    /// The handle of the task `task`.
+    ///
+    /// # Safety
+    /// `task` is a `TaskCell<F>` with `F::Output = T` (so its allocation starts with a
+    /// `TaskPrefix<T>`).
+    pub(super) unsafe fn new(task: TaskRef) -> JoinHandle<T> {
         JoinHandle {
             task,
             _output: PhantomData,
         }
     }
 
+    /// The task's outcome slot.
+    fn slot(&self) -> &JoinSlot<T> {
+        let prefix = self.task.as_ptr().cast::<TaskPrefix<T>>();
+        // SAFETY: the task starts with a `TaskPrefix<T>` (`new`'s contract), `repr(C)`,
+        // whose layout depends on `T` alone; the pointer has the provenance of the
+        // whole allocation, which `self.task` keeps alive for the borrow. Only the
+        // slot is borrowed, never the future after it.
+        unsafe { &(*prefix.as_ptr()).slot }
+    }
+
     /// Cancels the task: it is not polled again, its future is dropped on the executor's
     /// next turn, and awaiting this handle gives [`JoinError::Cancelled`]. A task that
     /// already finished keeps its result. May be called from any thread.
     pub fn abort(&self) {
-        let header: *const TaskHeader = Arc::as_ptr(&self.task).cast();
-        // SAFETY: `Arc::as_ptr` of the task, which starts with its header and which
-        // this handle keeps alive.
-        unsafe { cancel_task(header) };
+        // SAFETY: a `TaskRef`'s pointer, which this handle keeps alive.
+        unsafe { cancel_task(self.task.as_ptr()) };
     }
 
     /// Whether the task has ended (value, panic or cancellation). Never blocks.
     pub fn is_finished(&self) -> bool {
-        !matches!(self.task.slot().lock().outcome, Outcome::Running)
+        !matches!(self.slot().lock().outcome, Outcome::Running)
     }
 }
 
@@ -205,7 +205,7 @@ impl<T: 'static> Future for JoinHandle<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // One unit of the budget if the outcome is there (see `coop`), or a turn to wait.
         let unit = ready!(coop::poll_proceed(cx));
-        let mut state = self.task.slot().lock();
+        let mut state = self.slot().lock();
         match std::mem::replace(&mut state.outcome, Outcome::Taken) {
             Outcome::Finished(result) => {
                 unit.spend();
@@ -216,8 +216,8 @@ impl<T: 'static> Future for JoinHandle<T> {
                 let known =
                     matches!(&state.joiner, Some((joiner, _)) if joiner.will_wake(cx.waker()));
                 if !known {
-                    let awaited: Arc<dyn TaskHandle> = self.task.clone();
-                    let registration = register_wait(cx.waker(), WaitTarget::Task(awaited));
+                    let awaited = WaitTarget::Task(self.task.clone());
+                    let registration = register_wait(cx.waker(), awaited);
                     // Awaited through a wait the executor knows, the handle can abort
                     // nothing while its awaiter is stuck; otherwise it stays "loose".
                     let loose = registration.is_none();
@@ -225,7 +225,7 @@ impl<T: 'static> Future for JoinHandle<T> {
                     let previous = state.joiner.replace((cx.waker().clone(), registration));
                     drop(state);
                     drop(previous); // outside the lock: dropping a registration locks too
-                    self.task.header().set_handle_loose(loose);
+                    self.task.set_handle_loose(loose);
                 }
                 Poll::Pending
             }
@@ -240,7 +240,7 @@ impl<T: 'static> Future for JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         let (outcome, joiner) = {
-            let mut state = self.task.slot().lock();
+            let mut state = self.slot().lock();
             state.detached = true;
             let outcome = match &state.outcome {
                 Outcome::Finished(_) => mem::replace(&mut state.outcome, Outcome::Taken),
@@ -250,12 +250,10 @@ impl<T> Drop for JoinHandle<T> {
         };
         drop(joiner);
         // Gone: it can abort nothing any more.
-        self.task.header().set_handle_loose(false);
+        self.task.set_handle_loose(false);
         if let Outcome::Finished(result) = outcome {
             let place = "the drop of a task's output, with its JoinHandle";
-            self.task
-                .header()
-                .catch_reported(place, move || drop(result));
+            self.task.catch_reported(place, move || drop(result));
         }
     }
 }

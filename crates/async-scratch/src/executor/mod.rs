@@ -13,15 +13,16 @@
 //!               └── waker.wake() (any thread, a timer, another task)
 //! ```
 //! - **A task is one allocation**, a `TaskCell`: its header (id, name, spawn location,
-//!   state word), the slot its result waits in, and its future, shared through an
-//!   `Arc` by its wakers, its `JoinHandle`, the executor's list of tasks and, while it
-//!   is queued, the ready queue. A task's waker points at its header, with one
-//!   `static` vtable for every task (see `task_waker`).
+//!   state word), the slot its result waits in, and its future, shared through
+//!   `TaskRef`s (one pointer each, counted in the state word: see `task_ref`) by its
+//!   wakers, its `JoinHandle`, the executor's list of tasks and, while it is queued,
+//!   the ready queue. A task's waker is a `TaskRef` by another name, with one `static`
+//!   vtable for every task (see `task_waker`).
 //! - **The executor's list of tasks** is a slab (a `Vec` with a free list), indexed by
 //!   [`TaskId`]: what diagnostics walk, and what the executor ends when it is dropped.
 //!   Polling never looks in it.
 //! - **The ready queue** holds the tasks to poll, themselves: a waker pushes its
-//!   task's `Arc`, so running it needs no lookup. It is behind a `Mutex` because
+//!   task's `TaskRef`, so running it needs no lookup. It is behind a `Mutex` because
 //!   wakers may be called from any thread; the executor takes the whole queue at once
 //!   and polls that batch, so each lock is paid once per batch, and a task woken while
 //!   the batch runs (say, by `yield_now`) waits for the next batch: fair.
@@ -106,11 +107,13 @@
 //! assert_eq!(total, 385);
 //! ```
 //!
-//! *Teaching shortcut:* the task's reference count is an `Arc`'s, and the executor
-//! reaches a task through `dyn` traits (`RunTask`, `TaskHandle`). async-task and tokio
-//! count references in the state word itself and dispatch through a hand-written
-//! vtable: a few bytes and an indirection less, at the price of raw-pointer reference
-//! counting. Here the raw pointers are confined to the waker (`task_waker`).
+//! *From `Arc` to `TaskRef`:* until the task core was rebuilt, a task's reference count
+//! was an `Arc`'s and the executor reached a task through `dyn` traits: fat pointers
+//! everywhere, and two counts more in front of every task. Now, as in async-task and
+//! tokio, references are counted in the state word itself and the type-dependent part
+//! of a task (poll, end, free) is reached through a hand-written vtable in its header
+//! (`task_ref`): 8 bytes a pointer instead of 16, at the price of raw-pointer
+//! reference counting, confined to `task_ref`, `task` and `task_waker`.
 
 mod context;
 mod join_handle;
@@ -118,6 +121,7 @@ mod shared;
 mod slab;
 mod state;
 mod task;
+mod task_ref;
 mod task_waker;
 mod wait_watch;
 pub(crate) mod waits;
@@ -148,8 +152,9 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
 pub(crate) use task::current_task;
-use task::{polled, CurrentTask, Runnable, TaskCell, TaskHeader, ROOT};
-use task_waker::{task_waker_ref, TaskRefs};
+use task::{allocate_root, polled, CurrentTask, Runnable, TaskCell, TaskHeader, ROOT};
+use task_ref::TaskRef;
+use task_waker::task_waker_ref;
 use wait_watch::WaitWatch;
 use waits::distinct_cycles;
 use watchdog::{start_watchdog, StallWatch};
@@ -574,13 +579,7 @@ impl Executor {
         let _running = RunGuard::enter(&self.core);
         let mut future = pin!(future);
         let name = Some("block_on's future".into());
-        let root = Arc::new(TaskHeader::new(
-            ROOT,
-            &self.core.shared,
-            &TaskRefs::ROOT,
-            name,
-            Location::caller(),
-        ));
+        let root = allocate_root(&self.core.shared, name, Location::caller());
         root.state.set_handle_loose(false); // `block_on`'s own future has no handle
         let outcome = loop {
             if root.is_scheduled() {
@@ -669,18 +668,17 @@ impl Core {
     {
         let mut tasks = self.tasks.borrow_mut();
         let id = tasks.next_id();
-        let refs = &const { TaskRefs::spawned::<TaskCell<F>>() };
-        let header = TaskHeader::new(id, &self.shared, refs, name, spawned_at);
+        let vtable = TaskCell::<F>::vtable();
+        let header = TaskHeader::new(id, &self.shared, vtable, name, spawned_at);
         // The one allocation of the task: header, outcome slot and future together.
-        let task = Arc::new(TaskCell::new(header, future));
+        let task = TaskCell::allocate(header, future);
         tasks.insert(task.clone());
         drop(tasks);
         self.spawned.borrow_mut().push(task.clone());
         // Told with no borrow held: the observer may spawn, too.
-        self.shared.observe(|| Event::Spawned {
-            task: task.header.info(),
-        });
-        JoinHandle::new(task)
+        self.shared.observe(|| Event::Spawned { task: task.info() });
+        // SAFETY: `task` is a `TaskCell<F>`, whose output is the handle's.
+        unsafe { JoinHandle::new(task) }
     }
 
     /// Fires the timers that are due; the clock is read only when a timer is pending.
@@ -752,7 +750,7 @@ impl Core {
     }
 
     /// Polls `block_on`'s own future once.
-    fn poll_root<F: Future>(&self, root: &Arc<TaskHeader>, future: Pin<&mut F>) -> Poll<F::Output> {
+    fn poll_root<F: Future>(&self, root: &TaskRef, future: Pin<&mut F>) -> Poll<F::Output> {
         self.note_progress();
         let _current = CurrentTask::enter(root);
         let waker = task_waker_ref(root);

@@ -20,7 +20,12 @@
 //! | 3 | `CANCELLED` | `JoinHandle::abort` | never |
 //! | 4 | `LOST_REPORTED` | the first report of the task as lost | never |
 //! | 5 | `HANDLE_LOOSE` | a new task (its `JoinHandle` exists); a handle awaited through no known wait | a handle awaited through a known wait; the handle dropped |
-//! | 8.. | waker count | an owning waker made (`+1`) | one dropped or consumed (`-1`) |
+//! | 8..36 | waker count | an owning waker made (`+1`) | one dropped or consumed (`-1`) |
+//! | 36..64 | reference count | a [`TaskRef`](super::task_ref::TaskRef) made: the executor's list, a queue entry, a waker, the `JoinHandle`, a wait record (`+1`) | one dropped (`-1`); the last frees the task |
+//!
+//! The word is 64 bits on every target: two counts of 28 bits each, over 268 million,
+//! which a program reaching is a program leaking (both abort the process, as
+//! `Arc`'s count does, rather than overflow into the flags).
 //!
 //! # Transitions
 //!
@@ -42,34 +47,61 @@
 //! async-scratch --lib --release loom`).
 
 #[cfg(loom)]
-use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::atomic::{AtomicU64, Ordering};
 use std::fmt;
 #[cfg(not(loom))]
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-const SCHEDULED: usize = 1 << 0;
-const RUNNING: usize = 1 << 1;
-const COMPLETE: usize = 1 << 2;
-const CANCELLED: usize = 1 << 3;
-const LOST_REPORTED: usize = 1 << 4;
-const HANDLE_LOOSE: usize = 1 << 5;
+const SCHEDULED: u64 = 1 << 0;
+const RUNNING: u64 = 1 << 1;
+const COMPLETE: u64 = 1 << 2;
+const CANCELLED: u64 = 1 << 3;
+const LOST_REPORTED: u64 = 1 << 4;
+const HANDLE_LOOSE: u64 = 1 << 5;
 /// The waker count lives above the flags; one waker is this much of the word.
 const WAKER_SHIFT: u32 = 8;
-const ONE_WAKER: usize = 1 << WAKER_SHIFT;
+const ONE_WAKER: u64 = 1 << WAKER_SHIFT;
+/// The reference count lives above the waker count.
+const REF_SHIFT: u32 = 36;
+const ONE_REF: u64 = 1 << REF_SHIFT;
+/// The most either count may reach: half its field, so that an increment past it is
+/// seen (and the process aborted) long before it could carry into the next field.
+const COUNT_LIMIT: u64 = 1 << 27;
 
 /// The state word of one task. Every method is one atomic operation (or, for the rare
 /// `complete`, one loop of them), `AcqRel`: whoever sees a transition also sees what
 /// its thread did before it (the outcome written before `COMPLETE`, say).
-pub(crate) struct State(AtomicUsize);
+pub(crate) struct State(AtomicU64);
 
 /// One reading of the word: what a transition found, or what `load` saw.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Snapshot(usize);
+pub(crate) struct Snapshot(u64);
 
 impl State {
-    /// A new task: queued at once, with no waker yet.
+    /// A new task: queued at once, with no waker yet, and one reference (its
+    /// creator's).
     pub(crate) fn new_scheduled() -> State {
-        State(AtomicUsize::new(SCHEDULED | HANDLE_LOOSE))
+        State(AtomicU64::new(SCHEDULED | HANDLE_LOOSE | ONE_REF))
+    }
+
+    /// One more reference to the task. `Relaxed`, as for `Arc`: a reference is made
+    /// from one its maker holds, so the task cannot be freed meanwhile, and nothing is
+    /// published by it.
+    pub(crate) fn ref_inc(&self) {
+        let before = Snapshot(self.0.fetch_add(ONE_REF, Ordering::Relaxed));
+        abort_past_limit(before.refs());
+    }
+
+    /// One reference fewer; returns whether it was the last, and the caller must free
+    /// the task. `AcqRel`, as for `Arc`: every use of the task through other references
+    /// happens before the free.
+    pub(crate) fn ref_dec(&self) -> bool {
+        let before = Snapshot(self.0.fetch_sub(ONE_REF, Ordering::AcqRel));
+        assert!(
+            before.refs() > 0,
+            "a task reference released twice: {before:?}"
+        );
+        before.refs() == 1
     }
 
     /// Whether the task's `JoinHandle` is "loose": alive, and not awaited through a
@@ -140,19 +172,24 @@ impl State {
     /// drops it): sets `COMPLETE`, clears `RUNNING`. Once only; returns whether this
     /// call was the one.
     pub(crate) fn complete(&self) -> bool {
-        let update = |word: usize| (word & COMPLETE == 0).then_some((word | COMPLETE) & !RUNNING);
+        let update = |word: u64| (word & COMPLETE == 0).then_some((word | COMPLETE) & !RUNNING);
         self.0
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, update)
             .is_ok()
     }
 
-    /// An owning waker was made.
+    /// An owning waker was made, with the reference it owns: one atomic step for
+    /// both counts. (Dropping a waker takes two, see `TaskRef`.)
     pub(crate) fn waker_created(&self) {
-        self.0.fetch_add(ONE_WAKER, Ordering::AcqRel);
+        let before = Snapshot(self.0.fetch_add(ONE_WAKER | ONE_REF, Ordering::AcqRel));
+        abort_past_limit(before.wakers());
+        abort_past_limit(before.refs());
     }
 
     /// An owning waker went. Returns the word as it is now: with no waker left and the
-    /// task not queued, the task may be lost.
+    /// task not queued, the task may be lost. The waker's reference is still held: the
+    /// caller reads the header after this (to report a lost task), then gives the
+    /// reference back.
     pub(crate) fn waker_released(&self) -> Snapshot {
         let before = Snapshot(self.0.fetch_sub(ONE_WAKER, Ordering::SeqCst));
         assert!(before.wakers() > 0, "a waker released twice: {before:?}");
@@ -185,8 +222,13 @@ impl Snapshot {
     }
 
     /// Owning wakers alive anywhere.
-    pub(crate) fn wakers(self) -> usize {
-        self.0 >> WAKER_SHIFT
+    pub(crate) fn wakers(self) -> u64 {
+        (self.0 >> WAKER_SHIFT) & (ONE_REF / ONE_WAKER - 1)
+    }
+
+    /// References to the task alive anywhere (wakers' included).
+    pub(crate) fn refs(self) -> u64 {
+        self.0 >> REF_SHIFT
     }
 
     /// Whether a loose `JoinHandle` (see `set_handle_loose`) could still abort it.
@@ -228,7 +270,17 @@ impl fmt::Debug for Snapshot {
         } else {
             set.join(" | ")
         };
-        write!(f, "Snapshot({flags}, {} wakers)", self.wakers())
+        let (wakers, refs) = (self.wakers(), self.refs());
+        write!(f, "Snapshot({flags}, {wakers} wakers, {refs} refs)")
+    }
+}
+
+/// Aborts the process if a count read before an increment was already at its limit:
+/// a count that wrapped would free a task still in use (see the module doc).
+fn abort_past_limit(count: u64) {
+    if count >= COUNT_LIMIT {
+        eprintln!("a task's waker or reference count passed {COUNT_LIMIT}: aborting");
+        std::process::abort();
     }
 }
 
@@ -287,6 +339,23 @@ mod tests {
     }
 
     #[test]
+    fn the_last_reference_is_told_it_is_the_last() {
+        let state = State::new_scheduled();
+        state.ref_inc();
+        state.waker_created();
+        assert_eq!((state.load().refs(), state.load().wakers()), (3, 1));
+        state.waker_released();
+        assert_eq!(
+            state.load().refs(),
+            3,
+            "the waker's reference is given back apart"
+        );
+        assert!(!state.ref_dec());
+        assert!(!state.ref_dec());
+        assert!(state.ref_dec(), "the third was the last");
+    }
+
+    #[test]
     #[should_panic(expected = "start_poll on a task that is")]
     fn polling_a_task_that_is_not_queued_is_refused() {
         let state = State::new_scheduled();
@@ -303,12 +372,12 @@ mod tests {
         state.start_poll();
         assert_eq!(
             format!("{state:?}"),
-            "Snapshot(RUNNING | HANDLE_LOOSE, 2 wakers)"
+            "Snapshot(RUNNING | HANDLE_LOOSE, 2 wakers, 3 refs)"
         );
         state.cancel();
         assert_eq!(
             format!("{:?}", state.load()),
-            "Snapshot(SCHEDULED | RUNNING | CANCELLED | HANDLE_LOOSE, 2 wakers)"
+            "Snapshot(SCHEDULED | RUNNING | CANCELLED | HANDLE_LOOSE, 2 wakers, 3 refs)"
         );
     }
 }
@@ -407,6 +476,34 @@ mod loom_model {
             let end = task.state.load();
             assert_eq!(end.wakers(), 0);
             assert!(!end.looks_lost());
+        });
+    }
+
+    /// References dropped on two threads at once, one a waker's (two steps: its count,
+    /// then its reference): exactly one of them is the last, and it sees the word
+    /// with nothing else in it.
+    #[test]
+    fn exactly_one_reference_is_the_last() {
+        loom::model(|| {
+            let task = Task::new();
+            task.state.waker_created();
+            let frees = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+            let waker_thread = {
+                let (task, frees) = (Arc::clone(&task), Arc::clone(&frees));
+                thread::spawn(move || {
+                    task.state.waker_released();
+                    if task.state.ref_dec() {
+                        frees.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            };
+            if task.state.ref_dec() {
+                frees.fetch_add(1, Ordering::Relaxed);
+            }
+            waker_thread.join().unwrap();
+            assert_eq!(frees.load(Ordering::Relaxed), 1);
+            assert_eq!(task.state.load().refs(), 0);
+            assert_eq!(task.state.load().wakers(), 0);
         });
     }
 

@@ -5,16 +5,19 @@
 //! [`TaskHeader`], the part any thread may read (its id, name, spawn location and
 //! state word, and how its wakers reach it), then the slot its outcome waits in, then
 //! its future, which only the executor's thread touches. Everything else holds the
-//! task through one of two views: [`TaskHandle`] (a header, for wait records and
-//! diagnostics) and [`RunTask`] (something to poll, for the ready queue).
+//! task through a [`TaskRef`]: one pointer to the header, counted in the state word
+//! (see `task_ref`), the same for the ready queue, the executor's list, the wakers,
+//! the `JoinHandle` and the wait records.
 //!
 //! **Step 4** introduced tasks; step 5's diagnostics read their headers; this module
 //! gathers what a task is, which the executor's run loop (in `mod.rs`) only drives.
 
+use super::context::queue_here;
 use super::join_handle::{JoinError, JoinSlot};
 use super::shared::Shared;
 use super::state::State;
-use super::task_waker::{is_waker_of, task_waker_ref, StartsWithHeader, TaskRefs};
+use super::task_ref::{TaskRef, TaskVtable};
+use super::task_waker::task_waker_ref;
 use super::waits::{report_certain_cycle, WaitRecords};
 use crate::coop;
 use crate::diagnostics::{Diagnostic, TaskId, TaskInfo};
@@ -25,6 +28,7 @@ use std::future::Future;
 use std::mem::{self, ManuallyDrop};
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -36,9 +40,9 @@ pub(super) const ROOT: TaskId = crate::observe::BLOCK_ON;
 /// the head of the task's [`TaskCell`]): who the task is, and how to queue it.
 pub(crate) struct TaskHeader {
     pub(super) id: TaskId,
-    /// Queued, being polled, complete, cancelled, and how many owning wakers are alive
+    /// Queued, being polled, complete, cancelled, how many owning wakers are alive
     /// anywhere (the waker vtable counts them; borrowed wakers, used for polls, are not
-    /// counted): one atomic word, see `state`.
+    /// counted), and how many references to the task: one atomic word, see `state`.
     pub(super) state: State,
     /// How many of those are held by our own primitives for a wait the executor knows
     /// (a `JoinHandle`, the async `Mutex`). The rest are held "outside".
@@ -48,20 +52,20 @@ pub(crate) struct TaskHeader {
     /// (`join(handle, lock.lock())`), and one wait ending must not erase another.
     pub(super) waits_on: Mutex<WaitRecords>,
     pub(super) shared: Arc<Shared>,
-    /// How the task's wakers count references to the allocation this header starts.
-    pub(super) refs: &'static TaskRefs,
+    /// What depends on the task's future type: how to poll, end, free and queue it.
+    pub(super) vtable: &'static TaskVtable,
     /// `Box<str>`, not `String`: a name never grows, and 8 bytes a task add up.
     pub(super) name: Option<Box<str>>,
     pub(super) spawned_at: &'static Location<'static>,
 }
 
 impl TaskHeader {
-    /// The header of a task held in an `Arc` whose value starts with this header;
-    /// `refs` must be made for that value's type (see `StartsWithHeader`).
+    /// The header of a task whose allocation `vtable` was made for, with one reference
+    /// (its maker's).
     pub(super) fn new(
         id: TaskId,
         shared: &Arc<Shared>,
-        refs: &'static TaskRefs,
+        vtable: &'static TaskVtable,
         name: Option<Box<str>>,
         spawned_at: &'static Location<'static>,
     ) -> TaskHeader {
@@ -71,7 +75,7 @@ impl TaskHeader {
             internal_waits: AtomicU32::new(0),
             waits_on: Mutex::new(WaitRecords::new()),
             shared: Arc::clone(shared),
-            refs,
+            vtable,
             name,
             spawned_at,
         }
@@ -163,60 +167,26 @@ impl TaskHeader {
     }
 }
 
-/// A spawned task as its executor holds it, whatever its future and output: something
-/// to poll, and to end when the executor goes.
-///
-/// Both methods run only on the task's executor's thread: the task's future, which
-/// need not be `Send`, is touched there alone (see `TaskCell`).
-pub(crate) trait RunTask: TaskHandle {
-    /// Polls the task's future once, with the task's own waker; `None` if the task is
-    /// over already (a wake during its last poll queued it once more).
-    fn run(self: Arc<Self>) -> Option<Poll<()>>;
-
-    /// Ends a task whose executor is being dropped: drops its future, and tells its
-    /// handle it was cancelled.
-    fn abandon(&self);
-}
-
 /// A task on the ready queue: the task itself, one reference to it, so that running
 /// it needs no lookup. It may be pushed from any thread, by a waker.
-pub(crate) type Runnable = Arc<dyn RunTask>;
-
-/// A task as other tasks and primitives may hold it (in a wait record), whatever its
-/// output type: a `TaskCell<T>`, or `block_on`'s bare header.
-pub(crate) trait TaskHandle: Send + Sync {
-    fn header(&self) -> &TaskHeader;
-
-    /// Whether `waker` is this task's own waker (not, say, a `join_all` child's).
-    fn is_own_waker(&self, waker: &Waker) -> bool {
-        is_waker_of(waker, self.header())
-    }
-}
-
-/// `block_on`'s own future has a header and nothing else: its waker is made from that.
-impl TaskHandle for TaskHeader {
-    fn header(&self) -> &TaskHeader {
-        self
-    }
-}
+pub(crate) type Runnable = TaskRef;
 
 thread_local! {
     /// The task being polled on this thread, as a raw pointer: set for the length of
     /// each poll, where the poller holds an `Arc` to the task (see `CurrentTask`).
-    static CURRENT_TASK: Cell<Option<*const dyn TaskHandle>> = const { Cell::new(None) };
+    static CURRENT_TASK: Cell<Option<NonNull<TaskHeader>>> = const { Cell::new(None) };
 }
 
-/// Marks a task as the one being polled on this thread, until dropped. It borrows the
-/// task's `Arc` for its whole life, so the task outlives the mark.
+/// Marks a task as the one being polled on this thread, until dropped. It borrows a
+/// reference to the task for its whole life, so the task outlives the mark.
 pub(crate) struct CurrentTask<'a> {
-    previous: Option<*const dyn TaskHandle>,
-    _task: std::marker::PhantomData<&'a ()>,
+    previous: Option<NonNull<TaskHeader>>,
+    _task: std::marker::PhantomData<&'a TaskRef>,
 }
 
 impl<'a> CurrentTask<'a> {
-    pub(crate) fn enter<T: TaskHandle + 'static>(task: &'a Arc<T>) -> CurrentTask<'a> {
-        let concrete: *const T = Arc::as_ptr(task);
-        let pointer: *const dyn TaskHandle = concrete;
+    pub(crate) fn enter(task: &'a TaskRef) -> CurrentTask<'a> {
+        let pointer = task.as_ptr();
         let previous = CURRENT_TASK.with(|current| current.replace(Some(pointer)));
         CurrentTask {
             previous,
@@ -232,17 +202,14 @@ impl Drop for CurrentTask<'_> {
 }
 
 /// The task being polled on this thread, if any.
-pub(crate) fn current_task() -> Option<Arc<dyn TaskHandle>> {
+pub(crate) fn current_task() -> Option<TaskRef> {
     let pointer = CURRENT_TASK.try_with(Cell::get).ok().flatten()?;
     // SAFETY: `CURRENT_TASK` holds a pointer only while a `CurrentTask` guard lives,
-    // and the guard borrows an `Arc` of that task for its whole life (its lifetime
-    // parameter), so the allocation is live and the strong count at least 1. We add a
-    // reference of our own and take it as an `Arc`; nested guards restore the outer
-    // pointer on drop, so the innermost live guard's task is the one read here.
-    unsafe {
-        Arc::increment_strong_count(pointer);
-        Some(Arc::from_raw(pointer))
-    }
+    // and the guard borrows a `TaskRef` of that task for its whole life (its lifetime
+    // parameter), so the task is live and has a reference; the pointer is that
+    // `TaskRef`'s, with its provenance. Nested guards restore the outer pointer on
+    // drop, so the innermost live guard's task is the one read here.
+    Some(unsafe { TaskRef::clone_from_raw(pointer) })
 }
 
 /// Runs one poll of the task with `header`, keeping its state word and the watchdog up
@@ -283,12 +250,15 @@ pub(crate) fn polled<T>(
 }
 
 /// A spawned task, in one allocation: its header (id, state word, name, spawn
-/// location), the slot its outcome waits in, and its future. One `Arc` of it is shared
-/// by the task's wakers, its `JoinHandle`, the executor's list of tasks and, while it
-/// is queued, the ready queue.
+/// location), the slot its outcome waits in, and its future. It is shared through
+/// [`TaskRef`]s by the task's wakers, its `JoinHandle`, the executor's list of tasks
+/// and, while it is queued, the ready queue; the last of them frees it.
 ///
-/// `repr(C)`, header first: a task's waker points at the header, and reaches the
-/// whole cell from there (see `executor::task_waker`).
+/// `repr(C)`, header first: a task's waker and every `TaskRef` point at the header,
+/// and reach the whole cell from there (through the header's vtable, made for this
+/// type). The header and the outcome slot form a [`TaskPrefix`], whose layout depends
+/// on the output type only, so that a `JoinHandle<T>`, which does not know the
+/// future's type, finds the slot.
 ///
 /// The future sits in an `UnsafeCell`, apart from the header: the executor reads a
 /// pending task's header (its name, its waits) through shared references, and those
@@ -296,12 +266,19 @@ pub(crate) fn polled<T>(
 /// (a `&mut` to a local, held across an `.await`) that any other reference to its
 /// memory would invalidate. (Miri reported exactly that while the header was read
 /// through the future.) Only the executor's thread touches the future: it polls it in
-/// [`RunTask::run`] and drops it in `end`.
+/// `run` and drops it in `end`.
 #[repr(C)]
 pub(crate) struct TaskCell<F: Future> {
-    pub(super) header: TaskHeader,
-    pub(super) slot: JoinSlot<F::Output>,
+    prefix: TaskPrefix<F::Output>,
     future: UnsafeCell<FutureSlot<F>>,
+}
+
+/// The start of every task whose output is `T`, whatever its future: the header,
+/// then the outcome slot.
+#[repr(C)]
+pub(crate) struct TaskPrefix<T> {
+    pub(super) header: TaskHeader,
+    pub(super) slot: JoinSlot<T>,
 }
 
 /// The part of a task only its executor's thread touches.
@@ -335,25 +312,58 @@ unsafe impl<F: Future> Send for TaskCell<F> {}
 // through `&JoinHandle` whether the outcome is there, never the future or the output.
 unsafe impl<F: Future> Sync for TaskCell<F> {}
 
-// SAFETY: `repr(C)` with the header first; `spawn` makes the header with
-// `TaskRefs::spawned::<TaskCell<F>>()`.
-unsafe impl<F: Future> StartsWithHeader for TaskCell<F> {}
-
 impl<F: Future> TaskCell<F>
 where
     F: 'static,
     F::Output: 'static,
 {
-    pub(crate) fn new(header: TaskHeader, future: F) -> TaskCell<F> {
-        TaskCell {
-            header,
-            slot: JoinSlot::new(),
+    /// What a `TaskRef` to a `TaskCell<F>` does.
+    const VTABLE: TaskVtable = TaskVtable {
+        run: Self::run,
+        abandon: Self::abandon,
+        dealloc: Self::dealloc,
+        enqueue: enqueue_spawned,
+    };
+
+    /// The vtable a task's header gets, to be passed to `TaskHeader::new` and then to
+    /// [`allocate`](TaskCell::allocate).
+    pub(super) fn vtable() -> &'static TaskVtable {
+        &Self::VTABLE
+    }
+
+    /// Allocates the task, with `header` made with [`vtable`](TaskCell::vtable); returns
+    /// the one reference it starts with.
+    pub(super) fn allocate(header: TaskHeader, future: F) -> TaskRef {
+        debug_assert!(std::ptr::eq(header.vtable, Self::vtable()));
+        let cell = Box::new(TaskCell {
+            prefix: TaskPrefix {
+                header,
+                slot: JoinSlot::new(),
+            },
             future: UnsafeCell::new(FutureSlot {
                 future: ManuallyDrop::new(future),
                 dropped: false,
                 delivered: false,
             }),
-        }
+        });
+        let cell = NonNull::from(Box::leak(cell));
+        // SAFETY: a live allocation made as the vtable says (a `Box<TaskCell<F>>`),
+        // `repr(C)` with the header first, so the cast pointer is the header's, with the
+        // provenance of the whole box; its state word counts one reference, handed over.
+        unsafe { TaskRef::from_raw(cell.cast()) }
+    }
+
+    /// The cell a `TaskRef` points at.
+    ///
+    /// # Safety
+    /// `task` was made by [`allocate`](TaskCell::allocate) for this `F` (its header's
+    /// vtable is this type's).
+    unsafe fn of(task: &TaskRef) -> &TaskCell<F> {
+        // SAFETY: by the contract above, the pointer is a `Box<TaskCell<F>>`'s, and the
+        // reference keeps it alive for the borrow. A shared reference covers the future
+        // only through its `UnsafeCell`, so it asserts nothing about the future's
+        // memory (see the type's doc).
+        unsafe { task.as_ptr().cast::<TaskCell<F>>().as_ref() }
     }
 
     /// The executor's part of the task.
@@ -373,19 +383,124 @@ where
     /// panic in the future's `Drop` replaces the outcome (the value, if any, is dropped
     /// too, its own panic caught): the handle learns that the task panicked.
     fn end(&self, slot: &mut FutureSlot<F>, result: Result<F::Output, JoinError>) {
+        let header = &self.prefix.header;
         let result = match slot.drop_future() {
             Ok(()) => result,
             Err(payload) => {
                 let panicked = Err(JoinError::Panicked(into_message(payload)));
                 let place = "the drop of a task's output";
-                self.header.catch_reported(place, move || drop(result));
+                header.catch_reported(place, move || drop(result));
                 panicked
             }
         };
         slot.delivered = true;
-        self.header.mark_finished();
-        self.slot.finish(result, &self.header);
+        header.mark_finished();
+        self.prefix.slot.finish(result, header);
     }
+
+    /// Polls the task once (`TaskVtable::run`).
+    ///
+    /// # Safety
+    /// `task` is a `TaskCell<F>`'s, and this runs on the task's executor's thread.
+    unsafe fn run(task: &TaskRef) -> Option<Poll<()>> {
+        if task.is_complete() {
+            return None; // queued by a wake during its last poll: nothing to do
+        }
+        // SAFETY: by the contract above.
+        let cell = unsafe { Self::of(task) };
+        // SAFETY: on the task's executor's thread, by the contract above.
+        let slot = unsafe { cell.future_slot() };
+        let outcome = {
+            // SAFETY: the future is never moved while pinned: no method moves it, and
+            // it is only ever dropped in place (`drop_future`); it has not been
+            // dropped, since the task is not complete.
+            let future = unsafe { Pin::new_unchecked(&mut *slot.future) };
+            let _current = CurrentTask::enter(task);
+            // The waker is borrowed from the queue's reference: the poll takes no
+            // reference; only a future that keeps a clone does.
+            let waker = task_waker_ref(task);
+            let mut cx = Context::from_waker(&waker);
+            polled(task, &waker, |cancelled| {
+                if cancelled {
+                    return Poll::Ready(Err(JoinError::Cancelled)); // not polled again
+                }
+                // `AssertUnwindSafe`: after a panic the future is never polled again
+                // (the task ends and the future is dropped), so its broken state is
+                // never seen.
+                match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+                    Err(payload) => Poll::Ready(Err(JoinError::Panicked(into_message(payload)))),
+                }
+            })
+        };
+        Some(outcome.map(|result| cell.end(slot, result)))
+    }
+
+    /// Ends the task as its executor is dropped (`TaskVtable::abandon`).
+    ///
+    /// # Safety
+    /// As for [`run`](TaskCell::run).
+    unsafe fn abandon(task: &TaskRef) {
+        // SAFETY: by the contract above.
+        let cell = unsafe { Self::of(task) };
+        // SAFETY: called by the task's executor, on its thread, as it is dropped.
+        let slot = unsafe { cell.future_slot() };
+        if !slot.delivered {
+            cell.end(slot, Err(JoinError::Cancelled));
+        }
+    }
+
+    /// Frees the task (`TaskVtable::dealloc`).
+    ///
+    /// # Safety
+    /// `header` is a `TaskCell<F>`'s, and its last reference is gone.
+    unsafe fn dealloc(header: NonNull<TaskHeader>) {
+        // SAFETY: by the contract above, the `Box` that `allocate` leaked, now owned by
+        // nobody else. Its future was dropped on the executor's thread already (or is
+        // leaked by `ManuallyDrop`, if the task never ended).
+        drop(unsafe { Box::from_raw(header.cast::<TaskCell<F>>().as_ptr()) });
+    }
+}
+
+/// Queues a spawned task on its executor's ready queue, with the reference given
+/// (`TaskVtable::enqueue`).
+fn enqueue_spawned(task: TaskRef) {
+    let shared = Arc::clone(&task.shared);
+    if let Some(task) = queue_here(&shared, task) {
+        shared.push_ready(task); // from another thread, or another executor
+    }
+}
+
+/// `block_on`'s own future: a task with a header and nothing else, so that it has a
+/// waker, a state word and wait records like any task. It is never on a queue and never
+/// polled through its vtable (`block_on` polls it whenever its `SCHEDULED` bit is on),
+/// so waking it only has to end the executor's park.
+pub(super) fn allocate_root(
+    shared: &Arc<Shared>,
+    name: Option<Box<str>>,
+    spawned_at: &'static Location<'static>,
+) -> TaskRef {
+    const ROOT_VTABLE: TaskVtable = TaskVtable {
+        run: |_| None,
+        abandon: |_| {},
+        dealloc: dealloc_root,
+        enqueue: |task| task.shared.unparker.unpark(),
+    };
+    let header = TaskHeader::new(ROOT, shared, &ROOT_VTABLE, name, spawned_at);
+    let header = NonNull::from(Box::leak(Box::new(header)));
+    // SAFETY: a live `Box<TaskHeader>`, as `ROOT_VTABLE.dealloc` expects; its state word
+    // counts one reference, handed over.
+    unsafe { TaskRef::from_raw(header) }
+}
+
+/// Frees `block_on`'s root task.
+///
+/// # Safety
+/// `header` is the `Box` that `allocate_root` leaked, and its last reference is gone.
+unsafe fn dealloc_root(header: NonNull<TaskHeader>) {
+    // SAFETY: by the contract above.
+    drop(unsafe { Box::from_raw(header.as_ptr()) });
 }
 
 impl<F> FutureSlot<F> {
@@ -403,62 +518,6 @@ impl<F> FutureSlot<F> {
     }
 }
 
-impl<F> TaskHandle for TaskCell<F>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    fn header(&self) -> &TaskHeader {
-        &self.header
-    }
-}
-
-impl<F> RunTask for TaskCell<F>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    fn run(self: Arc<Self>) -> Option<Poll<()>> {
-        if self.header.is_complete() {
-            return None; // queued by a wake during its last poll: nothing to do
-        }
-        // SAFETY: `run` is called by the task's executor, on its thread (`RunTask`).
-        let slot = unsafe { self.future_slot() };
-        let outcome = {
-            // SAFETY: the future is never moved while pinned: no method moves it, and
-            // it is only ever dropped in place (`drop_future`); it has not been
-            // dropped, since the task is not complete.
-            let future = unsafe { Pin::new_unchecked(&mut *slot.future) };
-            let _current = CurrentTask::enter(&self);
-            // The waker is borrowed from the task's own `Arc`: the poll takes no
-            // reference; only a future that keeps a clone does.
-            let waker = task_waker_ref(&self);
-            let mut cx = Context::from_waker(&waker);
-            polled(&self.header, &waker, |cancelled| {
-                if cancelled {
-                    return Poll::Ready(Err(JoinError::Cancelled)); // not polled again
-                }
-                // `AssertUnwindSafe`: after a panic the future is never polled again
-                // (the task ends and the future is dropped), so its broken state is
-                // never seen.
-                match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-                    Err(payload) => Poll::Ready(Err(JoinError::Panicked(into_message(payload)))),
-                }
-            })
-        };
-        Some(outcome.map(|result| self.end(slot, result)))
-    }
-
-    fn abandon(&self) {
-        // SAFETY: called by the task's executor, on its thread, as it is dropped.
-        let slot = unsafe { self.future_slot() };
-        if !slot.delivered {
-            self.end(slot, Err(JoinError::Cancelled));
-        }
-    }
-}
 #[cfg(all(test, target_pointer_width = "64"))]
 mod tests {
     use super::*;

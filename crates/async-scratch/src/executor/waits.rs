@@ -8,7 +8,8 @@
 //! certain of from a wait whose other side it cannot see (a task of another executor,
 //! a lock held by a plain thread): of those it says nothing rather than cry wolf.
 
-use super::task::{current_task, TaskHandle, TaskHeader};
+use super::task::{current_task, TaskHeader};
+use super::task_ref::TaskRef;
 use crate::diagnostics::{Diagnostic, StuckTask, TaskId};
 use crate::locking::lock;
 use std::cell::RefCell;
@@ -113,7 +114,7 @@ impl TaskHeader {
     }
 
     /// Every task this one waits for, through any of its known waits.
-    pub(super) fn waits_for_tasks(&self) -> Vec<Arc<dyn TaskHandle>> {
+    pub(super) fn waits_for_tasks(&self) -> Vec<TaskRef> {
         let waits = self.lock_waits_on();
         waits.values().filter_map(WaitTarget::task).collect()
     }
@@ -122,7 +123,7 @@ impl TaskHeader {
 /// What a task waits for, when it waits on one of our own primitives.
 pub(crate) enum WaitTarget {
     /// The outcome of another task (awaiting its `JoinHandle`).
-    Task(Arc<dyn TaskHandle>),
+    Task(TaskRef),
     /// An async mutex, and through it whoever holds it.
     Lock(Arc<LockRecord>),
     /// The children of a `join_all` the task polls: their own waits are registered
@@ -173,19 +174,19 @@ impl IoReadiness {
 /// What the executor may know of an async mutex: its name, and which task holds it.
 pub(crate) struct LockRecord {
     pub(crate) name: Option<Box<str>>,
-    pub(crate) holder: Mutex<Option<Arc<dyn TaskHandle>>>,
+    pub(crate) holder: Mutex<Option<TaskRef>>,
 }
 
 impl LockRecord {
-    pub(super) fn holder(&self) -> Option<Arc<dyn TaskHandle>> {
+    pub(super) fn holder(&self) -> Option<TaskRef> {
         lock(&self.holder).clone()
     }
 }
 
 impl WaitTarget {
-    pub(super) fn task(&self) -> Option<Arc<dyn TaskHandle>> {
+    pub(super) fn task(&self) -> Option<TaskRef> {
         match self {
-            WaitTarget::Task(task) => Some(Arc::clone(task)),
+            WaitTarget::Task(task) => Some(task.clone()),
             WaitTarget::Lock(lock) => lock.holder(),
             WaitTarget::Children(_) | WaitTarget::Io(_) => None,
         }
@@ -229,7 +230,7 @@ pub(super) type WaitRecords = BTreeMap<u64, WaitTarget>;
 /// A known wait, registered while a task's waker sits in one of our primitives:
 /// the task's wait record is there while it lives, and withdrawn when it is dropped.
 pub(crate) struct WaitRegistration {
-    pub(super) task: Arc<dyn TaskHandle>,
+    pub(super) task: TaskRef,
     pub(super) number: u64,
     /// How the waker it holds is counted, to be uncounted when it goes.
     counted: Counted,
@@ -421,7 +422,7 @@ pub(super) fn report_certain_cycle(task: &TaskHeader) {
 
 /// Every task `start` waits on, and those they wait on, and so on (not `start`
 /// itself, unless a cycle comes back to it).
-fn reachable_from(start: &TaskHeader) -> Vec<Arc<dyn TaskHandle>> {
+fn reachable_from(start: &TaskHeader) -> Vec<TaskRef> {
     let mut seen: HashSet<*const TaskHeader> = HashSet::new();
     let mut reached = Vec::new();
     let mut next = start.waits_for_tasks();
@@ -450,7 +451,7 @@ fn stuck_for_good(task: &TaskHeader) -> bool {
 pub(super) fn wait_cycle_through(start: &TaskHeader) -> Option<Vec<StuckTask>> {
     let first = start.waits_for_tasks();
     /// A task on the path (`None` for `start`), and the tasks it waits on still to try.
-    type Step = (Option<Arc<dyn TaskHandle>>, Vec<Arc<dyn TaskHandle>>);
+    type Step = (Option<TaskRef>, Vec<TaskRef>);
     let mut seen: HashSet<*const TaskHeader> = HashSet::new();
     let mut path: Vec<Step> = vec![(None, first)];
     while let Some((_, untried)) = path.last_mut() {

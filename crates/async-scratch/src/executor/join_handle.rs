@@ -97,9 +97,9 @@ pub(super) struct JoinState<T> {
     /// (The registration is boxed: most handles are awaited after their task ended,
     /// or never, and every task's slot would otherwise carry its 40 bytes.)
     pub(super) joiner: Option<(Waker, Option<Box<WaitRegistration>>)>,
-    /// The handle was dropped: nobody will take the outcome, so it is dropped as it
-    /// arrives (on the executor's thread, where a panic in its `Drop` is caught).
-    pub(super) detached: bool,
+    // Whether the handle was dropped (and the outcome is to be dropped as it arrives,
+    // on the executor's thread, where a panic in its `Drop` is caught) is the state
+    // word's `JOIN_INTEREST`, cleared and read under this slot's lock.
 }
 
 pub(super) enum Outcome<T> {
@@ -115,7 +115,6 @@ impl<T> JoinSlot<T> {
             state: Mutex::new(JoinState {
                 outcome: Outcome::Running,
                 joiner: None,
-                detached: false,
             }),
         }
     }
@@ -131,7 +130,7 @@ impl<T> JoinSlot<T> {
     pub(super) fn finish(&self, result: Result<T, JoinError>, header: &TaskHeader) {
         let (unwanted, joiner) = {
             let mut state = self.lock();
-            if state.detached {
+            if !header.state.load().has_join_interest() {
                 (Some(result), None)
             } else {
                 state.outcome = Outcome::Finished(result);
@@ -239,18 +238,21 @@ impl<T: 'static> Future for JoinHandle<T> {
 /// task as it ends. A wait on this handle, if one was recorded, is withdrawn.
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        let (outcome, joiner) = {
+        let (outcome, joiner, now) = {
             let mut state = self.slot().lock();
-            state.detached = true;
+            // Under the slot's lock, so that `finish` sees either the handle alive and
+            // leaves the outcome for it, or the handle gone and drops the outcome.
+            let now = self.task.state.drop_join_interest();
             let outcome = match &state.outcome {
                 Outcome::Finished(_) => mem::replace(&mut state.outcome, Outcome::Taken),
                 _ => Outcome::Taken,
             };
-            (outcome, state.joiner.take())
+            (outcome, state.joiner.take(), now)
         };
         drop(joiner);
-        // Gone: it can abort nothing any more.
-        self.task.set_handle_loose(false);
+        // Gone, it can abort nothing any more (told with no lock held: this may unpark
+        // the executor, through a custom `Park`).
+        self.task.one_possible_wake_fewer(now);
         if let Outcome::Finished(result) = outcome {
             let place = "the drop of a task's output, with its JoinHandle";
             self.task.catch_reported(place, move || drop(result));

@@ -630,7 +630,7 @@ impl Executor {
                 let header = idle_header(task)?;
                 Some(TaskInfo {
                     id,
-                    name: header.name.as_deref().map(str::to_string),
+                    name: header.name().map(str::to_string),
                     spawned_at: header.spawned_at,
                 })
             })

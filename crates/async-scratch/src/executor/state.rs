@@ -20,6 +20,7 @@
 //! | 3 | `CANCELLED` | `JoinHandle::abort` | never |
 //! | 4 | `LOST_REPORTED` | the first report of the task as lost | never |
 //! | 5 | `HANDLE_LOOSE` | a new task (its `JoinHandle` exists); a handle awaited through no known wait | a handle awaited through a known wait; the handle dropped |
+//! | 6 | `JOIN_INTEREST` | a new task (its `JoinHandle` exists) | the handle dropped: the outcome is dropped as it comes |
 //! | 8..36 | waker count | an owning waker made (`+1`) | one dropped or consumed (`-1`) |
 //! | 36..64 | reference count | a [`TaskRef`](super::task_ref::TaskRef) made: the executor's list, a queue entry, a waker, the `JoinHandle`, a wait record (`+1`) | one dropped (`-1`); the last frees the task |
 //!
@@ -58,6 +59,7 @@ const COMPLETE: u64 = 1 << 2;
 const CANCELLED: u64 = 1 << 3;
 const LOST_REPORTED: u64 = 1 << 4;
 const HANDLE_LOOSE: u64 = 1 << 5;
+const JOIN_INTEREST: u64 = 1 << 6;
 /// The waker count lives above the flags; one waker is this much of the word.
 const WAKER_SHIFT: u32 = 8;
 const ONE_WAKER: u64 = 1 << WAKER_SHIFT;
@@ -81,7 +83,9 @@ impl State {
     /// A new task: queued at once, with no waker yet, and one reference (its
     /// creator's).
     pub(crate) fn new_scheduled() -> State {
-        State(AtomicU64::new(SCHEDULED | HANDLE_LOOSE | ONE_REF))
+        State(AtomicU64::new(
+            SCHEDULED | HANDLE_LOOSE | JOIN_INTEREST | ONE_REF,
+        ))
     }
 
     /// One more reference to the task. `Relaxed`, as for `Arc`: a reference is made
@@ -118,6 +122,13 @@ impl State {
         } else {
             before & !HANDLE_LOOSE
         })
+    }
+
+    /// The task's `JoinHandle` was dropped: nobody will take the outcome, and the handle
+    /// can abort nothing any more (it is no longer loose). Returns the word as it is.
+    pub(crate) fn drop_join_interest(&self) -> Snapshot {
+        let gone = JOIN_INTEREST | HANDLE_LOOSE;
+        Snapshot(self.0.fetch_and(!gone, Ordering::SeqCst) & !gone)
     }
 
     /// `SeqCst`, like `waker_released`: the executor reads waker counts before it
@@ -231,6 +242,11 @@ impl Snapshot {
         self.0 >> REF_SHIFT
     }
 
+    /// Whether the task's `JoinHandle` is alive, to take the outcome.
+    pub(crate) fn has_join_interest(self) -> bool {
+        self.0 & JOIN_INTEREST != 0
+    }
+
     /// Whether a loose `JoinHandle` (see `set_handle_loose`) could still abort it.
     pub(crate) fn handle_loose(self) -> bool {
         self.0 & HANDLE_LOOSE != 0
@@ -259,6 +275,7 @@ impl fmt::Debug for Snapshot {
             (CANCELLED, "CANCELLED"),
             (LOST_REPORTED, "LOST_REPORTED"),
             (HANDLE_LOOSE, "HANDLE_LOOSE"),
+            (JOIN_INTEREST, "JOIN_INTEREST"),
         ];
         let set: Vec<&str> = names
             .iter()
@@ -372,12 +389,12 @@ mod tests {
         state.start_poll();
         assert_eq!(
             format!("{state:?}"),
-            "Snapshot(RUNNING | HANDLE_LOOSE, 2 wakers, 3 refs)"
+            "Snapshot(RUNNING | HANDLE_LOOSE | JOIN_INTEREST, 2 wakers, 3 refs)"
         );
         state.cancel();
         assert_eq!(
             format!("{:?}", state.load()),
-            "Snapshot(SCHEDULED | RUNNING | CANCELLED | HANDLE_LOOSE, 2 wakers, 3 refs)"
+            "Snapshot(SCHEDULED | RUNNING | CANCELLED | HANDLE_LOOSE | JOIN_INTEREST, 2 wakers, 3 refs)"
         );
     }
 }

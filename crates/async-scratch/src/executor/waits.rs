@@ -57,9 +57,10 @@ impl TaskHeader {
     /// side, so it says nothing rather than cry wolf.
     pub(super) fn waits_beyond_this_executor(&self) -> bool {
         let waits = self.lock_waits_on();
-        waits
+        let beyond = waits
             .values()
-            .any(|wait| self.is_beyond_this_executor(wait))
+            .any(|wait| self.is_beyond_this_executor(wait));
+        beyond
     }
 
     /// Whether the other side of `wait` is out of this executor's sight.
@@ -225,7 +226,37 @@ impl WaitTarget {
 /// A task's known waits, in its header: each keyed by the number of the registration
 /// that made it, so that it alone is withdrawn, in registration order. A map, not a
 /// list: a `join_all` of a million handles has a million, withdrawn one by one.
-pub(super) type WaitRecords = BTreeMap<u64, WaitTarget>;
+///
+/// The map is boxed, and made at the first registration: most tasks never wait on
+/// our primitives while pending, and an empty map in every header would cost each
+/// task 24 bytes instead of 8.
+#[derive(Default)]
+#[allow(clippy::box_collection)] // boxed on purpose: 8 bytes in the header, not 24
+pub(super) struct WaitRecords(Option<Box<BTreeMap<u64, WaitTarget>>>);
+
+impl WaitRecords {
+    pub(super) fn new() -> WaitRecords {
+        WaitRecords(None)
+    }
+
+    pub(super) fn insert(&mut self, number: u64, target: WaitTarget) {
+        self.0
+            .get_or_insert_with(Box::default)
+            .insert(number, target);
+    }
+
+    pub(super) fn remove(&mut self, number: u64) -> Option<WaitTarget> {
+        self.0.as_mut()?.remove(&number)
+    }
+
+    pub(super) fn values(&self) -> impl Iterator<Item = &WaitTarget> {
+        self.0.iter().flat_map(|records| records.values())
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|records| records.is_empty())
+    }
+}
 
 /// A known wait, registered while a task's waker sits in one of our primitives:
 /// the task's wait record is there while it lives, and withdrawn when it is dropped.
@@ -287,7 +318,7 @@ impl Drop for WaitRegistration {
     fn drop(&mut self) {
         let header = self.task.header();
         // Taken out under the lock, dropped after it: a record holds `Arc`s of tasks.
-        let withdrawn = header.lock_waits_on().remove(&self.number);
+        let withdrawn = header.lock_waits_on().remove(self.number);
         drop(withdrawn);
         match &self.counted {
             Counted::Task => drop(header.internal_waits.fetch_sub(1, Ordering::AcqRel)),

@@ -15,18 +15,19 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
 }
 
-/// Queues `task` on the executor running on this thread, if it is the task's own
-/// (whose shared half is `shared`): a wake from inside the executor (a task waking
-/// itself or another, a timer firing, a reactor's ready socket) then needs no lock and
-/// no unpark, since the executor is running right here. Gives the task back otherwise.
-pub(super) fn queue_here(shared: &Shared, task: Runnable) -> Option<Runnable> {
+/// Queues `task` on the executor running on this thread, if it is the task's own: a
+/// wake from inside the executor (a task waking itself or another, a timer firing, a
+/// reactor's ready socket) then needs no lock and no unpark, since the executor is
+/// running right here. Gives the task back otherwise.
+pub(super) fn queue_here(task: Runnable) -> Option<Runnable> {
+    let shared: *const Shared = Arc::as_ptr(&task.shared);
     let mut task = Some(task);
     let _ = CURRENT.try_with(|current| {
         let Ok(current) = current.try_borrow() else {
             return;
         };
         let Some(core) = current.as_ref() else { return };
-        if !std::ptr::eq(&*core.shared, shared) {
+        if !std::ptr::eq(Arc::as_ptr(&core.shared), shared) {
             return; // another executor's task
         }
         // A statement, not the closure's value: its borrow ends before `current`'s.

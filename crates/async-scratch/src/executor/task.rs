@@ -47,6 +47,11 @@ pub(crate) struct TaskHeader {
     /// How many of those are held by our own primitives for a wait the executor knows
     /// (a `JoinHandle`, the async `Mutex`). The rest are held "outside".
     pub(super) internal_waits: AtomicU32,
+    /// How many records `waits_on` holds, readable without its lock: after every
+    /// `Pending` poll the executor asks whether the task has any (to look for a wait
+    /// cycle), and nearly always the answer is no. (It fits in the padding after
+    /// `internal_waits`: the header does not grow.)
+    pub(super) wait_records: AtomicU32,
     /// What the task waits for, when it is one of those known waits: one record per
     /// registration, the latest last, since a task may wait on several things at once
     /// (`join(handle, lock.lock())`), and one wait ending must not erase another.
@@ -75,6 +80,7 @@ impl TaskHeader {
             id,
             state: State::new_scheduled(), // a new task is queued at once
             internal_waits: AtomicU32::new(0),
+            wait_records: AtomicU32::new(0),
             waits_on: Mutex::new(WaitRecords::new()),
             shared: Arc::clone(shared),
             vtable,
@@ -480,9 +486,10 @@ where
 /// Queues a spawned task on its executor's ready queue, with the reference given
 /// (`TaskVtable::enqueue`).
 fn enqueue_spawned(task: TaskRef) {
-    let shared = Arc::clone(&task.shared);
-    if let Some(task) = queue_here(&shared, task) {
-        shared.push_ready(task); // from another thread, or another executor
+    if let Some(task) = queue_here(task) {
+        // From another thread, or another executor: through the ready queue's lock.
+        let shared = Arc::clone(&task.shared);
+        shared.push_ready(task);
     }
 }
 

@@ -110,8 +110,11 @@ impl TaskHeader {
     }
 
     /// Whether the task has any known wait (cheap: one lock, no walk).
+    /// Whether the task has any known wait. Exact for the task's own thread after its
+    /// poll (the only place its waits are registered); a wait withdrawn on another
+    /// thread meanwhile may still be counted, which costs only a look at the records.
     pub(super) fn has_known_waits(&self) -> bool {
-        !self.lock_waits_on().is_empty()
+        self.wait_records.load(Ordering::Acquire) > 0
     }
 
     /// Every task this one waits for, through any of its known waits.
@@ -252,10 +255,6 @@ impl WaitRecords {
     pub(super) fn values(&self) -> impl Iterator<Item = &WaitTarget> {
         self.0.iter().flat_map(|records| records.values())
     }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.0.as_ref().is_none_or(|records| records.is_empty())
-    }
 }
 
 /// A known wait, registered while a task's waker sits in one of our primitives:
@@ -304,6 +303,7 @@ pub(crate) fn register_wait(waker: &Waker, target: WaitTarget) -> Option<WaitReg
         Counted::Nowhere => {}
     }
     header.lock_waits_on().insert(number, target);
+    header.wait_records.fetch_add(1, Ordering::Release);
     // A cycle this closes is looked for once the poll is over (`report_certain_cycle`):
     // now, the task is still running, and another of its branches may yet release
     // what this one waits for.
@@ -319,6 +319,7 @@ impl Drop for WaitRegistration {
         let header = self.task.header();
         // Taken out under the lock, dropped after it: a record holds `Arc`s of tasks.
         let withdrawn = header.lock_waits_on().remove(self.number);
+        header.wait_records.fetch_sub(1, Ordering::Release);
         drop(withdrawn);
         match &self.counted {
             Counted::Task => drop(header.internal_waits.fetch_sub(1, Ordering::AcqRel)),

@@ -44,14 +44,12 @@ use super::task_ref::TaskRef;
 use super::task_waker::cancel_task;
 use super::waits::{register_wait, WaitRegistration, WaitTarget};
 use crate::coop;
-use crate::locking::lock;
 use crate::task::TaskError;
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::mem;
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard};
 use std::task::{ready, Context, Poll, Waker};
 
 /// Why a spawned task gave no value.
@@ -85,66 +83,91 @@ impl From<TaskError> for JoinError {
     }
 }
 
-/// The slot a task and its handle share.
+/// The slot a task and its handle share: two cells, and no lock. Which side may touch
+/// each cell, when, is said by the task's state word (`DELIVERED`, `JOIN_WAKER`,
+/// `JOIN_INTEREST`): see "Who may touch the outcome slot" in [`state`](super::state).
 pub(crate) struct JoinSlot<T> {
-    pub(super) state: Mutex<JoinState<T>>,
-}
-
-pub(super) struct JoinState<T> {
-    pub(super) outcome: Outcome<T>,
-    /// The waker of whoever awaits the handle, called when the outcome arrives, and
-    /// the executor's record of that wait (when the awaiter is one of its tasks).
+    /// The task's outcome: the task's to write until `DELIVERED`, the handle's to take
+    /// after (or the task's to drop, if the handle is gone).
+    outcome: UnsafeCell<Option<Result<T, JoinError>>>,
+    /// The waker of whoever awaits the handle, and the executor's record of that wait
+    /// (when the awaiter is one of its tasks): the handle's while `JOIN_WAKER` is clear.
     /// (The registration is boxed: most handles are awaited after their task ended,
     /// or never, and every task's slot would otherwise carry its 40 bytes.)
-    pub(super) joiner: Option<(Waker, Option<Box<WaitRegistration>>)>,
-    // Whether the handle was dropped (and the outcome is to be dropped as it arrives,
-    // on the executor's thread, where a panic in its `Drop` is caught) is the state
-    // word's `JOIN_INTEREST`, cleared and read under this slot's lock.
+    joiner: UnsafeCell<Option<Joiner>>,
 }
 
-pub(super) enum Outcome<T> {
-    Running,
-    Finished(Result<T, JoinError>),
-    /// The handle has taken the result.
-    Taken,
-}
+/// An awaiter's waker, with the record of its wait.
+type Joiner = (Waker, Option<Box<WaitRegistration>>);
 
 impl<T> JoinSlot<T> {
     pub(super) fn new() -> JoinSlot<T> {
         JoinSlot {
-            state: Mutex::new(JoinState {
-                outcome: Outcome::Running,
-                joiner: None,
-            }),
+            outcome: UnsafeCell::new(None),
+            joiner: UnsafeCell::new(None),
         }
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, JoinState<T>> {
-        // Only ever held to move values in and out: never left half-written.
-        lock(&self.state)
+    /// Takes the outcome out.
+    ///
+    /// # Safety
+    /// The caller owns the outcome cell now (see the type's doc), and no reference to
+    /// it is alive.
+    unsafe fn take_outcome(&self) -> Option<Result<T, JoinError>> {
+        // SAFETY: by the contract above.
+        unsafe { (*self.outcome.get()).take() }
     }
 
-    /// Hands `result` to the handle and wakes whoever awaits it. The awaiter's waker and
-    /// the `Drop` of an output nobody will take are user code: a panic in either is
-    /// caught and reported, never thrown into the executor.
+    /// Replaces the awaiter's waker, giving back the one that was there.
+    ///
+    /// # Safety
+    /// The caller owns the waker cell (`JOIN_WAKER` clear for the handle, or cleared
+    /// by the task after delivery), and no reference to it is alive.
+    unsafe fn replace_joiner(&self, joiner: Option<Joiner>) -> Option<Joiner> {
+        // SAFETY: by the contract above.
+        unsafe { std::ptr::replace(self.joiner.get(), joiner) }
+    }
+
+    /// Whether the stored waker would wake the same task as `waker`.
+    ///
+    /// # Safety
+    /// `JOIN_WAKER` is set (the cell is only read, by anyone, until it is cleared), or
+    /// the caller owns the cell.
+    unsafe fn joiner_will_wake(&self, waker: &Waker) -> bool {
+        // SAFETY: by the contract above, nobody writes the cell during this read.
+        let joiner = unsafe { &*self.joiner.get() };
+        matches!(joiner, Some((joiner, _)) if joiner.will_wake(waker))
+    }
+
+    /// Hands `result` to the handle and wakes whoever awaits it: the task's end, on its
+    /// executor's thread, once. The awaiter's waker and the `Drop` of an output nobody
+    /// will take are user code: a panic in either is caught and reported, never
+    /// thrown into the executor.
     pub(super) fn finish(&self, result: Result<T, JoinError>, header: &TaskHeader) {
-        let (unwanted, joiner) = {
-            let mut state = self.lock();
-            if !header.state.load().has_join_interest() {
-                (Some(result), None)
-            } else {
-                state.outcome = Outcome::Finished(result);
-                (None, state.joiner.take())
-            }
-        };
-        if let Some(result) = unwanted {
+        // SAFETY: not yet `DELIVERED`: the outcome cell is the task's.
+        unsafe { *self.outcome.get() = Some(result) };
+        let before = header.state.deliver();
+        if !before.has_join_interest() {
+            // SAFETY: the handle is gone, and it left the outcome to the task (it saw
+            // no `DELIVERED` when it went): the cell is still the task's.
+            let unwanted = unsafe { self.take_outcome() };
             header.catch_reported("the drop of a detached task's output", move || {
-                drop(result);
+                drop(unwanted);
             });
         }
-        if let Some((joiner, registration)) = joiner {
-            drop(registration);
-            header.catch_reported("the wake of the task awaiting it", || joiner.wake());
+        if before.has_join_waker() {
+            // SAFETY: `JOIN_WAKER` is set: reading is allowed to anyone.
+            let joiner = unsafe { &*self.joiner.get() };
+            if let Some((waker, _)) = joiner {
+                header.catch_reported("the wake of the task awaiting it", || waker.wake_by_ref());
+            }
+            header.state.release_join_waker();
+            // SAFETY: the task cleared `JOIN_WAKER` after `DELIVERED`: the cell is its
+            // own, for good (the handle sets the bit only before `DELIVERED`).
+            let joiner = unsafe { self.replace_joiner(None) };
+            header.catch_reported("the drop of the waker of the task awaiting it", || {
+                drop(joiner);
+            });
         }
     }
 }
@@ -194,7 +217,51 @@ impl<T> JoinHandle<T> {
 
     /// Whether the task has ended (value, panic or cancellation). Never blocks.
     pub fn is_finished(&self) -> bool {
-        !matches!(self.slot().lock().outcome, Outcome::Running)
+        self.task.state.load().is_delivered()
+    }
+
+    /// The outcome, once `DELIVERED` has been seen.
+    fn take_delivered(&self) -> Result<T, JoinError> {
+        // SAFETY: the outcome was delivered, so its cell is this handle's; `&self` is the
+        // only way to it, and no reference into it is kept.
+        let outcome = unsafe { self.slot().take_outcome() };
+        outcome.expect("a JoinHandle was polled after it returned its result")
+    }
+
+    /// Stores `waker` for the task to wake at its end (with the record of the wait, when
+    /// the awaiter is a task of the executor), unless the outcome arrived meanwhile.
+    fn store_joiner(&self, waker: &Waker) -> Poll<Result<T, JoinError>> {
+        let slot = self.slot();
+        if self.task.state.load().has_join_waker() {
+            // SAFETY: `JOIN_WAKER` is set: reading is allowed.
+            if unsafe { slot.joiner_will_wake(waker) } {
+                return Poll::Pending; // the same awaiter, already waiting
+            }
+            if self.task.state.unset_join_waker().is_err() {
+                return Poll::Ready(self.take_delivered());
+            }
+        }
+        let awaited = WaitTarget::Task(self.task.clone());
+        let registration = register_wait(waker, awaited);
+        // Awaited through a wait the executor knows, the handle can abort nothing while
+        // its awaiter is stuck; otherwise it stays "loose".
+        let loose = registration.is_none();
+        let joiner = (waker.clone(), registration.map(Box::new));
+        // SAFETY: `JOIN_WAKER` is clear (it was, or this handle just cleared it): the
+        // cell is the handle's.
+        let previous = unsafe { slot.replace_joiner(Some(joiner)) };
+        drop(previous); // its registration withdrawn, its waker dropped
+        let stored = self.task.state.set_join_waker();
+        self.task.set_handle_loose(loose);
+        match stored {
+            Ok(()) => Poll::Pending,
+            Err(_delivered) => {
+                // The task ended meanwhile, saw no waker, and left the cell to us.
+                // SAFETY: `JOIN_WAKER` is still clear: the cell is the handle's.
+                drop(unsafe { slot.replace_joiner(None) });
+                Poll::Ready(self.take_delivered())
+            }
+        }
     }
 }
 
@@ -204,32 +271,15 @@ impl<T: 'static> Future for JoinHandle<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // One unit of the budget if the outcome is there (see `coop`), or a turn to wait.
         let unit = ready!(coop::poll_proceed(cx));
-        let mut state = self.slot().lock();
-        match std::mem::replace(&mut state.outcome, Outcome::Taken) {
-            Outcome::Finished(result) => {
-                unit.spend();
-                Poll::Ready(result)
-            }
-            Outcome::Running => {
-                state.outcome = Outcome::Running;
-                let known =
-                    matches!(&state.joiner, Some((joiner, _)) if joiner.will_wake(cx.waker()));
-                if !known {
-                    let awaited = WaitTarget::Task(self.task.clone());
-                    let registration = register_wait(cx.waker(), awaited);
-                    // Awaited through a wait the executor knows, the handle can abort
-                    // nothing while its awaiter is stuck; otherwise it stays "loose".
-                    let loose = registration.is_none();
-                    let registration = registration.map(Box::new);
-                    let previous = state.joiner.replace((cx.waker().clone(), registration));
-                    drop(state);
-                    drop(previous); // outside the lock: dropping a registration locks too
-                    self.task.set_handle_loose(loose);
-                }
-                Poll::Pending
-            }
-            Outcome::Taken => panic!("a JoinHandle was polled after it returned its result"),
+        if self.task.state.load().is_delivered() {
+            unit.spend();
+            return Poll::Ready(self.take_delivered());
         }
+        let outcome = self.store_joiner(cx.waker());
+        if outcome.is_ready() {
+            unit.spend();
+        }
+        outcome
     }
 }
 
@@ -238,25 +288,21 @@ impl<T: 'static> Future for JoinHandle<T> {
 /// task as it ends. A wait on this handle, if one was recorded, is withdrawn.
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        let (outcome, joiner, now) = {
-            let mut state = self.slot().lock();
-            // Under the slot's lock, so that `finish` sees either the handle alive and
-            // leaves the outcome for it, or the handle gone and drops the outcome.
-            let now = self.task.state.drop_join_interest();
-            let outcome = match &state.outcome {
-                Outcome::Finished(_) => mem::replace(&mut state.outcome, Outcome::Taken),
-                _ => Outcome::Taken,
-            };
-            (outcome, state.joiner.take(), now)
-        };
-        drop(joiner);
-        // Gone, it can abort nothing any more (told with no lock held: this may unpark
-        // the executor, through a custom `Park`).
-        self.task.one_possible_wake_fewer(now);
-        if let Outcome::Finished(result) = outcome {
+        let slot = self.slot();
+        let before = self.task.state.drop_join_interest();
+        if before.is_delivered() {
+            // SAFETY: delivered before the handle went: the outcome is the handle's.
+            let outcome = unsafe { slot.take_outcome() };
             let place = "the drop of a task's output, with its JoinHandle";
-            self.task.catch_reported(place, move || drop(result));
-        }
+            self.task.catch_reported(place, move || drop(outcome));
+        } else if !before.has_join_waker() || self.task.state.unset_join_waker().is_ok() {
+            // SAFETY: `JOIN_WAKER` is clear, and not delivered: the cell is the handle's
+            // (and stays so: nobody sets the bit but the handle).
+            let joiner = unsafe { slot.replace_joiner(None) };
+            drop(joiner); // its wait withdrawn
+        } // else the task delivered meanwhile, and drops the waker itself.
+          // Gone, it can abort nothing any more (see `set_handle_loose`).
+        self.task.one_possible_wake_fewer(before);
     }
 }
 

@@ -21,10 +21,12 @@
 //! | 4 | `LOST_REPORTED` | the first report of the task as lost | never |
 //! | 5 | `HANDLE_LOOSE` | a new task (its `JoinHandle` exists); a handle awaited through no known wait | a handle awaited through a known wait; the handle dropped |
 //! | 6 | `JOIN_INTEREST` | a new task (its `JoinHandle` exists) | the handle dropped: the outcome is dropped as it comes |
-//! | 8..36 | waker count | an owning waker made (`+1`) | one dropped or consumed (`-1`) |
-//! | 36..64 | reference count | a [`TaskRef`](super::task_ref::TaskRef) made: the executor's list, a queue entry, a waker, the `JoinHandle`, a wait record (`+1`) | one dropped (`-1`); the last frees the task |
+//! | 7 | `DELIVERED` | the task's end, once its outcome is in the slot | never |
+//! | 8 | `JOIN_WAKER` | the handle, once it stored its awaiter's waker in the slot | the handle, to change the waker (only before `DELIVERED`); the task, once it woke it |
+//! | 10..37 | waker count | an owning waker made (`+1`) | one dropped or consumed (`-1`) |
+//! | 37..64 | reference count | a [`TaskRef`](super::task_ref::TaskRef) made: the executor's list, a queue entry, a waker, the `JoinHandle`, a wait record (`+1`) | one dropped (`-1`); the last frees the task |
 //!
-//! The word is 64 bits on every target: two counts of 28 bits each, over 268 million,
+//! The word is 64 bits on every target: two counts of 27 bits each, over 134 million,
 //! which a program reaching is a program leaking (both abort the process, as
 //! `Arc`'s count does, rather than overflow into the flags).
 //!
@@ -38,6 +40,25 @@
 //! | [`start_poll`](State::start_poll) | `SCHEDULED`, not `RUNNING`, not `COMPLETE` | `RUNNING` | polls, unless the word it got back says `CANCELLED` |
 //! | [`end_poll`](State::end_poll) | `RUNNING` | not `RUNNING` | checks the task is not lost (no waker, not `SCHEDULED`) |
 //! | [`complete`](State::complete) | any but `COMPLETE` | `COMPLETE`, not `RUNNING` | delivers the outcome |
+//! | [`deliver`](State::deliver) | not `DELIVERED` | `DELIVERED` | drops the outcome if the word it got back has no `JOIN_INTEREST`; wakes the awaiter if it has `JOIN_WAKER` |
+//! | [`set_join_waker`](State::set_join_waker) | not `JOIN_WAKER`, not `DELIVERED` | `JOIN_WAKER` | waits for the wake; if refused (`DELIVERED`), takes the outcome |
+//! | [`unset_join_waker`](State::unset_join_waker) | `JOIN_WAKER`, not `DELIVERED` | not `JOIN_WAKER` | changes the waker; if refused, takes the outcome |
+//! | [`drop_join_interest`](State::drop_join_interest) | `JOIN_INTEREST` | not `JOIN_INTEREST`, not `HANDLE_LOOSE` | drops the outcome if the word it got back has `DELIVERED` |
+//!
+//! # Who may touch the outcome slot
+//! The slot a task's outcome waits in has two cells, and no lock: the word says whose
+//! each is at any moment.
+//! - **The outcome** is the task's until `DELIVERED`, the handle's after. The task
+//!   writes it, then sets `DELIVERED`; if the word it got back has no `JOIN_INTEREST`,
+//!   the handle is gone, and the task drops the outcome itself. A handle that drops
+//!   sees, in the word it got back from clearing `JOIN_INTEREST`, whether `DELIVERED`
+//!   was there: if it was, the outcome is the handle's to drop; if not, the task's.
+//!   One atomic order between the two operations, so exactly one side drops it.
+//! - **The awaiter's waker** is the handle's while `JOIN_WAKER` is clear: it writes it,
+//!   then sets the bit, unless `DELIVERED` came first (then it takes the waker back and
+//!   the outcome with it). While the bit is set, both sides may only read the waker (to
+//!   compare, to wake), and only the one that clears the bit may take it: the handle,
+//!   to change it, only before `DELIVERED`; the task, after it woke it.
 //!
 //! Why an abort cannot be lost now: `cancel` sets `CANCELLED` and `SCHEDULED` in one
 //! operation, and `start_poll` clears `SCHEDULED` and reads `CANCELLED` in one. If the
@@ -60,15 +81,17 @@ const CANCELLED: u64 = 1 << 3;
 const LOST_REPORTED: u64 = 1 << 4;
 const HANDLE_LOOSE: u64 = 1 << 5;
 const JOIN_INTEREST: u64 = 1 << 6;
+const DELIVERED: u64 = 1 << 7;
+const JOIN_WAKER: u64 = 1 << 8;
 /// The waker count lives above the flags; one waker is this much of the word.
-const WAKER_SHIFT: u32 = 8;
+const WAKER_SHIFT: u32 = 10;
 const ONE_WAKER: u64 = 1 << WAKER_SHIFT;
 /// The reference count lives above the waker count.
-const REF_SHIFT: u32 = 36;
+const REF_SHIFT: u32 = 37;
 const ONE_REF: u64 = 1 << REF_SHIFT;
 /// The most either count may reach: half its field, so that an increment past it is
 /// seen (and the process aborted) long before it could carry into the next field.
-const COUNT_LIMIT: u64 = 1 << 27;
+const COUNT_LIMIT: u64 = 1 << 26;
 
 /// The state word of one task. Every method is one atomic operation (or, for the rare
 /// `complete`, one loop of them), `AcqRel`: whoever sees a transition also sees what
@@ -125,10 +148,66 @@ impl State {
     }
 
     /// The task's `JoinHandle` was dropped: nobody will take the outcome, and the handle
-    /// can abort nothing any more (it is no longer loose). Returns the word as it is.
+    /// can abort nothing any more (it is no longer loose). Returns the word as it was:
+    /// with `DELIVERED`, the outcome is the handle's to drop (see the module doc).
     pub(crate) fn drop_join_interest(&self) -> Snapshot {
         let gone = JOIN_INTEREST | HANDLE_LOOSE;
-        Snapshot(self.0.fetch_and(!gone, Ordering::SeqCst) & !gone)
+        let before = Snapshot(self.0.fetch_and(!gone, Ordering::SeqCst));
+        assert!(
+            before.has_join_interest(),
+            "a JoinHandle dropped twice: {before:?}"
+        );
+        before
+    }
+
+    /// The task's outcome is in the slot. Returns the word as it was: without
+    /// `JOIN_INTEREST`, the caller drops the outcome; with `JOIN_WAKER`, it wakes the
+    /// awaiter, then calls [`release_join_waker`](State::release_join_waker).
+    pub(crate) fn deliver(&self) -> Snapshot {
+        let before = Snapshot(self.0.fetch_or(DELIVERED, Ordering::AcqRel));
+        assert!(
+            !before.is_delivered(),
+            "an outcome delivered twice: {before:?}"
+        );
+        before
+    }
+
+    /// After `deliver`, the task is done with the awaiter's waker: clears `JOIN_WAKER`,
+    /// and the waker is the task's to drop.
+    pub(crate) fn release_join_waker(&self) {
+        let before = Snapshot(self.0.fetch_and(!JOIN_WAKER, Ordering::AcqRel));
+        assert!(
+            before.is_delivered() && before.has_join_waker(),
+            "release_join_waker on a task that is {before:?}"
+        );
+    }
+
+    /// The handle stored its awaiter's waker: sets `JOIN_WAKER`, unless the outcome was
+    /// delivered meanwhile (then `Err`, and the waker is still the handle's).
+    pub(crate) fn set_join_waker(&self) -> Result<(), Snapshot> {
+        self.join_waker_update(|word| {
+            assert!(word & JOIN_WAKER == 0, "set_join_waker: already set");
+            word | JOIN_WAKER
+        })
+    }
+
+    /// The handle takes its awaiter's waker back, to change it: clears `JOIN_WAKER`,
+    /// unless the outcome was delivered meanwhile (then `Err`, and the waker is the
+    /// task's).
+    pub(crate) fn unset_join_waker(&self) -> Result<(), Snapshot> {
+        self.join_waker_update(|word| {
+            assert!(word & JOIN_WAKER != 0, "unset_join_waker: not set");
+            word & !JOIN_WAKER
+        })
+    }
+
+    /// Applies `change` to the word, unless it has `DELIVERED`.
+    fn join_waker_update(&self, change: impl Fn(u64) -> u64) -> Result<(), Snapshot> {
+        let update = |word: u64| (word & DELIVERED == 0).then(|| change(word));
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, update)
+            .map(drop)
+            .map_err(Snapshot)
     }
 
     /// `SeqCst`, like `waker_released`: the executor reads waker counts before it
@@ -242,6 +321,16 @@ impl Snapshot {
         self.0 >> REF_SHIFT
     }
 
+    /// Whether the outcome is in the slot (or was, and was taken).
+    pub(crate) fn is_delivered(self) -> bool {
+        self.0 & DELIVERED != 0
+    }
+
+    /// Whether the handle's awaiter's waker is in the slot (see the module doc).
+    pub(crate) fn has_join_waker(self) -> bool {
+        self.0 & JOIN_WAKER != 0
+    }
+
     /// Whether the task's `JoinHandle` is alive, to take the outcome.
     pub(crate) fn has_join_interest(self) -> bool {
         self.0 & JOIN_INTEREST != 0
@@ -276,6 +365,8 @@ impl fmt::Debug for Snapshot {
             (LOST_REPORTED, "LOST_REPORTED"),
             (HANDLE_LOOSE, "HANDLE_LOOSE"),
             (JOIN_INTEREST, "JOIN_INTEREST"),
+            (DELIVERED, "DELIVERED"),
+            (JOIN_WAKER, "JOIN_WAKER"),
         ];
         let set: Vec<&str> = names
             .iter()
@@ -521,6 +612,122 @@ mod loom_model {
             assert_eq!(frees.load(Ordering::Relaxed), 1);
             assert_eq!(task.state.load().refs(), 0);
             assert_eq!(task.state.load().wakers(), 0);
+        });
+    }
+
+    /// The outcome slot's protocol (see "Who may touch the outcome slot"), as
+    /// `JoinSlot` follows it, with loom's `UnsafeCell`, which fails the model on any
+    /// access the word did not grant. The outcome and the waker are counters of drops.
+    struct Slot {
+        state: State,
+        outcome: loom::cell::UnsafeCell<Option<Arc<()>>>,
+        joiner: loom::cell::UnsafeCell<Option<Arc<loom::sync::atomic::AtomicBool>>>,
+    }
+
+    impl Slot {
+        fn new() -> Arc<Slot> {
+            Arc::new(Slot {
+                state: State::new_scheduled(),
+                outcome: loom::cell::UnsafeCell::new(None),
+                joiner: loom::cell::UnsafeCell::new(None),
+            })
+        }
+
+        /// `JoinSlot::finish`.
+        fn finish(&self, outcome: Arc<()>) {
+            self.outcome
+                .with_mut(|cell| unsafe { *cell = Some(outcome) });
+            let before = self.state.deliver();
+            if !before.has_join_interest() {
+                self.outcome.with_mut(|cell| unsafe { (*cell).take() });
+            }
+            if before.has_join_waker() {
+                self.joiner.with(|cell| unsafe {
+                    let waker = (*cell).as_ref().unwrap();
+                    waker.store(true, Ordering::Release);
+                });
+                self.state.release_join_waker();
+                self.joiner.with_mut(|cell| unsafe { (*cell).take() });
+            }
+        }
+
+        /// `JoinHandle::poll`'s first look and `store_joiner`, for an awaiter that has
+        /// not waited before: `Some` if it got the outcome.
+        fn poll(&self, waker: &Arc<loom::sync::atomic::AtomicBool>) -> Option<Arc<()>> {
+            if self.state.load().is_delivered() {
+                return self.outcome.with_mut(|cell| unsafe { (*cell).take() });
+            }
+            self.joiner
+                .with_mut(|cell| unsafe { *cell = Some(Arc::clone(waker)) });
+            match self.state.set_join_waker() {
+                Ok(()) => None,
+                Err(_) => {
+                    self.joiner.with_mut(|cell| unsafe { (*cell).take() });
+                    self.outcome.with_mut(|cell| unsafe { (*cell).take() })
+                }
+            }
+        }
+
+        /// `JoinHandle::drop`.
+        fn drop_handle(&self) {
+            let before = self.state.drop_join_interest();
+            if before.is_delivered() {
+                self.outcome.with_mut(|cell| unsafe { (*cell).take() });
+            } else if !before.has_join_waker() || self.state.unset_join_waker().is_ok() {
+                self.joiner.with_mut(|cell| unsafe { (*cell).take() });
+            }
+        }
+    }
+
+    /// The task delivering while the handle, awaited once, is dropped: the outcome and
+    /// the waker are each dropped exactly once, by whichever side the word says.
+    #[test]
+    fn a_delivery_racing_a_handle_drop_drops_everything_once() {
+        loom::model(|| {
+            let slot = Slot::new();
+            let outcome = Arc::new(());
+            let waker = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            let got = slot.poll(&waker);
+            assert!(got.is_none(), "nothing was delivered yet");
+            let task = {
+                let (slot, outcome) = (Arc::clone(&slot), Arc::clone(&outcome));
+                thread::spawn(move || slot.finish(outcome))
+            };
+            slot.drop_handle();
+            task.join().unwrap();
+            assert_eq!(
+                Arc::strong_count(&outcome),
+                1,
+                "the outcome was dropped once"
+            );
+            assert_eq!(Arc::strong_count(&waker), 1, "the waker was dropped once");
+        });
+    }
+
+    /// The task delivering while the handle is polled: the handle gets the outcome at
+    /// once, or its waker is woken; never neither.
+    #[test]
+    fn a_delivery_racing_a_poll_is_never_missed() {
+        loom::model(|| {
+            let slot = Slot::new();
+            let waker = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            let task = {
+                let slot = Arc::clone(&slot);
+                thread::spawn(move || slot.finish(Arc::new(())))
+            };
+            let got = slot.poll(&waker);
+            task.join().unwrap();
+            assert!(
+                got.is_some() || waker.load(Ordering::Acquire),
+                "a wake was lost"
+            );
+            if got.is_none() {
+                assert!(
+                    slot.poll(&waker).is_some(),
+                    "woken, the handle finds the outcome"
+                );
+            }
+            slot.drop_handle();
         });
     }
 

@@ -327,6 +327,9 @@ struct FutureSlot<F> {
 //   else takes the output out: `&JoinHandle` only reads whether it is there. And a
 //   cell is never freed with an output still in its slot: a handle forgotten with
 //   `mem::forget` leaks its reference to the cell too.
+// - The slot's two cells (the outcome, the awaiter's waker) have no lock: the state
+//   word hands each from one side to the other (see "Who may touch the outcome slot"
+//   in `state`, and its loom models), so no cell is touched by two threads at once.
 unsafe impl<F: Future> Send for TaskCell<F> {}
 // SAFETY: as for `Send`: shared references on other threads reach the header, and
 // through `&JoinHandle` whether the outcome is there, never the future or the output.
@@ -547,11 +550,11 @@ mod tests {
     /// of one task's allocation (before its future), watched so that it only grows on
     /// purpose. The header is 72 bytes (its state word, vtable, executor, id, spawn
     /// location, a thin name, and the diagnostics' wait records and count); the
-    /// outcome slot 56, the future's flags 8.
+    /// outcome slot 48 (no lock: see `state`), the future's flags 8.
     #[test]
     fn a_task_allocation_stays_within_its_budget() {
         assert_eq!(std::mem::size_of::<TaskHeader>(), 72);
-        assert_eq!(std::mem::size_of::<JoinSlot<()>>(), 56);
-        assert_eq!(std::mem::size_of::<TaskCell<std::future::Ready<()>>>(), 136);
+        assert_eq!(std::mem::size_of::<JoinSlot<()>>(), 48);
+        assert_eq!(std::mem::size_of::<TaskCell<std::future::Ready<()>>>(), 128);
     }
 }

@@ -30,7 +30,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 /// The id of `block_on`'s own future, which is not in the slab.
@@ -55,7 +55,7 @@ pub(crate) struct TaskHeader {
     /// What the task waits for, when it is one of those known waits: one record per
     /// registration, the latest last, since a task may wait on several things at once
     /// (`join(handle, lock.lock())`), and one wait ending must not erase another.
-    pub(super) waits_on: Mutex<WaitRecords>,
+    pub(super) waits_on: WaitRecords,
     pub(super) shared: Arc<Shared>,
     /// What depends on the task's future type: how to poll, end, free and queue it.
     pub(super) vtable: &'static TaskVtable,
@@ -81,7 +81,7 @@ impl TaskHeader {
             state: State::new_scheduled(), // a new task is queued at once
             internal_waits: AtomicU32::new(0),
             wait_records: AtomicU32::new(0),
-            waits_on: Mutex::new(WaitRecords::new()),
+            waits_on: WaitRecords::new(),
             shared: Arc::clone(shared),
             vtable,
             name: name.map(Box::new),
@@ -548,13 +548,13 @@ mod tests {
 
     /// What a task costs at rest is what a million of them cost: this is the budget
     /// of one task's allocation (before its future), watched so that it only grows on
-    /// purpose. The header is 72 bytes (its state word, vtable, executor, id, spawn
+    /// purpose. The header is 64 bytes (its state word, vtable, executor, id, spawn
     /// location, a thin name, and the diagnostics' wait records and count); the
     /// outcome slot 48 (no lock: see `state`), the future's flags 8.
     #[test]
     fn a_task_allocation_stays_within_its_budget() {
-        assert_eq!(std::mem::size_of::<TaskHeader>(), 72);
+        assert_eq!(std::mem::size_of::<TaskHeader>(), 64);
         assert_eq!(std::mem::size_of::<JoinSlot<()>>(), 48);
-        assert_eq!(std::mem::size_of::<TaskCell<std::future::Ready<()>>>(), 128);
+        assert_eq!(std::mem::size_of::<TaskCell<std::future::Ready<()>>>(), 120);
     }
 }

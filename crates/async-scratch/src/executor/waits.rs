@@ -15,7 +15,8 @@ use crate::locking::lock;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -36,8 +37,8 @@ impl TaskHeader {
         (live + loose_handle).saturating_sub(u32::try_from(known).unwrap_or(u32::MAX))
     }
 
-    pub(super) fn lock_waits_on(&self) -> MutexGuard<'_, WaitRecords> {
-        lock(&self.waits_on)
+    pub(super) fn lock_waits_on(&self) -> LockedWaits<'_> {
+        self.waits_on.lock()
     }
 
     /// The task and what it waits for, in words.
@@ -230,30 +231,78 @@ impl WaitTarget {
 /// that made it, so that it alone is withdrawn, in registration order. A map, not a
 /// list: a `join_all` of a million handles has a million, withdrawn one by one.
 ///
-/// The map is boxed, and made at the first registration: most tasks never wait on
-/// our primitives while pending, and an empty map in every header would cost each
-/// task 24 bytes instead of 8.
-#[derive(Default)]
-#[allow(clippy::box_collection)] // boxed on purpose: 8 bytes in the header, not 24
-pub(super) struct WaitRecords(Option<Box<BTreeMap<u64, WaitTarget>>>);
+/// The map and its lock are made at the first registration, and the header keeps one
+/// pointer to them: most tasks never wait on our primitives while pending, and an
+/// empty map behind a lock in every header would cost each task 32 bytes instead of 8.
+pub(super) struct WaitRecords {
+    /// Null until the first registration; then a `Box` of ours, freed in `drop`.
+    map: AtomicPtr<Mutex<RecordMap>>,
+}
+
+type RecordMap = BTreeMap<u64, WaitTarget>;
 
 impl WaitRecords {
     pub(super) fn new() -> WaitRecords {
-        WaitRecords(None)
+        WaitRecords {
+            map: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 
-    pub(super) fn insert(&mut self, number: u64, target: WaitTarget) {
-        self.0
-            .get_or_insert_with(Box::default)
-            .insert(number, target);
+    /// The records, locked (none if the task never registered a wait).
+    pub(super) fn lock(&self) -> LockedWaits<'_> {
+        // SAFETY: the pointer is null or a `Box` of ours, published by `make` with
+        // `Release` (read here with `Acquire`) and freed only in `drop`, which `&self`
+        // keeps from running.
+        let map = unsafe { self.map.load(Ordering::Acquire).as_ref() };
+        LockedWaits(map.map(lock))
+    }
+
+    pub(super) fn insert(&self, number: u64, target: WaitTarget) {
+        lock(self.get_or_make()).insert(number, target);
+    }
+
+    /// The map, made if this is the first registration.
+    fn get_or_make(&self) -> &Mutex<RecordMap> {
+        let current = self.map.load(Ordering::Acquire);
+        let map = if current.is_null() {
+            let made = Box::into_raw(Box::default());
+            let ordering = (Ordering::AcqRel, Ordering::Acquire);
+            match (self.map).compare_exchange(current, made, ordering.0, ordering.1) {
+                Ok(_) => made,
+                Err(other) => {
+                    // SAFETY: `made` lost the race, so it was never published: still ours.
+                    drop(unsafe { Box::from_raw(made) });
+                    other
+                }
+            }
+        } else {
+            current
+        };
+        // SAFETY: as in `lock`: a published `Box` of ours, alive while `&self` is.
+        unsafe { &*map }
+    }
+}
+
+impl Drop for WaitRecords {
+    fn drop(&mut self) {
+        let map = *self.map.get_mut();
+        if !map.is_null() {
+            // SAFETY: a `Box` of ours (see `get_or_make`), freed once, here.
+            drop(unsafe { Box::from_raw(map) });
+        }
+    }
+}
+
+/// A task's wait records, locked; empty if it never had any.
+pub(super) struct LockedWaits<'a>(Option<MutexGuard<'a, RecordMap>>);
+
+impl LockedWaits<'_> {
+    pub(super) fn values(&self) -> impl Iterator<Item = &WaitTarget> {
+        self.0.iter().flat_map(|records| records.values())
     }
 
     pub(super) fn remove(&mut self, number: u64) -> Option<WaitTarget> {
         self.0.as_mut()?.remove(&number)
-    }
-
-    pub(super) fn values(&self) -> impl Iterator<Item = &WaitTarget> {
-        self.0.iter().flat_map(|records| records.values())
     }
 }
 
@@ -302,7 +351,7 @@ pub(crate) fn register_wait(waker: &Waker, target: WaitTarget) -> Option<WaitReg
         Counted::Child(books) => drop(books.registered.fetch_add(1, Ordering::AcqRel)),
         Counted::Nowhere => {}
     }
-    header.lock_waits_on().insert(number, target);
+    header.waits_on.insert(number, target);
     header.wait_records.fetch_add(1, Ordering::Release);
     // A cycle this closes is looked for once the poll is over (`report_certain_cycle`):
     // now, the task is still running, and another of its branches may yet release

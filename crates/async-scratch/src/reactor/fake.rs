@@ -463,3 +463,177 @@ impl fmt::Debug for TcpStream {
             .finish()
     }
 }
+
+/// The fake network's promises, each checked with the poller the reactor uses: an
+/// edge for each transition and none without one, refusal, the end of a stream, and
+/// the resets. Run natively and under Miri (`cargo +nightly miri test -p
+/// async-scratch --lib fake`).
+#[cfg(test)]
+mod tests {
+    use super::super::epoll::{Epoll, Events};
+    use super::*;
+    use crate::reactor::Interest;
+    use std::time::Duration;
+
+    /// Sockets' eventfds as the reactor watches them: edge-triggered epoll.
+    struct Edges {
+        epoll: Epoll,
+        events: Events,
+    }
+
+    impl Edges {
+        /// Watches `sockets`, each with its index as token, and forgets the first
+        /// report epoll makes of a descriptor added while writable.
+        fn watching(sockets: &[&dyn AsFd]) -> Edges {
+            let mut edges = Edges {
+                epoll: Epoll::new().unwrap(),
+                events: Events::new(),
+            };
+            for (token, socket) in (0..).zip(sockets) {
+                let added = edges
+                    .epoll
+                    .add_edge_triggered(socket.as_fd(), token, Interest::BOTH);
+                added.unwrap();
+            }
+            edges.since_last_look();
+            edges
+        }
+
+        /// The tokens of the sockets with an edge since the last look, in order.
+        fn since_last_look(&mut self) -> Vec<u64> {
+            self.epoll
+                .wait(&mut self.events, Some(Duration::ZERO))
+                .unwrap();
+            let mut tokens: Vec<u64> = self.events.iter().map(|ready| ready.token).collect();
+            tokens.sort_unstable();
+            tokens
+        }
+    }
+
+    const CLIENT_TOKEN: u64 = 0;
+    const SERVER_TOKEN: u64 = 1;
+
+    /// A listener and a connection to it, accepted; the addresses agree.
+    fn connected() -> (TcpListener, TcpStream, TcpStream) {
+        let listener = bind_listener("127.0.0.1:0", 8).unwrap();
+        let client = start_connect(listener.local_addr().unwrap()).unwrap();
+        let (server, peer) = accept(&listener).unwrap();
+        assert_eq!(peer, client.local_addr().unwrap());
+        assert_eq!(server.local_addr().unwrap(), client.peer_addr().unwrap());
+        (listener, client, server)
+    }
+
+    fn kind<T: fmt::Debug>(result: io::Result<T>) -> io::ErrorKind {
+        result.expect_err("an error").kind()
+    }
+
+    #[test]
+    fn data_into_an_empty_buffer_is_one_edge_for_the_reader() {
+        let (_listener, client, server) = connected();
+        let mut edges = Edges::watching(&[&client, &server]);
+        assert_eq!((&client).write(b"ab").unwrap(), 2);
+        assert_eq!(edges.since_last_look(), [SERVER_TOKEN]);
+        assert_eq!((&client).write(b"c").unwrap(), 1);
+        assert_eq!(edges.since_last_look(), [], "the buffer was not empty");
+        let mut read = [0; 8];
+        assert_eq!((&server).read(&mut read).unwrap(), 3);
+        assert_eq!(&read[..3], b"abc");
+        assert_eq!(edges.since_last_look(), [], "the buffer was not full");
+        assert_eq!(kind((&server).read(&mut read)), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn room_in_a_full_buffer_is_one_edge_for_the_writer() {
+        let (_listener, client, server) = connected();
+        let mut edges = Edges::watching(&[&client, &server]);
+        let more_than_fits = vec![7; BUFFER_CAPACITY + 10];
+        assert_eq!((&client).write(&more_than_fits).unwrap(), BUFFER_CAPACITY);
+        assert_eq!(kind((&client).write(b"x")), io::ErrorKind::WouldBlock);
+        assert_eq!(edges.since_last_look(), [SERVER_TOKEN]);
+        let mut byte = [0; 1];
+        (&server).read_exact(&mut byte).unwrap();
+        assert_eq!(edges.since_last_look(), [CLIENT_TOKEN]);
+        (&server).read_exact(&mut byte).unwrap();
+        assert_eq!(edges.since_last_look(), [], "the buffer was not full");
+    }
+
+    #[test]
+    fn a_connection_is_an_edge_for_a_listener_with_none_waiting() {
+        let listener = bind_listener("127.0.0.1:0", 8).unwrap();
+        let mut edges = Edges::watching(&[&listener]);
+        let address = listener.local_addr().unwrap();
+        let _first = start_connect(address).unwrap();
+        assert_eq!(edges.since_last_look(), [0]);
+        let _second = start_connect(address).unwrap();
+        assert_eq!(edges.since_last_look(), [], "one was already waiting");
+        accept(&listener).unwrap();
+        accept(&listener).unwrap();
+        assert_eq!(kind(accept(&listener)), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn a_port_nobody_listens_on_or_a_full_backlog_refuses() {
+        let listener = bind_listener("127.0.0.1:0", 1).unwrap();
+        let address = listener.local_addr().unwrap();
+        assert_eq!(kind(bind_listener(address, 1)), io::ErrorKind::AddrInUse);
+        let _waiting = start_connect(address).unwrap();
+        let refused = io::ErrorKind::ConnectionRefused;
+        assert_eq!(kind(start_connect(address)), refused, "past the backlog");
+        drop(listener);
+        assert_eq!(kind(start_connect(address)), refused, "nobody listens");
+    }
+
+    #[test]
+    fn shutdown_and_drop_end_the_stream_after_its_bytes() {
+        let (_listener, client, server) = connected();
+        let mut edges = Edges::watching(&[&client, &server]);
+        (&client).write_all(b"hi").unwrap();
+        edges.since_last_look();
+        client.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(edges.since_last_look(), [SERVER_TOKEN]);
+        let mut read = [0; 8];
+        assert_eq!((&server).read(&mut read).unwrap(), 2);
+        assert_eq!(
+            (&server).read(&mut read).unwrap(),
+            0,
+            "the end of the stream"
+        );
+        assert_eq!(kind((&client).write(b"x")), io::ErrorKind::BrokenPipe);
+
+        drop(server); // nothing left unread: a close, not a reset
+        assert_eq!(edges.since_last_look(), [CLIENT_TOKEN]);
+        assert_eq!((&client).read(&mut read).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_socket_dropped_with_unread_bytes_resets_its_peer() {
+        let (_listener, client, server) = connected();
+        let mut edges = Edges::watching(&[&client, &server]);
+        (&client).write_all(b"never read").unwrap();
+        (&server).write_all(b"yz").unwrap();
+        edges.since_last_look();
+        drop(server);
+        assert_eq!(edges.since_last_look(), [CLIENT_TOKEN]);
+        let mut read = [0; 8];
+        assert_eq!((&client).read(&mut read).unwrap(), 2, "what came first");
+        let reset = io::ErrorKind::ConnectionReset;
+        assert_eq!(kind((&client).read(&mut read)), reset);
+        assert_eq!(kind((&client).write(b"x")), reset);
+    }
+
+    #[test]
+    fn a_listener_dropped_resets_what_it_never_accepted() {
+        let listener = bind_listener("127.0.0.1:0", 8).unwrap();
+        let address = listener.local_addr().unwrap();
+        let client = start_connect(address).unwrap();
+        drop(listener);
+        let reset = io::ErrorKind::ConnectionReset;
+        assert_eq!(kind((&client).read(&mut [0; 1])), reset);
+        let again = bind_listener(address, 8).unwrap();
+        assert_eq!(
+            again.local_addr().unwrap(),
+            address,
+            "the port is free again"
+        );
+    }
+}

@@ -6,7 +6,7 @@
 //! Every test is ordered by channels, gates or the reactor's own state, never by
 //! sleeping, and runs on a thread of its own that fails the test after
 //! [`GIVE_UP_AFTER`] instead of hanging. Both ends of every connection are our own
-//! sockets, and a peer's bytes are written when the test says (with [`send_now`]),
+//! sockets, and a peer's bytes are written when the test says (with `send_now`),
 //! so the same tests run on the kernel's TCP and, under Miri, on the system layer's
 //! in-memory network: `cargo +nightly miri test -p async-scratch --test net`. What
 //! only the kernel has (socket options, its backlog) is set or tested natively only.
@@ -22,6 +22,7 @@ use async_scratch::net::{TcpListener, TcpStream};
 use async_scratch::park::Park;
 use async_scratch::reactor::{Direction, Handle, Interest, Reactor};
 use async_scratch::time::sleep;
+use common::net::{connected_pair, drive, park_until, send_now, CountingWaker};
 use common::{within_give_up, GIVE_UP_AFTER};
 use std::cell::Cell;
 use std::fs::File;
@@ -31,7 +32,7 @@ use std::net::Shutdown;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
@@ -55,52 +56,6 @@ where
     })
 }
 
-/// A connection on loopback, both ends ours and registered with `handle`: the
-/// connecting end first, then the accepted one.
-async fn connected_pair(handle: &Handle) -> (TcpStream, TcpStream) {
-    let mut listener = TcpListener::bind(handle, "127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(handle, listener.local_addr().unwrap());
-    let client = client.await.unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
-
-/// Runs `future` to its end without an executor, parking in `reactor` while it
-/// waits: for the tests that drive the reactor by hand.
-fn drive<F: Future>(reactor: &Reactor, future: F) -> F::Output {
-    let mut future = pin!(future);
-    let woken = Arc::new(CountingWaker::default());
-    let waker = Waker::from(Arc::clone(&woken));
-    loop {
-        let wakes_before = woken.wakes();
-        if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
-            return output;
-        }
-        park_until(reactor, || woken.wakes() > wakes_before);
-    }
-}
-
-/// Writes all of `bytes` at once, or fails the test: for a peer whose bytes must be
-/// sent at a moment the test chooses, with no waiting (they fit the buffers).
-fn send_now(stream: &mut TcpStream, mut bytes: &[u8]) {
-    let mut cx = Context::from_waker(Waker::noop());
-    while !bytes.is_empty() {
-        match stream.poll_write(&mut cx, bytes) {
-            Poll::Ready(Ok(written)) if written > 0 => bytes = &bytes[written..],
-            other => panic!("the peer could not send at once: {other:?}"),
-        }
-    }
-}
-
-/// Parks in `reactor` until `done()`, failing after [`GIVE_UP_AFTER`].
-fn park_until(reactor: &Reactor, done: impl Fn() -> bool) {
-    let give_up = Instant::now() + GIVE_UP_AFTER;
-    while !done() {
-        assert!(Instant::now() < give_up, "the reactor never woke the waker");
-        reactor.park(Some(give_up));
-    }
-}
-
 /// A connected, non-blocking pair of Unix stream sockets, as `File`s (whose `read`
 /// and `write` are the plain system calls, which Miri runs on a socket pair).
 fn unix_socket_pair() -> (File, File) {
@@ -112,24 +67,6 @@ fn unix_socket_pair() -> (File, File) {
     // SAFETY: on success both descriptors are new and ours alone.
     let (one, other) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     (File::from(one), File::from(other))
-}
-
-/// A waker that counts its wakes.
-#[derive(Default)]
-struct CountingWaker {
-    wakes: AtomicUsize,
-}
-
-impl CountingWaker {
-    fn wakes(&self) -> usize {
-        self.wakes.load(Ordering::SeqCst)
-    }
-}
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 /// A future that counts how often `inner` returned `Pending`, and calls `on_pending`

@@ -2,8 +2,10 @@
 //! `connect`, `read` and `write` that return `Pending` instead of blocking the thread.
 //!
 //! **Step 6** introduces it, on top of the reactor. A socket here is a
-//! `std::net` socket in non-blocking mode, registered with a reactor through a
-//! [`Handle`]. Each async method is the same three moves:
+//! `std::net` socket in non-blocking mode (under Miri, a socket of an in-memory
+//! network of the same shape: the system calls all live in the reactor's system
+//! layer, `reactor/sys.rs`), registered with a reactor through a [`Handle`]. Each
+//! async method is the same three moves:
 //!
 //! 1. try the system call (std's `read`, `write`, `accept`);
 //! 2. if it says `WouldBlock`, store the task's waker and return `Pending`;
@@ -43,7 +45,8 @@
 //! written as a literal.
 
 use crate::executor::waits::IoReadiness;
-use crate::reactor::{set_backlog, start_connect, Direction, Handle, Interest, Registered};
+use crate::reactor::sys;
+use crate::reactor::{Direction, Handle, Interest, Registered};
 use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
@@ -64,7 +67,7 @@ use std::task::{Context, Poll};
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct TcpListener {
-    listener: Registered<std::net::TcpListener>,
+    listener: Registered<sys::TcpListener>,
 }
 
 impl TcpListener {
@@ -83,10 +86,7 @@ impl TcpListener {
     /// # Errors
     /// As std's `bind`: the address is in use, not ours, or does not resolve.
     pub fn bind(handle: &Handle, address: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        // Binding and listening never wait, so std's blocking calls are fine here.
-        let listener = std::net::TcpListener::bind(address)?;
-        listener.set_nonblocking(true)?;
-        set_backlog(&listener, Self::BACKLOG)?;
+        let listener = sys::bind_listener(address, Self::BACKLOG)?;
         Ok(TcpListener {
             listener: handle.register(listener, Interest::READABLE)?,
         })
@@ -110,10 +110,9 @@ impl TcpListener {
             cx,
             Direction::Read,
             IoReadiness::Accept,
-            std::net::TcpListener::accept
+            sys::accept
         ))?;
-        // An accepted socket does not inherit the listener's non-blocking mode.
-        let stream = TcpStream::from_std(self.listener.handle(), stream)?;
+        let stream = TcpStream::register(self.listener.handle(), stream)?;
         Poll::Ready(Ok((stream, peer)))
     }
 
@@ -179,7 +178,7 @@ impl fmt::Debug for TcpListener {
 /// must_be_send::<async_scratch::net::TcpListener>();
 /// ```
 pub struct TcpStream {
-    stream: Registered<std::net::TcpStream>,
+    stream: Registered<sys::TcpStream>,
 }
 
 impl TcpStream {
@@ -191,7 +190,7 @@ impl TcpStream {
     /// `ConnectionRefused` if nothing listens there, and the other errors of a connect
     /// (unreachable network, a timeout of the kernel's own).
     pub async fn connect(handle: &Handle, address: SocketAddr) -> io::Result<TcpStream> {
-        let stream = TcpStream::from_std(handle, start_connect(address)?)?;
+        let stream = TcpStream::register(handle, sys::start_connect(address)?)?;
         let connected = |cx: &mut Context<'_>| {
             let stream = &stream.stream;
             stream.poll_io_for(cx, Direction::Write, IoReadiness::Connect, connect_outcome)
@@ -201,8 +200,16 @@ impl TcpStream {
     }
 
     /// Registers a std stream with `handle`'s reactor, switching it to non-blocking.
+    ///
+    /// # Errors
+    /// As std's `set_nonblocking`, or the reactor's registration. Under Miri,
+    /// always `Unsupported`: its sockets are the fake network's, not std's.
     pub fn from_std(handle: &Handle, stream: std::net::TcpStream) -> io::Result<TcpStream> {
-        stream.set_nonblocking(true)?;
+        TcpStream::register(handle, sys::adopt_std(stream)?)
+    }
+
+    /// Registers a non-blocking socket of the system layer with `handle`'s reactor.
+    fn register(handle: &Handle, stream: sys::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
             stream: handle.register(stream, Interest::BOTH)?,
         })
@@ -314,7 +321,7 @@ impl fmt::Debug for TcpStream {
 /// The reading side of a [`TcpStream`], from [`TcpStream::split`].
 #[derive(Debug)]
 pub struct ReadHalf<'a> {
-    stream: &'a Registered<std::net::TcpStream>,
+    stream: &'a Registered<sys::TcpStream>,
 }
 
 impl ReadHalf<'_> {
@@ -332,7 +339,7 @@ impl ReadHalf<'_> {
 /// The writing side of a [`TcpStream`], from [`TcpStream::split`].
 #[derive(Debug)]
 pub struct WriteHalf<'a> {
-    stream: &'a Registered<std::net::TcpStream>,
+    stream: &'a Registered<sys::TcpStream>,
 }
 
 impl WriteHalf<'_> {
@@ -352,7 +359,7 @@ impl WriteHalf<'_> {
 // both halves call them through a shared reference.
 
 fn poll_read_from(
-    stream: &Registered<std::net::TcpStream>,
+    stream: &Registered<sys::TcpStream>,
     cx: &mut Context<'_>,
     buf: &mut [u8],
 ) -> Poll<io::Result<usize>> {
@@ -366,7 +373,7 @@ fn poll_read_from(
 }
 
 fn poll_write_to(
-    stream: &Registered<std::net::TcpStream>,
+    stream: &Registered<sys::TcpStream>,
     cx: &mut Context<'_>,
     buf: &[u8],
 ) -> Poll<io::Result<usize>> {
@@ -374,7 +381,7 @@ fn poll_write_to(
 }
 
 async fn read_exact_from(
-    stream: &Registered<std::net::TcpStream>,
+    stream: &Registered<sys::TcpStream>,
     mut buf: &mut [u8],
 ) -> io::Result<()> {
     while !buf.is_empty() {
@@ -386,7 +393,7 @@ async fn read_exact_from(
     Ok(())
 }
 
-async fn write_all_to(stream: &Registered<std::net::TcpStream>, mut buf: &[u8]) -> io::Result<()> {
+async fn write_all_to(stream: &Registered<sys::TcpStream>, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
         match poll_fn(|cx| poll_write_to(stream, cx, buf)).await? {
             // A write of 0 bytes from a non-empty buffer: the socket takes no more.
@@ -397,9 +404,9 @@ async fn write_all_to(stream: &Registered<std::net::TcpStream>, mut buf: &[u8]) 
     Ok(())
 }
 
-/// Whether a connect begun by [`start_connect`] has ended: `WouldBlock` while the
+/// Whether a connect begun by `sys::start_connect` has ended: `WouldBlock` while the
 /// handshake goes on, the connect's error if it failed, `Ok` once connected.
-fn connect_outcome(socket: &std::net::TcpStream) -> io::Result<()> {
+fn connect_outcome(socket: &sys::TcpStream) -> io::Result<()> {
     // `SO_ERROR`: the failure of the handshake, if it failed (read once, it clears).
     if let Some(error) = socket.take_error()? {
         return Err(error);

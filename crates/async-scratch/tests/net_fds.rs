@@ -4,7 +4,7 @@
 //! A file of its own, so a test binary of its own: it counts the whole process's
 //! descriptors (the entries of `/proc/self/fd`), which tests running in parallel
 //! threads beside it would change.
-#![cfg(not(miri))] // Miri runs no sockets
+#![cfg(not(miri))] // counts the kernel's descriptors in /proc, which Miri cannot read
 
 mod common;
 

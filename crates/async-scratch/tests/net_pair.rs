@@ -2,8 +2,9 @@
 //! system calls (wakers stored and taken at edges, the I/O wait records, the edge
 //! flags, the drained mark) on descriptors that Miri can run, since it has epoll,
 //! eventfd and socket pairs but no TCP. So `cargo +nightly miri test -p async-scratch
-//! --test net_pair` checks that code for undefined behaviour and leaks, as
-//! `tests/net.rs` cannot.
+//! --test net_pair` checks that code for undefined behaviour and leaks on Miri's own
+//! sockets, beside `tests/net.rs`, which Miri runs on the fake TCP of the reactor's
+//! system layer.
 //!
 //! The ends are `File`s, whose `read` and `write` are the plain system calls Miri runs
 //! on a socket pair (it has no `recv`/`send`, which `UnixStream` uses).

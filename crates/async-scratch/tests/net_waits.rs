@@ -6,7 +6,9 @@
 //! sleeping: the wait watchdog's threshold only decides *when* a report comes, and
 //! each report is what moves the test on. Every test fails after [`GIVE_UP_AFTER`]
 //! instead of hanging.
-#![cfg(not(miri))] // Miri runs no TCP sockets
+//!
+//! Both ends of each connection are our own sockets, so these run under Miri too,
+//! on the system layer's in-memory network.
 
 mod common;
 
@@ -14,10 +16,11 @@ use async_scratch::diagnostics::Diagnostic;
 use async_scratch::executor::{spawn_named, Executor};
 use async_scratch::net::{TcpListener, TcpStream};
 use async_scratch::observe::Event;
-use async_scratch::reactor::{Handle, Reactor};
-use common::{spawn_lock_cycle, within_give_up, GIVE_UP_AFTER};
+use async_scratch::reactor::Reactor;
+use common::net::{connected_pair, drive, send_now};
+use common::{spawn_lock_cycle, within_give_up};
 use std::future::poll_fn;
-use std::io::Write;
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,15 +32,16 @@ use std::time::Duration;
 /// only comes later, never wrongly.
 const QUIET_SPELL: Duration = Duration::from_millis(20);
 
-/// A connected pair on loopback: ours registered with `handle`, the peer a blocking
-/// std stream (with timeouts).
-fn connected_pair(handle: &Handle) -> (TcpStream, std::net::TcpStream) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    peer.set_read_timeout(Some(GIVE_UP_AFTER)).unwrap();
-    peer.set_write_timeout(Some(GIVE_UP_AFTER)).unwrap();
-    let (ours, _) = listener.accept().unwrap();
-    (TcpStream::from_std(handle, ours).unwrap(), peer)
+/// Connects to `address` from a thread of its own, on a reactor of its own, and
+/// keeps the connection until the end of that thread.
+fn connect_from_another_thread(address: SocketAddr) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let reactor = Reactor::new().unwrap();
+        let handle = reactor.handle();
+        let executor = Executor::builder().park(reactor).build();
+        let connected = executor.block_on(TcpStream::connect(&handle, address));
+        connected.expect("the client connects");
+    })
 }
 
 /// The description of `name` among a report's tasks, if it is listed.
@@ -57,7 +61,7 @@ fn waits_of(tasks: &[async_scratch::diagnostics::StuckTask], name: &str) -> Opti
 fn a_lock_cycle_beside_a_socket_wait_names_both() {
     let (reports, fd) = within_give_up(|| {
         let reactor = Reactor::new().unwrap();
-        let (mut ours, peer) = connected_pair(&reactor.handle());
+        let (mut ours, peer) = drive(&reactor, connected_pair(&reactor.handle()));
         let fd = ours.as_fd().as_raw_fd();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&seen);
@@ -67,7 +71,7 @@ fn a_lock_cycle_beside_a_socket_wait_names_both() {
             .wait_watchdog(QUIET_SPELL)
             .on_diagnostic(move |report: &Diagnostic| {
                 if matches!(report, Diagnostic::NoWakeInSight { .. }) {
-                    peer.lock().unwrap().write_all(b"!").unwrap(); // the reader goes on
+                    send_now(&mut peer.lock().unwrap(), b"!"); // the reader goes on
                 }
                 sink.lock().unwrap().push(report.clone());
             })
@@ -119,7 +123,8 @@ fn a_lock_cycle_beside_a_socket_wait_names_both() {
 fn a_healthy_socket_wait_raises_no_report() {
     let (outcome, reports) = within_give_up(|| {
         let reactor = Reactor::new().unwrap();
-        let (mut ours, peer) = connected_pair(&reactor.handle());
+        let (mut ours, peer) = drive(&reactor, connected_pair(&reactor.handle()));
+        let peer = Mutex::new(peer);
         let (reporter, seen) = common::collect_diagnostics();
         let written = AtomicBool::new(false);
         let executor = Executor::builder()
@@ -128,7 +133,7 @@ fn a_healthy_socket_wait_raises_no_report() {
             .observe(move |event: &Event| {
                 if matches!(event, Event::Parking { .. }) && !written.swap(true, Ordering::Relaxed)
                 {
-                    (&peer).write_all(b"?").unwrap();
+                    send_now(&mut peer.lock().unwrap(), b"?");
                 }
             })
             .build();
@@ -151,7 +156,7 @@ fn a_healthy_socket_wait_raises_no_report() {
 fn a_dropped_stream_takes_its_wait_record_with_it() {
     let (reports, fd) = within_give_up(|| {
         let reactor = Reactor::new().unwrap();
-        let (ours, _peer) = connected_pair(&reactor.handle());
+        let (ours, _peer) = drive(&reactor, connected_pair(&reactor.handle()));
         let fd = ours.as_fd().as_raw_fd();
         let stashed: Arc<Mutex<Option<Waker>>> = Arc::default();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -220,15 +225,15 @@ fn an_accept_wait_is_named_as_one() {
         let (fd, address) = (listener.as_fd().as_raw_fd(), listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&seen);
-        let client = Mutex::new(None);
+        let client = Arc::new(Mutex::new(None));
+        let client_slot = Arc::clone(&client);
         let executor = Executor::builder()
             .park(reactor)
             .wait_watchdog(QUIET_SPELL)
             .on_diagnostic(move |report: &Diagnostic| {
                 if let Diagnostic::NoWakeInSight { tasks, .. } = report {
                     sink.lock().unwrap().push(waits_of(tasks, "acceptor"));
-                    // The kernel completes a loopback handshake into the backlog.
-                    *client.lock().unwrap() = Some(std::net::TcpStream::connect(address));
+                    *client_slot.lock().unwrap() = Some(connect_from_another_thread(address));
                 }
             })
             .build();
@@ -237,6 +242,12 @@ fn an_accept_wait_is_named_as_one() {
                 spawn_named("acceptor", async move { listener.accept().await.map(drop) });
             acceptor.await.unwrap().unwrap();
         });
+        let client = client
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the report connected a client");
+        client.join().unwrap();
         let reports = seen.lock().unwrap().clone();
         (reports, fd)
     });

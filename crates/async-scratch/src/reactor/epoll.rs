@@ -1,16 +1,16 @@
-//! The Linux backend: every system call the reactor and the sockets make that std
-//! does not make for them.
+//! The Linux poller: epoll, and the eventfd that interrupts it.
 //!
-//! **Step 6.** This file is the only one in the crate that calls the kernel through
-//! `libc`; the rest of the reactor speaks in tokens, interests and readiness, so a
-//! kqueue or IOCP backend would be another file with the same few functions (the
+//! **Step 6.** One of the files behind the [system layer](super::sys), and the one
+//! that waits: the rest of the reactor speaks in tokens, interests and readiness, so
+//! a kqueue or IOCP backend would be another file with the same few functions (the
 //! shape the `polling` crate has, one backend per file). What is here:
 //!
 //! - [`Epoll`]: `epoll_create1`, `epoll_ctl` (add, delete) and `epoll_wait`;
 //! - [`EventFd`]: a counter the kernel can wait on, written to interrupt a wait from
-//!   another thread;
-//! - [`start_connect`]: a TCP connect that does not block, which std lacks (its
-//!   `TcpStream::connect` waits for the handshake).
+//!   another thread.
+//!
+//! The TCP calls are in `tcp.rs` (the kernel's) and `fake.rs` (Miri's stand-in).
+//! This file is the same in both builds: Miri runs epoll and eventfd itself.
 //!
 //! Every function retries `EINTR` itself or reports it as "nothing happened": a
 //! signal arriving is never an error the reactor's callers see.
@@ -19,7 +19,6 @@ use super::Interest;
 #[cfg(test)]
 use std::fs::File;
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -237,96 +236,8 @@ impl EventFd {
     }
 }
 
-/// Sets the queue of connections a listening socket keeps waiting for `accept` (its
-/// backlog). Linux takes a second `listen` on a listening socket as just that.
-pub(crate) fn set_backlog(listener: &impl AsRawFd, backlog: i32) -> io::Result<()> {
-    // SAFETY: `listen` takes no pointers; the descriptor is open for the borrow.
-    check(unsafe { libc::listen(listener.as_raw_fd(), backlog) }).map(drop)
-}
-
-/// Starts connecting a new non-blocking TCP socket to `address`, and returns it at
-/// once, while the handshake goes on. The socket becomes writable when the handshake
-/// ends; its `SO_ERROR` (std's `take_error`) then says whether it succeeded.
-pub(crate) fn start_connect(address: SocketAddr) -> io::Result<std::net::TcpStream> {
-    let raw = RawAddress::from(address);
-    let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: socket takes no pointers; a non-negative result is a new descriptor that
-    // nothing else owns.
-    let fd = check(unsafe { libc::socket(raw.family(), flags, 0) })?;
-    // SAFETY: as above, `fd` is fresh and ours alone (closed on every path from here).
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: the pointer and length describe `raw`'s address struct, which lives
-    // across the call; the socket is open.
-    let result = check(unsafe { libc::connect(socket.as_raw_fd(), raw.as_ptr(), raw.len()) });
-    match result {
-        Ok(_) => {} // connected at once (it happens on loopback)
-        // The usual case: the handshake goes on without us. An interrupted
-        // non-blocking connect also goes on (POSIX), so it is the same case.
-        Err(error)
-            if error.raw_os_error() == Some(libc::EINPROGRESS)
-                || error.kind() == io::ErrorKind::Interrupted => {}
-        Err(error) => return Err(error),
-    }
-    Ok(std::net::TcpStream::from(socket))
-}
-
-/// A socket address in the kernel's layout, built field by field from std's.
-enum RawAddress {
-    V4(libc::sockaddr_in),
-    V6(libc::sockaddr_in6),
-}
-
-impl From<SocketAddr> for RawAddress {
-    fn from(address: SocketAddr) -> RawAddress {
-        match address {
-            SocketAddr::V4(v4) => RawAddress::V4(libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                // The octets are already in network order: keep their bytes as they are.
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            }),
-            SocketAddr::V6(v6) => RawAddress::V6(libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: v6.port().to_be(),
-                sin6_flowinfo: v6.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: v6.scope_id(),
-            }),
-        }
-    }
-}
-
-impl RawAddress {
-    fn family(&self) -> libc::c_int {
-        match self {
-            RawAddress::V4(_) => libc::AF_INET,
-            RawAddress::V6(_) => libc::AF_INET6,
-        }
-    }
-
-    fn as_ptr(&self) -> *const libc::sockaddr {
-        match self {
-            RawAddress::V4(v4) => (v4 as *const libc::sockaddr_in).cast(),
-            RawAddress::V6(v6) => (v6 as *const libc::sockaddr_in6).cast(),
-        }
-    }
-
-    fn len(&self) -> libc::socklen_t {
-        let len = match self {
-            RawAddress::V4(_) => size_of::<libc::sockaddr_in>(),
-            RawAddress::V6(_) => size_of::<libc::sockaddr_in6>(),
-        };
-        len as libc::socklen_t // a few dozen bytes
-    }
-}
-
 /// The C convention, `-1` and `errno`, as a `Result`.
-fn check(result: libc::c_int) -> io::Result<libc::c_int> {
+pub(super) fn check(result: libc::c_int) -> io::Result<libc::c_int> {
     if result < 0 {
         Err(io::Error::last_os_error())
     } else {

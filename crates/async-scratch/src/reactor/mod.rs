@@ -124,12 +124,16 @@ compile_error!(
 );
 
 mod epoll;
+#[cfg(any(miri, test))]
+mod fake;
+pub(crate) mod sys;
+#[cfg(not(miri))]
+mod tcp;
 
 use crate::coop;
 use crate::executor::waits::{register_wait, IoReadiness, IoWait, WaitRegistration, WaitTarget};
 use crate::locking::lock;
 use crate::park::{Park, Unpark};
-use epoll as sys;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
@@ -141,8 +145,6 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
-
-pub(crate) use sys::{set_backlog, start_connect};
 
 /// Which way a socket is waited for. Each direction has its own waker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -152,8 +152,8 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
 pub(crate) use task::current_task;
-use task::{allocate_root, polled, CurrentTask, Runnable, TaskCell, TaskHeader, ROOT};
-use task_ref::TaskRef;
+use task::{allocate_root, polled, CurrentTask, Polled, Runnable, TaskCell, TaskHeader, ROOT};
+use task_ref::{Ran, TaskRef};
 use task_waker::task_waker_ref;
 use wait_watch::WaitWatch;
 use waits::distinct_cycles;
@@ -714,12 +714,16 @@ impl Core {
     /// Polls one task, unless it is over already; says whether it did. No borrow of
     /// the slab is held during the poll: the task may spawn, and its wakers may run.
     fn poll_task(&self, task: Runnable) -> bool {
-        let id = task.header().id;
         match task.run() {
-            None => false, // a wake during its last poll queued it: it is over
-            Some(Poll::Pending) => true,
-            Some(Poll::Ready(())) => {
-                let entry = self.tasks.borrow_mut().remove(id);
+            Ran::Skipped => false,
+            Ran::Pending { woken: false } => true,
+            // Woken during its poll: queued again with the reference the batch held.
+            Ran::Pending { woken: true } => {
+                self.spawned.borrow_mut().push(task);
+                true
+            }
+            Ran::Finished => {
+                let entry = self.tasks.borrow_mut().remove(task.id);
                 drop(entry); // with no borrow held: it may be the last reference
                 true
             }
@@ -755,9 +759,14 @@ impl Core {
         let _current = CurrentTask::enter(root);
         let waker = task_waker_ref(root);
         // `block_on`'s own future has no handle, so nothing can cancel it.
-        polled(root, &waker, |_cancelled| {
+        let polled = polled(root, &waker, |_cancelled| {
             future.poll(&mut Context::from_waker(&waker))
-        })
+        });
+        // Woken during its poll, the root is polled again because it is `SCHEDULED`.
+        match polled {
+            Polled::Ready(output) => Poll::Ready(output),
+            Polled::Pending { .. } => Poll::Pending,
+        }
     }
 
     /// Waits until something may be ready: parks the thread, or jumps a manual clock.

@@ -34,11 +34,12 @@
 //!
 //! | transition | from | to | the caller then |
 //! |---|---|---|---|
-//! | [`wake`](State::wake) | not `SCHEDULED`, not `COMPLETE` | `SCHEDULED` | queues the task |
+//! | [`wake`](State::wake) | not `SCHEDULED`, not `COMPLETE`, not `RUNNING` | `SCHEDULED` | queues the task |
+//! | | `RUNNING`, not `SCHEDULED` | `SCHEDULED` | nothing: the poll's end queues it |
 //! | | `SCHEDULED` or `COMPLETE` | unchanged (`SCHEDULED` is meaningless once `COMPLETE`) | nothing |
 //! | [`cancel`](State::cancel) | any | `CANCELLED`, and as `wake` | queues the task, as `wake` says |
 //! | [`start_poll`](State::start_poll) | `SCHEDULED`, not `RUNNING`, not `COMPLETE` | `RUNNING` | polls, unless the word it got back says `CANCELLED` |
-//! | [`end_poll`](State::end_poll) | `RUNNING` | not `RUNNING` | checks the task is not lost (no waker, not `SCHEDULED`) |
+//! | [`end_poll`](State::end_poll) | `RUNNING` | not `RUNNING` | queues the task again if `SCHEDULED` (woken during the poll); else checks it is not lost (no waker) |
 //! | [`complete`](State::complete) | any but `COMPLETE` | `COMPLETE`, not `RUNNING` | delivers the outcome |
 //! | [`deliver`](State::deliver) | not `DELIVERED` | `DELIVERED` | drops the outcome if the word it got back has no `JOIN_INTEREST`; wakes the awaiter if it has `JOIN_WAKER` |
 //! | [`set_join_waker`](State::set_join_waker) | not `JOIN_WAKER`, not `DELIVERED` | `JOIN_WAKER` | waits for the wake; if refused (`DELIVERED`), takes the outcome |
@@ -63,8 +64,18 @@
 //! Why an abort cannot be lost now: `cancel` sets `CANCELLED` and `SCHEDULED` in one
 //! operation, and `start_poll` clears `SCHEDULED` and reads `CANCELLED` in one. If the
 //! abort comes first, the poll sees `CANCELLED`. If the poll comes first, the abort
-//! finds `SCHEDULED` clear and queues the task again, and the next poll sees it. There
-//! is no third order. The loom model at the end of this file checks every interleaving
+//! finds `SCHEDULED` clear: it queues the task again if the poll is over, and if the
+//! poll is still running, `end_poll` finds `SCHEDULED` in the same atomic step that
+//! ends the poll, and queues it. Either way the next poll sees `CANCELLED`. There is no
+//! third order.
+//!
+//! Why a wake during a poll queues nothing: the task is in the executor's hands, which
+//! hold a reference to it. Queueing it would take a second reference (an atomic
+//! operation), which the first poll's end would then give back (another); and a task
+//! that wakes itself (`yield_now`, a spent budget) does it at every poll. So the wake
+//! only sets `SCHEDULED`, and the poll's end, seeing it, queues the task with the
+//! reference it already holds. (tokio's task state does the same: a task notified
+//! while running is rescheduled by the worker that ran it.) The loom model at the end of this file checks every interleaving
 //! of a poll, a wake, an abort and a waker drop (`RUSTFLAGS="--cfg loom" cargo test -p
 //! async-scratch --lib --release loom`).
 
@@ -218,18 +229,18 @@ impl State {
         Snapshot(self.0.load(Ordering::SeqCst))
     }
 
-    /// A wake: returns whether the caller must queue the task (it was neither queued
-    /// already nor finished). Many wakes before a poll queue it once.
-    pub(crate) fn wake(&self) -> bool {
-        let before = Snapshot(self.0.fetch_or(SCHEDULED, Ordering::AcqRel));
-        before.needs_queueing()
+    /// A wake. Returns the word as it was, which says whether the wake is news
+    /// ([`Snapshot::is_news`]) and whether the caller must queue the task
+    /// ([`Snapshot::needs_queueing`]). Many wakes before a poll queue it once, and a
+    /// wake during a poll queues nothing: the poll's end does (see `end_poll`).
+    pub(crate) fn wake(&self) -> Snapshot {
+        Snapshot(self.0.fetch_or(SCHEDULED, Ordering::AcqRel))
     }
 
     /// An abort: marks the task cancelled and wakes it, in one step (see the module
-    /// doc for why it must be one). Returns whether the caller must queue the task.
-    pub(crate) fn cancel(&self) -> bool {
-        let before = Snapshot(self.0.fetch_or(CANCELLED | SCHEDULED, Ordering::AcqRel));
-        before.needs_queueing()
+    /// doc for why it must be one). Returns the word as it was, as `wake` does.
+    pub(crate) fn cancel(&self) -> Snapshot {
+        Snapshot(self.0.fetch_or(CANCELLED | SCHEDULED, Ordering::AcqRel))
     }
 
     /// The executor starts polling the task: clears `SCHEDULED` (a wake from now on
@@ -248,7 +259,9 @@ impl State {
         before
     }
 
-    /// The poll returned `Pending`: clears `RUNNING`. Returns the word as it is now.
+    /// The poll returned `Pending`: clears `RUNNING`. Returns the word as it is now:
+    /// with `SCHEDULED`, the task was woken during the poll, and the caller queues it
+    /// again, with the reference it polled it through (that wake queued nothing).
     ///
     /// # Panics
     /// If the task was not being polled.
@@ -348,9 +361,16 @@ impl Snapshot {
         self.wakers() == 0 && !self.is_scheduled() && !self.is_complete()
     }
 
-    /// Whether a wake that found this word must queue the task.
-    fn needs_queueing(self) -> bool {
+    /// Whether a wake that found this word woke the task: it was neither woken already
+    /// nor over.
+    pub(crate) fn is_news(self) -> bool {
         self.0 & (SCHEDULED | COMPLETE) == 0
+    }
+
+    /// Whether a wake that found this word must queue the task: news, and the task is
+    /// not being polled (then the poll's end queues it: see `end_poll`).
+    pub(crate) fn needs_queueing(self) -> bool {
+        self.0 & (SCHEDULED | COMPLETE | RUNNING) == 0
     }
 }
 
@@ -405,11 +425,24 @@ mod tests {
     #[test]
     fn many_wakes_queue_once_and_a_poll_rearms() {
         let state = State::new_scheduled();
-        assert!(!state.wake(), "a new task is queued already");
+        assert!(!state.wake().is_news(), "a new task is queued already");
         assert!(!state.start_poll().is_cancelled());
-        assert!(state.wake(), "a wake during the poll queues it again");
-        assert!(!state.wake());
-        assert!(state.end_poll().is_scheduled());
+        let during = state.wake();
+        assert!(
+            during.is_news() && !during.needs_queueing(),
+            "the poll's end queues"
+        );
+        assert!(!state.wake().is_news());
+        assert!(
+            state.end_poll().is_scheduled(),
+            "so the poll's end queues it again"
+        );
+        state.start_poll();
+        state.end_poll();
+        assert!(
+            state.wake().needs_queueing(),
+            "between polls, a wake queues"
+        );
     }
 
     #[test]
@@ -417,10 +450,10 @@ mod tests {
         let state = State::new_scheduled();
         state.start_poll();
         assert!(
-            state.cancel(),
-            "the poll cleared SCHEDULED: the abort queues"
+            !state.cancel().needs_queueing(),
+            "during the poll, the abort leaves the queueing to the poll's end"
         );
-        state.end_poll();
+        assert!(state.end_poll().is_scheduled());
         assert!(state.start_poll().is_cancelled());
     }
 
@@ -430,8 +463,8 @@ mod tests {
         state.start_poll();
         assert!(state.complete());
         assert!(!state.complete(), "complete once");
-        assert!(!state.wake());
-        assert!(!state.cancel());
+        assert!(!state.wake().needs_queueing());
+        assert!(!state.cancel().needs_queueing());
         assert!(!state.load().is_running());
     }
 
@@ -541,7 +574,8 @@ mod loom_model {
                     assert!(self.state.complete());
                     return true;
                 }
-                self.state.end_poll();
+                // Woken during the poll: queued again by the poll's end.
+                self.queue_if(self.state.end_poll().is_scheduled());
             }
             self.state.load().is_complete()
         }
@@ -553,7 +587,7 @@ mod loom_model {
             let task = Task::new();
             let aborter = {
                 let task = Arc::clone(&task);
-                thread::spawn(move || task.queue_if(task.state.cancel()))
+                thread::spawn(move || task.queue_if(task.state.cancel().needs_queueing()))
             };
             task.run_queued();
             aborter.join().unwrap();
@@ -569,13 +603,13 @@ mod loom_model {
             let waker_thread = {
                 let task = Arc::clone(&task);
                 thread::spawn(move || {
-                    task.queue_if(task.state.wake());
+                    task.queue_if(task.state.wake().needs_queueing());
                     task.state.waker_released(); // `wake` consumes the waker
                 })
             };
             let aborter = {
                 let task = Arc::clone(&task);
-                thread::spawn(move || task.queue_if(task.state.cancel()))
+                thread::spawn(move || task.queue_if(task.state.cancel().needs_queueing()))
             };
             task.run_queued();
             waker_thread.join().unwrap();
@@ -742,7 +776,7 @@ mod loom_model {
                 let (task, message) = (Arc::clone(&task), Arc::clone(&message));
                 thread::spawn(move || {
                     message.store(true, Ordering::Relaxed);
-                    task.queue_if(task.state.wake());
+                    task.queue_if(task.state.wake().needs_queueing());
                 })
             };
             let mut seen = false;
@@ -750,7 +784,7 @@ mod loom_model {
                 while task.take_entry() {
                     task.state.start_poll();
                     seen = message.load(Ordering::Relaxed);
-                    task.state.end_poll();
+                    task.queue_if(task.state.end_poll().is_scheduled());
                 }
             };
             poll_all();

@@ -16,7 +16,7 @@ use super::context::queue_here;
 use super::join_handle::{JoinError, JoinSlot};
 use super::shared::Shared;
 use super::state::{Snapshot, State};
-use super::task_ref::{TaskRef, TaskVtable};
+use super::task_ref::{Ran, TaskRef, TaskVtable};
 use super::task_waker::task_waker_ref;
 use super::waits::{report_certain_cycle, WaitRecords};
 use crate::coop;
@@ -240,7 +240,7 @@ pub(crate) fn polled<T>(
     header: &TaskHeader,
     own_waker: &Waker,
     poll: impl FnOnce(bool) -> Poll<T>,
-) -> Poll<T> {
+) -> Polled<T> {
     let cancelled = header.state.start_poll().is_cancelled();
     header.shared.observe(|| Event::Polling { task: header.id });
     header.shared.poll_started(header);
@@ -251,22 +251,34 @@ pub(crate) fn polled<T>(
         task: header.id,
         ready,
     });
-    match &outcome {
-        Poll::Ready(_) => header.mark_finished(),
-        // Polls run on the executor's thread, so this is between polls: safe to check.
-        Poll::Pending => {
-            let now = header.state.end_poll();
-            if header.shared.keeps_books {
-                if now.looks_lost() {
-                    header.check_lost();
-                }
-                if header.has_known_waits() {
-                    report_certain_cycle(header);
-                }
-            }
+    if let Poll::Ready(output) = outcome {
+        header.mark_finished();
+        return Polled::Ready(output);
+    }
+    let now = header.state.end_poll();
+    if now.is_scheduled() {
+        return Polled::Pending { woken: true }; // not lost, and no wait is stuck
+    }
+    // Polls run on the executor's thread, so this is between polls: safe to check.
+    if header.shared.keeps_books {
+        if now.looks_lost() {
+            header.check_lost();
+        }
+        if header.has_known_waits() {
+            report_certain_cycle(header);
         }
     }
-    outcome
+    Polled::Pending { woken: false }
+}
+
+/// What one poll of a task gave.
+pub(crate) enum Polled<T> {
+    Ready(T),
+    /// `woken`: a wake came during the poll; it queued nothing, so the poller queues
+    /// the task again (see `State::end_poll`).
+    Pending {
+        woken: bool,
+    },
 }
 
 /// A spawned task, in one allocation: its header (id, state word, name, spawn
@@ -425,9 +437,9 @@ where
     ///
     /// # Safety
     /// `task` is a `TaskCell<F>`'s, and this runs on the task's executor's thread.
-    unsafe fn run(task: &TaskRef) -> Option<Poll<()>> {
+    unsafe fn run(task: &TaskRef) -> Ran {
         if task.is_complete() {
-            return None; // queued by a wake during its last poll: nothing to do
+            return Ran::Skipped; // queued by a wake that raced its end: nothing to do
         }
         // SAFETY: by the contract above.
         let cell = unsafe { Self::of(task) };
@@ -457,7 +469,13 @@ where
                 }
             })
         };
-        Some(outcome.map(|result| cell.end(slot, result)))
+        match outcome {
+            Polled::Ready(result) => {
+                cell.end(slot, result);
+                Ran::Finished
+            }
+            Polled::Pending { woken } => Ran::Pending { woken },
+        }
     }
 
     /// Ends the task as its executor is dropped (`TaskVtable::abandon`).
@@ -506,7 +524,7 @@ pub(super) fn allocate_root(
     spawned_at: &'static Location<'static>,
 ) -> TaskRef {
     const ROOT_VTABLE: TaskVtable = TaskVtable {
-        run: |_| None,
+        run: |_| Ran::Skipped,
         abandon: |_| {},
         dealloc: dealloc_root,
         enqueue: |task| task.shared.unparker.unpark(),

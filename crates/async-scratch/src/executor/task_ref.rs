@@ -26,7 +26,7 @@ use super::task_waker::is_waker_of;
 use std::fmt;
 use std::ops::Deref;
 use std::ptr::NonNull;
-use std::task::{Poll, Waker};
+use std::task::Waker;
 
 /// What a [`TaskRef`] needs to know of the task it points at, beyond its header: the
 /// functions that depend on the task's future type. Every function takes the header's
@@ -34,7 +34,7 @@ use std::task::{Poll, Waker};
 pub(crate) struct TaskVtable {
     /// Polls the task once; `None` if it is over already. Only on the task's executor's
     /// thread (see `TaskCell::run`).
-    pub(super) run: unsafe fn(&TaskRef) -> Option<Poll<()>>,
+    pub(super) run: unsafe fn(&TaskRef) -> Ran,
     /// Ends the task as its executor is dropped. Only on the executor's thread.
     pub(super) abandon: unsafe fn(&TaskRef),
     /// Frees the allocation; called once, by the last reference.
@@ -42,6 +42,17 @@ pub(crate) struct TaskVtable {
     /// Queues the task on its executor (its `SCHEDULED` bit just went on), handing the
     /// queue the reference it is given.
     pub(super) enqueue: fn(TaskRef),
+}
+
+/// What running a task from the queue did.
+pub(crate) enum Ran {
+    /// Nothing: the task was over already.
+    Skipped,
+    /// Polled to its end.
+    Finished,
+    /// Polled, and still pending; `woken` if a wake came during the poll, and the
+    /// caller must queue it again (see `State::end_poll`).
+    Pending { woken: bool },
 }
 
 /// One counted reference to a task (see the module doc).
@@ -92,13 +103,12 @@ impl TaskRef {
         self
     }
 
-    /// Polls the task once, giving its reference back afterwards; `None` if it is over
-    /// already (a wake during its last poll queued it once more). Only on the task's
-    /// executor's thread, which is where the executor's queues are emptied.
-    pub(crate) fn run(self) -> Option<Poll<()>> {
+    /// Polls the task once. Only on the task's executor's thread, which is where the
+    /// executor's queues are emptied.
+    pub(crate) fn run(&self) -> Ran {
         // SAFETY: called by the executor that owns the task, on its thread: the ready
         // queue and the local queue are emptied only there.
-        unsafe { (self.vtable.run)(&self) }
+        unsafe { (self.vtable.run)(self) }
     }
 
     /// Ends a task whose executor is being dropped: drops its future, and tells its

@@ -16,7 +16,7 @@
 //! diagnostics read; what depends on the task's type (how to queue and free it) is in
 //! the header's own vtable.
 
-use super::state::State;
+use super::state::{Snapshot, State};
 use super::task::TaskHeader;
 use super::task_ref::TaskRef;
 use crate::observe::Event;
@@ -95,15 +95,19 @@ pub(crate) unsafe fn cancel_task(header: NonNull<TaskHeader>) {
     unsafe { schedule_with(header, State::cancel) };
 }
 
-/// Runs `transition` on the task's state word, and queues the task if it says so.
+/// Runs `transition` on the task's state word, and queues the task if it says so (not
+/// while it is being polled: the poll's end queues it then; see `state`).
 ///
 /// # Safety
 /// As for [`wake_task`].
-unsafe fn schedule_with(header: NonNull<TaskHeader>, transition: fn(&State) -> bool) {
+unsafe fn schedule_with(header: NonNull<TaskHeader>, transition: fn(&State) -> Snapshot) {
     // SAFETY: by the contract above.
     let task = unsafe { header.as_ref() };
-    if transition(&task.state) {
+    let before = transition(&task.state);
+    if before.is_news() {
         task.shared.observe(|| Event::Woken { task: task.id });
+    }
+    if before.needs_queueing() {
         // SAFETY: the caller keeps the task alive; the queue gets a reference of its own.
         unsafe { TaskRef::clone_from_raw(header) }.enqueue();
     }

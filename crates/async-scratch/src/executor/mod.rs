@@ -853,15 +853,20 @@ impl Core {
         }
         let tasks = self.tasks.borrow();
         let headers = idle_headers(root, &tasks);
-        if headers
-            .iter()
-            .any(|header| header.outside_wakers() > 0 || header.waits_beyond_this_executor())
-        {
+        // A woken task will be polled, whether it is in a queue yet or not: a wake by a
+        // consumed waker sets `SCHEDULED` in the same step that takes the waker's count
+        // down, so a count read as down comes with `SCHEDULED` read as set.
+        let may_go_on = |header: &&TaskHeader| {
+            header.is_scheduled()
+                || header.outside_wakers() > 0
+                || header.waits_beyond_this_executor()
+        };
+        if headers.iter().any(may_go_on) {
             return None;
         }
-        // The queues are looked at *after* the counts: a wake in flight queues its task
-        // before it releases its waker, so if the count we read is already down, the
-        // task is already in a queue we are about to read.
+        // The queues are looked at *after* the counts: a wake in flight sets
+        // `SCHEDULED` before it queues its task, so if the count we read is already
+        // down, the task is already in a queue we are about to read, or `SCHEDULED`.
         let queued = !self.spawned.borrow().is_empty() || !self.shared.lock_ready().is_empty();
         if queued || !self.timers.is_empty() || root.is_scheduled() {
             return None;

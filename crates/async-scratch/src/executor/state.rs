@@ -37,6 +37,7 @@
 //! | [`wake`](State::wake) | not `SCHEDULED`, not `COMPLETE`, not `RUNNING` | `SCHEDULED` | queues the task |
 //! | | `RUNNING`, not `SCHEDULED` | `SCHEDULED` | nothing: the poll's end queues it |
 //! | | `SCHEDULED` or `COMPLETE` | unchanged (`SCHEDULED` is meaningless once `COMPLETE`) | nothing |
+//! | [`wake_by_waker`](State::wake_by_waker) | as `wake`, with a waker | as `wake`, one waker fewer | as `wake`, with the waker's reference |
 //! | [`cancel`](State::cancel) | any | `CANCELLED`, and as `wake` | queues the task, as `wake` says |
 //! | [`start_poll`](State::start_poll) | `SCHEDULED`, not `RUNNING`, not `COMPLETE` | `RUNNING` | polls, unless the word it got back says `CANCELLED` |
 //! | [`end_poll`](State::end_poll) | `RUNNING` | not `RUNNING` | queues the task again if `SCHEDULED` (woken during the poll); else checks it is not lost (no waker) |
@@ -235,6 +236,21 @@ impl State {
     /// wake during a poll queues nothing: the poll's end does (see `end_poll`).
     pub(crate) fn wake(&self) -> Snapshot {
         Snapshot(self.0.fetch_or(SCHEDULED, Ordering::AcqRel))
+    }
+
+    /// A wake by an owning waker that is consumed by it (`Waker::wake`): `wake`, and
+    /// one waker fewer, in one atomic step. Returns the word as it was, as `wake` does.
+    /// No check for a lost task is needed after it: the task is woken (or over, or
+    /// woken already), so it will be polled, and every poll is checked.
+    pub(crate) fn wake_by_waker(&self) -> Snapshot {
+        let update = |word: u64| {
+            assert!(Snapshot(word).wakers() > 0, "a waker consumed twice");
+            Some((word | SCHEDULED) - ONE_WAKER)
+        };
+        let before = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, update);
+        Snapshot(before.unwrap_or_else(|word| word))
     }
 
     /// An abort: marks the task cancelled and wakes it, in one step (see the module
@@ -602,10 +618,8 @@ mod loom_model {
             task.state.waker_created(); // the waker the other thread holds
             let waker_thread = {
                 let task = Arc::clone(&task);
-                thread::spawn(move || {
-                    task.queue_if(task.state.wake().needs_queueing());
-                    task.state.waker_released(); // `wake` consumes the waker
-                })
+                // `Waker::wake` consumes the waker: the wake and the count in one step.
+                thread::spawn(move || task.queue_if(task.state.wake_by_waker().needs_queueing()))
             };
             let aborter = {
                 let task = Arc::clone(&task);

@@ -60,12 +60,18 @@ unsafe fn clone(data: *const ()) -> RawWaker {
 }
 
 unsafe fn wake(data: *const ()) {
-    // The reference this waker owned is given back when `consumed` goes: after the
-    // wake, or while a panicking wake (a custom `Unpark`) unwinds.
-    let consumed = ConsumedWaker { data };
-    // SAFETY: the waker is alive until `consumed` is dropped, and its pointer has the
-    // provenance of the whole allocation.
-    unsafe { wake_task(header_ptr(consumed.data)) };
+    // SAFETY: the waker owned one reference, and is consumed: the reference is
+    // `task`'s now, to be moved to the queue below, or given back when `task` goes.
+    let task = unsafe { TaskRef::from_raw(header_ptr(data)) };
+    // The wake and the waker's count, in one step: the count never reads 0 while the
+    // wake is unseen. (So a deadlock check that reads the count sees `SCHEDULED` too.)
+    let before = task.state.wake_by_waker();
+    if before.is_news() {
+        task.shared.observe(|| Event::Woken { task: task.id });
+    }
+    if before.needs_queueing() {
+        task.enqueue(); // with the waker's own reference: none taken, none given back
+    }
 }
 
 unsafe fn wake_by_ref(data: *const ()) {

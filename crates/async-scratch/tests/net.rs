@@ -22,14 +22,12 @@ use async_scratch::net::{TcpListener, TcpStream};
 use async_scratch::park::Park;
 use async_scratch::reactor::{Direction, Handle, Interest, Reactor};
 use async_scratch::time::sleep;
-use common::net::{connected_pair, drive, park_until, send_now, CountingWaker};
+use common::net::{connected_pair, drive, park_until, send_now, unix_socket_pair, CountingWaker};
 use common::{within_give_up, GIVE_UP_AFTER};
 use std::cell::Cell;
-use std::fs::File;
 use std::future::{poll_fn, Future};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,19 +52,6 @@ where
         let executor = Executor::builder().park(reactor).build();
         executor.block_on(body(handle))
     })
-}
-
-/// A connected, non-blocking pair of Unix stream sockets, as `File`s (whose `read`
-/// and `write` are the plain system calls, which Miri runs on a socket pair).
-fn unix_socket_pair() -> (File, File) {
-    let mut fds = [0; 2];
-    let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: `fds` has room for the two descriptors the call writes.
-    let made = unsafe { libc::socketpair(libc::AF_UNIX, flags, 0, fds.as_mut_ptr()) };
-    assert_eq!(made, 0, "socketpair: {}", io::Error::last_os_error());
-    // SAFETY: on success both descriptors are new and ours alone.
-    let (one, other) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    (File::from(one), File::from(other))
 }
 
 /// A future that counts how often `inner` returned `Pending`, and calls `on_pending`

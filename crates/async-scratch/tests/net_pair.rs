@@ -16,27 +16,16 @@ use async_scratch::executor::{spawn_named, Executor};
 use async_scratch::reactor::{Direction, Interest, Reactor, Registered};
 use std::fs::File;
 use std::future::poll_fn;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::net::unix_socket_pair;
 use common::spawn_lock_cycle;
 
 /// Messages each way: enough for many waits and wakes, few enough for Miri.
 const MESSAGES: usize = if cfg!(miri) { 20 } else { 1_000 };
-
-/// A connected, non-blocking pair of Unix stream sockets.
-fn socket_pair() -> (File, File) {
-    let mut fds = [0; 2];
-    let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: `fds` has room for the two descriptors the call writes.
-    let made = unsafe { libc::socketpair(libc::AF_UNIX, flags, 0, fds.as_mut_ptr()) };
-    assert_eq!(made, 0, "socketpair: {}", io::Error::last_os_error());
-    // SAFETY: on success both descriptors are new and ours alone.
-    let (one, other) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    (File::from(one), File::from(other))
-}
 
 /// Reads exactly `buf.len()` bytes through the reactor.
 async fn read_exact(socket: &Registered<File>, mut buf: &mut [u8]) {
@@ -64,7 +53,7 @@ async fn write_all(socket: &Registered<File>, mut buf: &[u8]) {
 fn an_echo_over_a_socket_pair_raises_no_report() {
     let reactor = Reactor::new().unwrap();
     let handle = reactor.handle();
-    let (one, other) = socket_pair();
+    let (one, other) = unix_socket_pair();
     let client = handle.register(one, Interest::BOTH).unwrap();
     let server = handle.register(other, Interest::BOTH).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -108,7 +97,7 @@ fn an_echo_over_a_socket_pair_raises_no_report() {
 #[test]
 fn a_lock_cycle_beside_a_wait_on_a_socket_pair() {
     let reactor = Reactor::new().unwrap();
-    let (ours, theirs) = socket_pair();
+    let (ours, theirs) = unix_socket_pair();
     let fd = ours.as_raw_fd();
     let ours = reactor.handle().register(ours, Interest::READABLE).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));

@@ -6,7 +6,10 @@
 use async_scratch::net::{TcpListener, TcpStream};
 use async_scratch::park::Park;
 use async_scratch::reactor::{Handle, Reactor};
+use std::fs::File;
 use std::future::Future;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -78,4 +81,17 @@ impl Wake for CountingWaker {
     fn wake(self: Arc<Self>) {
         self.wakes.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// A connected, non-blocking pair of Unix stream sockets, as `File`s (whose `read`
+/// and `write` are the plain system calls, which Miri runs on a socket pair).
+pub fn unix_socket_pair() -> (File, File) {
+    let mut fds = [0; 2];
+    let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: `fds` has room for the two descriptors the call writes.
+    let made = unsafe { libc::socketpair(libc::AF_UNIX, flags, 0, fds.as_mut_ptr()) };
+    assert_eq!(made, 0, "socketpair: {}", io::Error::last_os_error());
+    // SAFETY: on success both descriptors are new and ours alone.
+    let (one, other) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    (File::from(one), File::from(other))
 }

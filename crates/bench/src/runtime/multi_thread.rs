@@ -445,10 +445,8 @@ impl Workers for SmolMulti {
         smol::future::yield_now()
     }
 
-    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            smol::Timer::after(duration).await;
-        }
+    async fn sleep(duration: Duration) {
+        smol::Timer::after(duration).await;
     }
 
     fn echo(&self, connections: usize, messages: usize, message_bytes: usize) {

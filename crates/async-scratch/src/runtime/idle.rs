@@ -338,3 +338,47 @@ mod loom_tests {
         });
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A stand-in for the reactor's unpark: counts the unparks that reach it.
+    #[derive(Default)]
+    struct CountingDriver {
+        unparks: AtomicUsize,
+    }
+
+    impl Unpark for CountingDriver {
+        fn unpark(&self) {
+            self.unparks.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// An unpark goes through the driver only while the worker is in it: before, it
+    /// is a token that keeps the worker out of the reactor altogether.
+    #[test]
+    fn an_unpark_reaches_the_driver_only_while_the_worker_is_in_it() {
+        let driver = Arc::new(CountingDriver::default());
+        let parker = Parker::with_driver(driver.clone());
+
+        parker.unpark();
+        assert_eq!(
+            driver.unparks.load(Ordering::SeqCst),
+            0,
+            "not in the driver"
+        );
+        parker.park_in_driver(|| panic!("the token should have ended the park first"));
+
+        let mut entered = false;
+        parker.park_in_driver(|| {
+            entered = true;
+            parker.unpark(); // as another thread's notify would, mid-park
+        });
+        assert!(entered);
+        assert_eq!(driver.unparks.load(Ordering::SeqCst), 1, "in the driver");
+
+        parker.unpark();
+        assert_eq!(driver.unparks.load(Ordering::SeqCst), 1, "out of it again");
+    }
+}

@@ -47,15 +47,19 @@ pub(crate) struct Driver {
     reactor: Mutex<Reactor>,
     /// For the code that makes sockets on this runtime.
     handle: reactor::Handle,
+    /// Ends the reactor's `epoll_wait` from any thread (its eventfd).
+    unparker: Arc<dyn Unpark>,
 }
 
 impl Driver {
     pub(crate) fn new() -> io::Result<Driver> {
         let reactor = Reactor::new()?;
         let handle = reactor.handle();
+        let unparker = reactor.unparker();
         Ok(Driver {
             reactor: Mutex::new(reactor),
             handle,
+            unparker,
         })
     }
 
@@ -66,8 +70,7 @@ impl Driver {
 
     /// What ends a park in the driver from any thread: the reactor's eventfd.
     pub(crate) fn unparker(&self) -> Arc<dyn Unpark> {
-        self.with_reactor(|reactor| reactor.unparker())
-            .expect("no worker runs yet when the parkers are made")
+        Arc::clone(&self.unparker)
     }
 
     /// Parks the calling worker in the reactor until an event, `deadline`, or an

@@ -25,9 +25,15 @@
 //! polls the reactor without blocking (`poll_events`, the one-thread executor's
 //! habit), if no one else holds it.
 //!
-//! *Teaching shortcut:* the driver is a `Mutex` around the reactor, tried with
+//! *Teaching shortcuts:* the driver is a `Mutex` around the reactor, tried with
 //! `try_lock`. tokio keeps the driver in a slot that a parking worker takes and gives
-//! back; the effect is the same: one waiter, the others on condition variables.
+//! back; the effect is the same: one waiter, the others on condition variables. And
+//! the wakes that the driver runs are ordinary wakes on a worker that still counts as
+//! sleeping, so the first one may choose the driver itself as the worker to wake:
+//! that costs the reactor a stale token (its next `epoll_wait` returns at once), and
+//! the other worker is woken a moment later, when the driver starts its first task
+//! as the last searcher. tokio keeps such wakes quiet while it drives, and wakes
+//! another worker once, after the park, if it brought more than one task.
 
 use std::fmt;
 use std::io;

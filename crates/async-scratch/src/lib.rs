@@ -30,7 +30,7 @@
 //! | 5 | a cooperative budget: a task that never meets a `Pending` still lets the others run | [`coop`] | `cargo test -p async-scratch --test coop` |
 //! | 6 | the reactor: the executor parks in `epoll_wait`; ready sockets wake their tasks | [`reactor`] | `cargo test -p async-scratch --test net` |
 //! | 6 | TCP sockets that wait by returning `Pending`: accept, connect, read, write | [`net`] | `cargo run -p async-scratch --example echo` |
-//! | 7 | the multi-threaded runtime: workers, local queues, stealing, idle workers parked, a blocking pool | [`runtime`] | `cargo test -p async-scratch --test runtime` |
+//! | 7 | the multi-threaded runtime: workers, local queues, stealing, idle workers parked, a blocking pool, one reactor driven by the worker about to park | [`runtime`] | `cargo test -p async-scratch --test runtime`, `--test runtime_net` |
 //!
 //! # The whole story in one example
 //!

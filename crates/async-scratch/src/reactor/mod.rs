@@ -91,6 +91,11 @@
 //! the thread whose executor parks in the reactor runs it: sockets of a reactor that
 //! nobody parks in are never woken.
 //!
+//! Step 7's multi-threaded [`runtime`](crate::runtime) has one reactor for all its
+//! workers, behind a lock: the worker about to park takes it and parks in it, one at
+//! a time, and [`Runtime::reactor`](crate::runtime::Runtime::reactor) gives its
+//! handle.
+//!
 //! # Waking it from another thread
 //! A waker called on another thread queues its task and calls the executor's
 //! [`Unpark`], which must end an `epoll_wait` in progress. The reactor registers an

@@ -18,18 +18,24 @@
 //! reads the counters. Both sides are sequentially consistent, so either the spawner
 //! sees the sleeper (and wakes it) or the sleeper sees the task. The loom model at the
 //! end of this file checks every interleaving.
+//!
+//! A sleeping worker sleeps in one of two places: on its own [`Parker`], or in the
+//! runtime's reactor if it holds the driver (see `driver`). Its parker knows which,
+//! and wakes it there: the second loom model checks that a worker in the driver
+//! misses no wake-up either.
 
+use crate::park::Unpark;
 #[cfg(loom)]
 use loom::sync::{
     atomic::{fence, AtomicUsize, Ordering},
     Condvar, Mutex, MutexGuard,
 };
-use std::sync::PoisonError;
 #[cfg(not(loom))]
 use std::sync::{
     atomic::{fence, AtomicUsize, Ordering},
     Condvar, Mutex, MutexGuard,
 };
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -38,44 +44,111 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// One worker's bed: `park` sleeps until `unpark` (or the timeout), and an `unpark`
 /// that comes first is kept as a token, so it is never lost.
+///
+/// A worker parks in one of two places: on this parker's condition variable, or in
+/// the runtime's reactor (`park_in_driver`, when it holds the driver). An `unpark`
+/// must end either, so the state says which: a worker in the driver is woken through
+/// the reactor's own unpark (its eventfd), which a condition variable cannot reach.
 pub(crate) struct Parker {
-    notified: Mutex<bool>,
+    state: Mutex<ParkState>,
     condvar: Condvar,
+    /// Ends a park in the driver: the reactor's unpark. `None` for a thread that never
+    /// drives (a `block_on` thread).
+    driver: Option<Arc<dyn Unpark>>,
+}
+
+/// A parker's state, changed only under its lock.
+#[derive(Default)]
+struct ParkState {
+    /// An unpark came that no park has answered yet: the next park returns at once.
+    notified: bool,
+    /// The worker is in the driver (from just before its `epoll_wait` to just after):
+    /// an unpark must go through the reactor.
+    in_driver: bool,
 }
 
 impl Parker {
+    /// A parker for a thread that never drives the reactor.
     pub(crate) fn new() -> Parker {
         Parker {
-            notified: Mutex::new(false),
+            state: Mutex::new(ParkState::default()),
             condvar: Condvar::new(),
+            driver: None,
+        }
+    }
+
+    /// A worker's parker: `driver` ends the worker's park when it is in the reactor.
+    pub(crate) fn with_driver(driver: Arc<dyn Unpark>) -> Parker {
+        Parker {
+            driver: Some(driver),
+            ..Parker::new()
         }
     }
 
     /// Sleeps until unparked or `timeout` passes; consumes the token. May return early
     /// (a spurious wake-up): the caller looks for work again either way.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
-        let mut notified = lock(&self.notified);
-        if !*notified {
-            notified = match timeout {
+        let mut state = lock(&self.state);
+        if !state.notified {
+            state = match timeout {
                 None => self
                     .condvar
-                    .wait(notified)
+                    .wait(state)
                     .unwrap_or_else(PoisonError::into_inner),
                 Some(timeout) => {
                     self.condvar
-                        .wait_timeout(notified, timeout)
+                        .wait_timeout(state, timeout)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
                 }
             };
         }
-        *notified = false;
+        state.notified = false;
     }
 
-    /// Wakes the parked worker, or makes its next `park` return at once.
+    /// Parks in the driver: `park_in_reactor` waits in the reactor, which an unpark
+    /// of this parker now ends (through the reactor's unpark). Returns at once, with
+    /// the token consumed, if an unpark came first.
+    ///
+    /// No lost wake-up: an unpark reads `in_driver` under the lock that this sets it
+    /// under. Before: it leaves `notified`, seen here, and the reactor is not entered.
+    /// After: it unparks the reactor, whose own token ends the wait even if it has
+    /// not begun yet (see the reactor's `Wakeup`). An unpark that comes while the
+    /// reactor is returning leaves the reactor a stale token: its next wait returns
+    /// at once, spuriously, which a park may always do.
+    pub(crate) fn park_in_driver(&self, park_in_reactor: impl FnOnce()) {
+        {
+            let mut state = lock(&self.state);
+            if state.notified {
+                state.notified = false;
+                return;
+            }
+            state.in_driver = true;
+        }
+        park_in_reactor();
+        let mut state = lock(&self.state);
+        state.in_driver = false;
+        // Answered: the worker is awake and looks for work.
+        state.notified = false;
+    }
+
+    /// Wakes the parked worker, wherever it parks, or makes its next park return at
+    /// once.
     pub(crate) fn unpark(&self) {
-        *lock(&self.notified) = true;
-        self.condvar.notify_one();
+        let mut state = lock(&self.state);
+        state.notified = true;
+        let in_driver = state.in_driver;
+        drop(state);
+        match &self.driver {
+            Some(driver) if in_driver => driver.unpark(),
+            _ => self.condvar.notify_one(),
+        }
+    }
+}
+
+impl Unpark for Parker {
+    fn unpark(&self) {
+        Parker::unpark(self);
     }
 }
 
@@ -210,6 +283,41 @@ mod loom_tests {
         });
     }
 
+    /// The same race with the worker parked in the driver: its park ends only through
+    /// the driver's own unpark (here a second parker stands for the reactor), so the
+    /// spawner's notify must find the worker's `in_driver` and go that way. A notify
+    /// sent to the condition variable instead shows as a deadlock.
+    #[test]
+    fn loom_a_worker_in_the_driver_loses_no_wakeup() {
+        loom::model(|| {
+            let reactor = std::sync::Arc::new(Parker::new());
+            let driver: std::sync::Arc<dyn Unpark> = reactor.clone();
+            let parkers = Arc::new([Parker::with_driver(driver), Parker::new()]);
+            let idle = Arc::new(Idle::new(2));
+            let work = Arc::new(AtomicUsize::new(0));
+            let worker = {
+                let (idle, parkers, work) = (idle.clone(), parkers.clone(), work.clone());
+                thread::spawn(move || loop {
+                    if work.load(Ordering::SeqCst) != 0 {
+                        return;
+                    }
+                    idle.register_sleeper(0, false);
+                    if work.load(Ordering::SeqCst) != 0 {
+                        idle.unregister_sleeper(0);
+                        return;
+                    }
+                    parkers[0].park_in_driver(|| reactor.park(None));
+                    if idle.unregister_sleeper(0) {
+                        idle.stop_searching();
+                    }
+                })
+            };
+            work.store(1, Ordering::SeqCst);
+            idle.notify_one(&parkers[..]);
+            worker.join().unwrap();
+        });
+    }
+
     /// Two spawners and one sleeper: each notify wakes at most one worker, and the
     /// counters come back to zero.
     #[test]
@@ -228,5 +336,49 @@ mod loom_tests {
             assert_eq!(idle.searching.load(Ordering::SeqCst), 1);
             assert_eq!(idle.sleeping.load(Ordering::SeqCst), 0);
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A stand-in for the reactor's unpark: counts the unparks that reach it.
+    #[derive(Default)]
+    struct CountingDriver {
+        unparks: AtomicUsize,
+    }
+
+    impl Unpark for CountingDriver {
+        fn unpark(&self) {
+            self.unparks.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// An unpark goes through the driver only while the worker is in it: before, it
+    /// is a token that keeps the worker out of the reactor altogether.
+    #[test]
+    fn an_unpark_reaches_the_driver_only_while_the_worker_is_in_it() {
+        let driver = Arc::new(CountingDriver::default());
+        let parker = Parker::with_driver(driver.clone());
+
+        parker.unpark();
+        assert_eq!(
+            driver.unparks.load(Ordering::SeqCst),
+            0,
+            "not in the driver"
+        );
+        parker.park_in_driver(|| panic!("the token should have ended the park first"));
+
+        let mut entered = false;
+        parker.park_in_driver(|| {
+            entered = true;
+            parker.unpark(); // as another thread's notify would, mid-park
+        });
+        assert!(entered);
+        assert_eq!(driver.unparks.load(Ordering::SeqCst), 1, "in the driver");
+
+        parker.unpark();
+        assert_eq!(driver.unparks.load(Ordering::SeqCst), 1, "out of it again");
     }
 }

@@ -18,6 +18,10 @@
 //! - blocking work goes to its own elastic pool of threads (`blocking`);
 //! - one timer queue is shared by all workers: the worker about to park fires the due
 //!   timers, and parks no longer than the next deadline (see `worker`);
+//! - one reactor is shared by all workers: the worker about to park waits in its
+//!   `epoll_wait` if no other worker does, and the others park on their own parkers;
+//!   a busy worker polls it every 61st turn (`driver`). Sockets register with it
+//!   through [`Runtime::reactor`], or [`reactor()`] from inside;
 //! - dropping the runtime stops the workers, then drops every pending future exactly
 //!   once (`owned`).
 //!
@@ -28,9 +32,8 @@
 //! core and its own [`JoinHandle`] (with the same [`JoinError`], and the same
 //! `abort` and `is_finished`).
 //!
-//! Not here yet: sockets (the reactor of step 6 serves the one-thread executor; a
-//! runtime task cannot await `net` yet), and the diagnostics of step 5 (deadlock
-//! report, stall watchdog, lost tasks).
+//! Not here yet: the diagnostics of step 5 (deadlock report, stall watchdog, lost
+//! tasks).
 //!
 //! ```
 //! use async_scratch::runtime::{self, Runtime};
@@ -50,6 +53,7 @@
 
 mod blocking;
 mod context;
+mod driver;
 mod idle;
 mod injector;
 mod owned;
@@ -70,7 +74,9 @@ use std::time::{Duration, Instant};
 pub use crate::executor::JoinError;
 pub use task::JoinHandle;
 
+use crate::reactor;
 use blocking::{BlockingJob, BlockingPool, BlockingSchedule};
+use driver::Driver;
 use idle::Parker;
 use task::{Schedule, Task};
 use worker::{Handle, Placement, Shared};
@@ -121,7 +127,7 @@ impl Builder {
     ///
     /// # Errors
     /// `InvalidInput` if the worker count is zero; the OS's error if a thread cannot
-    /// be started.
+    /// be started, or the reactor cannot be made (no descriptors left).
     pub fn build(self) -> io::Result<Runtime> {
         let workers = match self.worker_threads {
             Some(0) => {
@@ -134,7 +140,7 @@ impl Builder {
             None => thread::available_parallelism().map_or(1, usize::from),
         };
         let blocking = BlockingPool::new(self.max_blocking_threads, self.keep_alive);
-        let shared = Arc::new(Shared::new(workers, blocking));
+        let shared = Arc::new(Shared::new(workers, blocking, Driver::new()?));
         let mut runtime = Runtime {
             shared: shared.clone(),
             threads: Vec::with_capacity(workers),
@@ -275,6 +281,40 @@ impl Runtime {
         T: Send + 'static,
     {
         spawn_blocking_on(&self.shared, job)
+    }
+
+    /// The handle of the runtime's reactor, to make sockets whose tasks run on this
+    /// runtime. One of the workers waits for their events (see the module doc); a
+    /// socket's task may be polled on any worker.
+    ///
+    /// ```
+    /// use async_scratch::net::{TcpListener, TcpStream};
+    /// use async_scratch::runtime::Runtime;
+    ///
+    /// let runtime = Runtime::builder().worker_threads(2).build()?;
+    /// let handle = runtime.reactor();
+    /// let mut listener = TcpListener::bind(&handle, "127.0.0.1:0")?;
+    /// let address = listener.local_addr()?;
+    /// let server = runtime.spawn(async move {
+    ///     let (mut stream, _) = listener.accept().await?;
+    ///     let mut buffer = [0; 4];
+    ///     stream.read_exact(&mut buffer).await?;
+    ///     stream.write_all(&buffer).await?;
+    ///     Ok::<_, std::io::Error>(())
+    /// });
+    /// let echoed = runtime.block_on(async {
+    ///     let mut client = TcpStream::connect(&handle, address).await?;
+    ///     client.write_all(b"ping").await?;
+    ///     let mut echoed = [0; 4];
+    ///     client.read_exact(&mut echoed).await?;
+    ///     Ok::<_, std::io::Error>(echoed)
+    /// })?;
+    /// assert_eq!(&echoed, b"ping");
+    /// runtime.block_on(server).unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn reactor(&self) -> reactor::Handle {
+        self.shared.driver.handle().clone()
     }
 
     /// The runtime's counters now.
@@ -420,6 +460,15 @@ where
     T: Send + 'static,
 {
     spawn_blocking_on(&current_or_panic("spawn_blocking"), job)
+}
+
+/// The current runtime's reactor handle, to make sockets with (`net::TcpListener::bind`,
+/// `net::TcpStream::connect`): the one [`Runtime::reactor`] gives.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn reactor() -> reactor::Handle {
+    current_or_panic("reactor").driver.handle().clone()
 }
 
 /// The index of the worker running the current task; `None` off the workers (inside

@@ -11,6 +11,10 @@
 //! parks, every 61st turn, and when its park ends; it parks no longer than the next
 //! deadline. One queue rather than one per worker, because a task migrates: a timer per
 //! worker would fire only when its worker is awake, however idle the task's new worker.
+//!
+//! Sockets: the runtime has one reactor (see `driver`). The worker about to park
+//! parks in it if no other worker does, and parks on its own parker otherwise; a busy
+//! worker polls it every 61st turn, with the timers.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,6 +23,7 @@ use std::time::Instant;
 
 use super::blocking::BlockingPool;
 use super::context;
+use super::driver::Driver;
 use super::idle::{Idle, Parker};
 use super::injector::Injector;
 use super::owned::Owned;
@@ -57,6 +62,8 @@ pub(crate) struct Shared {
     pub(crate) idle: Idle,
     pub(crate) owned: Owned,
     pub(crate) timers: Arc<TimerQueue>,
+    /// The reactor, driven by one parking worker at a time.
+    pub(crate) driver: Driver,
     pub(crate) blocking: Arc<BlockingPool>,
     pub(crate) shutdown: AtomicBool,
     pub(crate) stats: Stats,
@@ -70,15 +77,18 @@ pub(crate) struct Stats {
 }
 
 impl Shared {
-    pub(crate) fn new(workers: usize, blocking: Arc<BlockingPool>) -> Shared {
+    pub(crate) fn new(workers: usize, blocking: Arc<BlockingPool>, driver: Driver) -> Shared {
         Shared {
             locals: (0..workers).map(|_| LocalQueue::new()).collect(),
             lifo: (0..workers).map(|_| Mutex::new(None)).collect(),
-            parkers: (0..workers).map(|_| Parker::new()).collect(),
+            parkers: (0..workers)
+                .map(|_| Parker::with_driver(driver.unparker()))
+                .collect(),
             injector: Injector::new(),
             idle: Idle::new(workers),
             owned: Owned::new(),
             timers: Arc::default(),
+            driver,
             blocking,
             shutdown: AtomicBool::new(false),
             stats: Stats {
@@ -186,12 +196,14 @@ impl Worker {
     }
 
     /// The next task from this worker's own queue, or the injector; every 61st turn
-    /// the injector (and the timers) first, so that work from outside is not starved.
+    /// the injector (and the timers and sockets) first, so that work from outside is
+    /// not starved.
     fn next_task(&mut self) -> Option<Runnable> {
         self.tick = self.tick.wrapping_add(1);
         let shared = &self.shared;
         if self.tick.is_multiple_of(FAIRNESS_INTERVAL) {
             shared.fire_timers();
+            shared.driver.poll_events();
             if let Some(task) = shared.injector.pop() {
                 return Some(task);
             }
@@ -248,8 +260,8 @@ impl Worker {
         task.run();
     }
 
-    /// Nothing to do: registers as sleeping, looks once more, and parks until new work
-    /// or the next timer.
+    /// Nothing to do: registers as sleeping, looks once more, and parks until new work,
+    /// the next timer, or (if it drives the reactor) a ready socket.
     fn park(&mut self) {
         let shared = &self.shared;
         shared.fire_timers();
@@ -268,12 +280,14 @@ impl Worker {
             self.searching = shared.idle.unregister_sleeper(self.index);
             return;
         }
-        let timeout = shared
-            .timers
-            .next_deadline()
-            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        let deadline = shared.timers.next_deadline();
         shared.stats.parks.fetch_add(1, Ordering::Relaxed);
-        shared.parkers[self.index].park(timeout);
+        let parker = &shared.parkers[self.index];
+        if !shared.driver.park(parker, deadline) {
+            // Another worker drives the reactor: this one sleeps on its own parker.
+            parker
+                .park(deadline.map(|deadline| deadline.saturating_duration_since(Instant::now())));
+        }
         self.searching = shared.idle.unregister_sleeper(self.index);
         shared.fire_timers();
     }

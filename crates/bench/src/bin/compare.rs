@@ -63,8 +63,7 @@ struct Cli {
     ours_also: Option<PathBuf>,
 
     /// The multi-threaded runtimes instead, two workers each: ours, tokio's
-    /// multi-thread runtime and smol's `Executor` on two threads (no network
-    /// workloads yet).
+    /// multi-thread runtime and smol's `Executor` on two threads.
     #[arg(long)]
     multi_thread: bool,
 
@@ -83,12 +82,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let workloads = if cli.workloads.is_empty() && cli.multi_thread {
-        Workload::ALL
-            .into_iter()
-            .filter(|workload| !matches!(workload, Workload::Echo | Workload::IdleConnections))
-            .collect()
-    } else if cli.workloads.is_empty() {
+    let workloads = if cli.workloads.is_empty() {
         Workload::ALL.to_vec()
     } else {
         cli.workloads.clone()

@@ -120,7 +120,8 @@ impl RuntimeName {
     ];
 
     /// The multi-threaded runtimes (`compare --multi-thread`), ours first. Not in
-    /// [`ALL`](RuntimeName::ALL): they do not run the network workloads yet.
+    /// [`ALL`](RuntimeName::ALL): they are compared with one another, not with the
+    /// single-threaded ones.
     pub const MULTI_THREAD: [RuntimeName; 3] = [
         RuntimeName::AsyncScratchMulti,
         RuntimeName::TokioMulti,
@@ -213,11 +214,15 @@ mod tests {
         assert_eq!(connect_batches(0).count(), 0);
     }
 
-    /// Every runtime echoes every message (a wrong echo panics inside `echo`), and
-    /// holds idle connections and lets them go, on small sizes.
+    /// Every runtime, multi-threaded ones too, echoes every message (a wrong echo
+    /// panics inside `echo`), and holds idle connections and lets them go, on small
+    /// sizes.
     #[test]
     fn every_runtime_runs_the_network_workloads() {
-        for runtime in RuntimeName::ALL {
+        for runtime in RuntimeName::ALL
+            .into_iter()
+            .chain(RuntimeName::MULTI_THREAD)
+        {
             let built = runtime.build();
             built.echo(3, 20, 64);
             built.idle_connections(CONNECT_BATCH + 5); // two batches

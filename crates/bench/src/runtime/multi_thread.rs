@@ -1,16 +1,21 @@
 //! The multi-threaded runtimes, two workers each: ours (`async_scratch::runtime`),
 //! tokio's multi-thread runtime, and smol's `Executor` run on two threads. The same
-//! workloads as the single-threaded ones, written the way each runtime's users write
-//! them; the tasks are `Send`.
+//! workloads as the single-threaded ones; the tasks are `Send`.
 //!
-//! The network workloads are not measured here yet: our runtime has no reactor of its
-//! own (step 6's reactor serves the one-thread executor), so `echo` and
-//! `idle_connections` panic with that message on all three, and `compare
-//! --multi-thread` reports them as failed.
+//! The workloads that only spawn, await, yield and sleep are written once, over
+//! [`Workers`]: what the three do differently (how a task is spawned from inside
+//! another, how one yields or sleeps, how the main thread waits) is all a runtime
+//! says. The network workloads differ in their sockets' types, so each runtime writes
+//! its own, as its users would, with the server and client tasks of its
+//! single-threaded file: ours registers sockets with the runtime's one reactor
+//! (`Runtime::reactor`), tokio's runtime has its I/O driver enabled, and smol's
+//! threads drive smol's reactor in `block_on`.
 
-use super::Runtime;
+use super::{connect_batches, Runtime, LOOPBACK};
+use super::{ours, smol_executor, tokio_runtime};
 use crate::ping_pong;
-use futures::channel::oneshot;
+use futures::channel::{mpsc, oneshot};
+use futures::StreamExt;
 use std::future::Future;
 use std::sync::Arc;
 use std::thread;
@@ -19,8 +24,112 @@ use std::time::Duration;
 /// How many worker threads each multi-threaded runtime runs.
 pub const WORKERS: usize = 2;
 
-const NO_NETWORK: &str =
-    "the network workloads are not measured multi-threaded yet: our runtime has no reactor";
+/// What a multi-threaded runtime does its own way; every [`Workers`] is a
+/// [`Runtime`], its workloads written once below.
+pub trait Workers {
+    /// What a task holds to spawn the next one from inside (the chain's links).
+    type Spawner: Clone + Send + 'static;
+
+    /// This runtime's spawner.
+    fn spawner(&self) -> Self::Spawner;
+
+    /// Spawns `task` from inside a task of this runtime, and lets it run detached.
+    fn detach<F: Future<Output = ()> + Send + 'static>(spawner: &Self::Spawner, task: F);
+
+    /// Spawns every task of `tasks`, then waits on this thread until all are done.
+    fn run_all<F: Future<Output = ()> + Send + 'static>(&self, tasks: impl IntoIterator<Item = F>);
+
+    /// Runs `future` to its end on this thread, the workers running what it spawns.
+    fn block_on<T>(&self, future: impl Future<Output = T>) -> T;
+
+    /// Spawns `tasks` tasks that do nothing, from outside, and does not run them.
+    fn spawn_queued(&self, tasks: usize);
+
+    /// Gives the worker back once.
+    fn yield_now() -> impl Future<Output = ()> + Send + 'static;
+
+    /// Sleeps `duration` on this runtime's timer.
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static;
+
+    /// [`Runtime::echo`], with this runtime's sockets.
+    fn echo(&self, connections: usize, messages: usize, message_bytes: usize);
+
+    /// [`Runtime::idle_connections`], with this runtime's sockets.
+    fn idle_connections(&self, connections: usize);
+}
+
+impl<W: Workers> Runtime for W {
+    fn spawn_and_await(&self, tasks: usize) {
+        self.run_all((0..tasks).map(|_| async {}));
+    }
+
+    fn spawn_queued(&self, tasks: usize) {
+        Workers::spawn_queued(self, tasks);
+    }
+
+    fn ping_pong(&self, pairs: usize, rounds: usize) {
+        self.run_all(ping_pong::players(pairs, rounds));
+    }
+
+    fn chain(&self, length: usize) {
+        let spawner = self.spawner();
+        self.block_on(async move {
+            let (done, finished) = oneshot::channel();
+            chain_link::<W>(spawner, length, done);
+            finished.await.expect("the chain broke");
+        })
+    }
+
+    fn yield_many(&self, tasks: usize, yields: usize) {
+        self.run_all((0..tasks).map(|_| async move {
+            for _ in 0..yields {
+                W::yield_now().await;
+            }
+        }));
+    }
+
+    fn sleep_many(&self, tasks: usize, duration: Duration) {
+        self.run_all((0..tasks).map(|_| W::sleep(duration)));
+    }
+
+    fn echo(&self, connections: usize, messages: usize, message_bytes: usize) {
+        Workers::echo(self, connections, messages, message_bytes);
+    }
+
+    fn idle_connections(&self, connections: usize) {
+        Workers::idle_connections(self, connections);
+    }
+}
+
+/// Spawns the next link of a chain with `left` links to go; the last one signals `done`.
+fn chain_link<W: Workers>(spawner: W::Spawner, left: usize, done: oneshot::Sender<()>) {
+    if left == 0 {
+        let _ = done.send(());
+    } else {
+        let next = spawner.clone();
+        W::detach(
+            &spawner,
+            async move { chain_link::<W>(next, left - 1, done) },
+        );
+    }
+}
+
+/// Opens `connections` connections to `address` with `connect`, in batches, waiting
+/// after each batch for the server's tasks to say they arrived; returns the clients.
+async fn connect_in_batches<S, C: Future<Output = S>>(
+    connections: usize,
+    arrivals: &mut mpsc::UnboundedReceiver<()>,
+    mut connect: impl FnMut() -> C,
+) -> Vec<S> {
+    let mut clients = Vec::with_capacity(connections);
+    for batch in connect_batches(connections) {
+        for _ in 0..batch {
+            clients.push(connect().await);
+        }
+        arrivals.by_ref().take(batch).count().await;
+    }
+    clients
+}
 
 /// Ours: `async_scratch::runtime::Runtime` with two workers.
 pub struct OursMulti {
@@ -39,19 +148,6 @@ impl OursMulti {
             .expect("our multi-threaded runtime");
         OursMulti { runtime }
     }
-
-    fn run_all<F>(&self, tasks: impl IntoIterator<Item = F>)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        use async_scratch::runtime::spawn;
-        self.runtime.block_on(async {
-            let handles: Vec<_> = tasks.into_iter().map(spawn).collect();
-            for handle in handles {
-                handle.await.expect("a workload task failed");
-            }
-        })
-    }
 }
 
 impl Default for OursMulti {
@@ -60,33 +156,28 @@ impl Default for OursMulti {
     }
 }
 
-fn ours_chain_link(left: usize, done: oneshot::Sender<()>) {
-    if left == 0 {
-        let _ = done.send(());
-    } else {
-        drop(async_scratch::runtime::spawn(async move {
-            ours_chain_link(left - 1, done)
-        }));
+impl Workers for OursMulti {
+    /// Nothing: inside a task, `runtime::spawn` finds the runtime it runs on.
+    type Spawner = ();
+
+    fn spawner(&self) {}
+
+    fn detach<F: Future<Output = ()> + Send + 'static>(_: &(), task: F) {
+        drop(async_scratch::runtime::spawn(task));
     }
-}
 
-async fn ours_yield() {
-    let mut yielded = false;
-    std::future::poll_fn(move |cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await
-}
+    fn run_all<F: Future<Output = ()> + Send + 'static>(&self, tasks: impl IntoIterator<Item = F>) {
+        use async_scratch::runtime::spawn;
+        self.runtime.block_on(async {
+            let handles: Vec<_> = tasks.into_iter().map(spawn).collect();
+            for handle in handles {
+                handle.await.expect("a workload task failed");
+            }
+        })
+    }
 
-impl Runtime for OursMulti {
-    fn spawn_and_await(&self, tasks: usize) {
-        self.run_all((0..tasks).map(|_| async {}));
+    fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        self.runtime.block_on(future)
     }
 
     fn spawn_queued(&self, tasks: usize) {
@@ -95,40 +186,77 @@ impl Runtime for OursMulti {
         }
     }
 
-    fn ping_pong(&self, pairs: usize, rounds: usize) {
-        self.run_all(ping_pong::players(pairs, rounds));
-    }
-
-    fn chain(&self, length: usize) {
-        self.runtime.block_on(async {
-            let (done, finished) = oneshot::channel();
-            ours_chain_link(length, done);
-            finished.await.expect("the chain broke");
+    /// Written by hand: the one-thread executor's `yield_now` is that executor's.
+    fn yield_now() -> impl Future<Output = ()> + Send + 'static {
+        let mut yielded = false;
+        std::future::poll_fn(move |cx| {
+            if yielded {
+                std::task::Poll::Ready(())
+            } else {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
         })
     }
 
-    fn yield_many(&self, tasks: usize, yields: usize) {
-        self.run_all((0..tasks).map(|_| async move {
-            for _ in 0..yields {
-                ours_yield().await;
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        async_scratch::time::sleep(duration)
+    }
+
+    fn echo(&self, connections: usize, messages: usize, message_bytes: usize) {
+        use async_scratch::net::TcpListener;
+        use async_scratch::runtime::spawn;
+        let reactor = self.runtime.reactor();
+        self.runtime.block_on(async {
+            let mut listener = TcpListener::bind(&reactor, LOOPBACK).expect("bind");
+            let address = listener.local_addr().expect("the listener's address");
+            let server = spawn(async move {
+                loop {
+                    let (stream, _) = listener.accept().await.expect("accept");
+                    drop(spawn(ours::echo_back(stream))); // detached
+                }
+            });
+            let clients: Vec<_> = (0..connections)
+                .map(|_| {
+                    let client =
+                        ours::echo_client(reactor.clone(), address, messages, message_bytes);
+                    spawn(client)
+                })
+                .collect();
+            for client in clients {
+                client.await.expect("an echo client failed");
             }
-        }));
+            server.abort();
+        })
     }
 
-    fn sleep_many(&self, tasks: usize, duration: Duration) {
-        self.run_all((0..tasks).map(|_| async_scratch::time::sleep(duration)));
-    }
-
-    fn echo(&self, _connections: usize, _messages: usize, _message_bytes: usize) {
-        panic!("{NO_NETWORK}");
-    }
-
-    fn idle_connections(&self, _connections: usize) {
-        panic!("{NO_NETWORK}");
+    fn idle_connections(&self, connections: usize) {
+        use async_scratch::net::{TcpListener, TcpStream};
+        use async_scratch::runtime::spawn;
+        let reactor = self.runtime.reactor();
+        self.runtime.block_on(async {
+            let mut listener = TcpListener::bind(&reactor, LOOPBACK).expect("bind");
+            let address = listener.local_addr().expect("the listener's address");
+            let (arrived, mut arrivals) = mpsc::unbounded();
+            let server = spawn(async move {
+                loop {
+                    let (stream, _) = listener.accept().await.expect("accept");
+                    drop(spawn(ours::wait_idle(stream, arrived.clone()))); // detached
+                }
+            });
+            let connect = || async {
+                let client = TcpStream::connect(&reactor, address).await;
+                client.expect("connect")
+            };
+            drop(connect_in_batches(connections, &mut arrivals, connect).await);
+            server.abort();
+        })
     }
 }
 
-/// tokio's multi-thread runtime with two workers and its timer.
+/// tokio's multi-thread runtime with two workers and every driver (timer and I/O),
+/// as `#[tokio::main]` builds it.
 pub struct TokioMulti {
     runtime: tokio::runtime::Runtime,
 }
@@ -141,22 +269,10 @@ impl TokioMulti {
     pub fn new() -> TokioMulti {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKERS)
-            .enable_time()
+            .enable_all()
             .build()
             .expect("tokio's multi-thread runtime");
         TokioMulti { runtime }
-    }
-
-    fn run_all<F>(&self, tasks: impl IntoIterator<Item = F>)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        self.runtime.block_on(async {
-            let handles: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
-            for handle in handles {
-                handle.await.expect("a workload task failed");
-            }
-        })
     }
 }
 
@@ -166,19 +282,27 @@ impl Default for TokioMulti {
     }
 }
 
-fn tokio_chain_link(left: usize, done: oneshot::Sender<()>) {
-    if left == 0 {
-        let _ = done.send(());
-    } else {
-        drop(tokio::spawn(
-            async move { tokio_chain_link(left - 1, done) },
-        ));
-    }
-}
+impl Workers for TokioMulti {
+    /// Nothing: inside a task, `tokio::spawn` finds the runtime it runs on.
+    type Spawner = ();
 
-impl Runtime for TokioMulti {
-    fn spawn_and_await(&self, tasks: usize) {
-        self.run_all((0..tasks).map(|_| async {}));
+    fn spawner(&self) {}
+
+    fn detach<F: Future<Output = ()> + Send + 'static>(_: &(), task: F) {
+        drop(tokio::spawn(task));
+    }
+
+    fn run_all<F: Future<Output = ()> + Send + 'static>(&self, tasks: impl IntoIterator<Item = F>) {
+        self.runtime.block_on(async {
+            let handles: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
+            for handle in handles {
+                handle.await.expect("a workload task failed");
+            }
+        })
+    }
+
+    fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        self.runtime.block_on(future)
     }
 
     fn spawn_queued(&self, tasks: usize) {
@@ -188,36 +312,54 @@ impl Runtime for TokioMulti {
         }
     }
 
-    fn ping_pong(&self, pairs: usize, rounds: usize) {
-        self.run_all(ping_pong::players(pairs, rounds));
+    fn yield_now() -> impl Future<Output = ()> + Send + 'static {
+        tokio::task::yield_now()
     }
 
-    fn chain(&self, length: usize) {
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        tokio::time::sleep(duration)
+    }
+
+    fn echo(&self, connections: usize, messages: usize, message_bytes: usize) {
+        use tokio::net::TcpListener;
         self.runtime.block_on(async {
-            let (done, finished) = oneshot::channel();
-            tokio_chain_link(length, done);
-            finished.await.expect("the chain broke");
+            let listener = TcpListener::bind(LOOPBACK).await.expect("bind");
+            let address = listener.local_addr().expect("the listener's address");
+            let server = tokio::spawn(async move {
+                loop {
+                    let (stream, _) = listener.accept().await.expect("accept");
+                    tokio::spawn(tokio_runtime::echo_back(stream)); // detached
+                }
+            });
+            let clients: Vec<_> = (0..connections)
+                .map(|_| {
+                    let client = tokio_runtime::echo_client(address, messages, message_bytes);
+                    tokio::spawn(client)
+                })
+                .collect();
+            for client in clients {
+                client.await.expect("an echo client failed");
+            }
+            server.abort();
         })
     }
 
-    fn yield_many(&self, tasks: usize, yields: usize) {
-        self.run_all((0..tasks).map(|_| async move {
-            for _ in 0..yields {
-                tokio::task::yield_now().await;
-            }
-        }));
-    }
-
-    fn sleep_many(&self, tasks: usize, duration: Duration) {
-        self.run_all((0..tasks).map(|_| tokio::time::sleep(duration)));
-    }
-
-    fn echo(&self, _connections: usize, _messages: usize, _message_bytes: usize) {
-        panic!("{NO_NETWORK}");
-    }
-
-    fn idle_connections(&self, _connections: usize) {
-        panic!("{NO_NETWORK}");
+    fn idle_connections(&self, connections: usize) {
+        use tokio::net::{TcpListener, TcpStream};
+        self.runtime.block_on(async {
+            let listener = TcpListener::bind(LOOPBACK).await.expect("bind");
+            let address = listener.local_addr().expect("the listener's address");
+            let (arrived, mut arrivals) = mpsc::unbounded();
+            let server = tokio::spawn(async move {
+                loop {
+                    let (stream, _) = listener.accept().await.expect("accept");
+                    tokio::spawn(tokio_runtime::wait_idle(stream, arrived.clone()));
+                }
+            });
+            let connect = || async { TcpStream::connect(address).await.expect("connect") };
+            drop(connect_in_batches(connections, &mut arrivals, connect).await);
+            server.abort();
+        })
     }
 }
 
@@ -247,21 +389,6 @@ impl SmolMulti {
             threads,
         }
     }
-
-    fn run_all<F>(&self, tasks: impl IntoIterator<Item = F>)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let handles: Vec<_> = tasks
-            .into_iter()
-            .map(|task| self.executor.spawn(task))
-            .collect();
-        smol::block_on(async {
-            for handle in handles {
-                handle.await;
-            }
-        })
-    }
 }
 
 impl Default for SmolMulti {
@@ -279,20 +406,33 @@ impl Drop for SmolMulti {
     }
 }
 
-fn smol_chain_link(executor: Arc<smol::Executor<'static>>, left: usize, done: oneshot::Sender<()>) {
-    if left == 0 {
-        let _ = done.send(());
-    } else {
-        let next = executor.clone();
-        executor
-            .spawn(async move { smol_chain_link(next, left - 1, done) })
-            .detach();
-    }
-}
+impl Workers for SmolMulti {
+    /// The executor: a smol task spawns on the executor it is handed.
+    type Spawner = Arc<smol::Executor<'static>>;
 
-impl Runtime for SmolMulti {
-    fn spawn_and_await(&self, tasks: usize) {
-        self.run_all((0..tasks).map(|_| async {}));
+    fn spawner(&self) -> Self::Spawner {
+        self.executor.clone()
+    }
+
+    fn detach<F: Future<Output = ()> + Send + 'static>(executor: &Self::Spawner, task: F) {
+        executor.spawn(task).detach();
+    }
+
+    fn run_all<F: Future<Output = ()> + Send + 'static>(&self, tasks: impl IntoIterator<Item = F>) {
+        let handles: Vec<_> = tasks
+            .into_iter()
+            .map(|task| self.executor.spawn(task))
+            .collect();
+        smol::block_on(async {
+            for handle in handles {
+                handle.await;
+            }
+        })
+    }
+
+    /// The executor's own threads run its tasks; this one only waits.
+    fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        smol::block_on(future)
     }
 
     fn spawn_queued(&self, tasks: usize) {
@@ -301,35 +441,58 @@ impl Runtime for SmolMulti {
         }
     }
 
-    fn ping_pong(&self, pairs: usize, rounds: usize) {
-        self.run_all(ping_pong::players(pairs, rounds));
+    fn yield_now() -> impl Future<Output = ()> + Send + 'static {
+        smol::future::yield_now()
     }
 
-    fn chain(&self, length: usize) {
-        let (done, finished) = oneshot::channel();
-        smol_chain_link(self.executor.clone(), length, done);
-        smol::block_on(finished).expect("the chain broke");
+    async fn sleep(duration: Duration) {
+        smol::Timer::after(duration).await;
     }
 
-    fn yield_many(&self, tasks: usize, yields: usize) {
-        self.run_all((0..tasks).map(|_| async move {
-            for _ in 0..yields {
-                smol::future::yield_now().await;
+    fn echo(&self, connections: usize, messages: usize, message_bytes: usize) {
+        use smol::net::TcpListener;
+        let executor = &self.executor;
+        smol::block_on(async {
+            let listener = TcpListener::bind(LOOPBACK).await.expect("bind");
+            let address = listener.local_addr().expect("the listener's address");
+            let spawner = executor.clone();
+            let server = executor.spawn(async move {
+                loop {
+                    let (stream, _) = listener.accept().await.expect("accept");
+                    spawner.spawn(smol_executor::echo_back(stream)).detach();
+                }
+            });
+            let clients: Vec<_> = (0..connections)
+                .map(|_| {
+                    let client = smol_executor::echo_client(address, messages, message_bytes);
+                    executor.spawn(client)
+                })
+                .collect();
+            for client in clients {
+                client.await;
             }
-        }));
+            drop(server); // dropping a smol `Task` cancels it
+        })
     }
 
-    fn sleep_many(&self, tasks: usize, duration: Duration) {
-        self.run_all((0..tasks).map(|_| async move {
-            smol::Timer::after(duration).await;
-        }));
-    }
-
-    fn echo(&self, _connections: usize, _messages: usize, _message_bytes: usize) {
-        panic!("{NO_NETWORK}");
-    }
-
-    fn idle_connections(&self, _connections: usize) {
-        panic!("{NO_NETWORK}");
+    fn idle_connections(&self, connections: usize) {
+        use smol::net::{TcpListener, TcpStream};
+        let executor = &self.executor;
+        smol::block_on(async {
+            let listener = TcpListener::bind(LOOPBACK).await.expect("bind");
+            let address = listener.local_addr().expect("the listener's address");
+            let (arrived, mut arrivals) = mpsc::unbounded();
+            let spawner = executor.clone();
+            let server = executor.spawn(async move {
+                loop {
+                    let (stream, _) = listener.accept().await.expect("accept");
+                    let idle = smol_executor::wait_idle(stream, arrived.clone());
+                    spawner.spawn(idle).detach();
+                }
+            });
+            let connect = || async { TcpStream::connect(address).await.expect("connect") };
+            drop(connect_in_batches(connections, &mut arrivals, connect).await);
+            drop(server);
+        })
     }
 }

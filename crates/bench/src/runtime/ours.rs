@@ -157,7 +157,7 @@ impl Runtime for Ours {
 }
 
 /// The server side of `echo`: sends back what it reads until the client closes.
-async fn echo_back(mut stream: TcpStream) {
+pub(super) async fn echo_back(mut stream: TcpStream) {
     stream.set_nodelay(true).expect("nodelay");
     let mut buffer = [0; ECHO_BUFFER];
     loop {
@@ -169,7 +169,12 @@ async fn echo_back(mut stream: TcpStream) {
 }
 
 /// A client of `echo`: `messages` round trips of `message_bytes` bytes, each checked.
-async fn echo_client(reactor: Handle, address: SocketAddr, messages: usize, message_bytes: usize) {
+pub(super) async fn echo_client(
+    reactor: Handle,
+    address: SocketAddr,
+    messages: usize,
+    message_bytes: usize,
+) {
     let mut stream = TcpStream::connect(&reactor, address)
         .await
         .expect("connect");
@@ -192,7 +197,7 @@ async fn echo_client(reactor: Handle, address: SocketAddr, messages: usize, mess
 ///
 /// The buffer is one byte, so that the figure is what the runtime keeps per
 /// connection, not a buffer size chosen here.
-async fn wait_idle(mut stream: TcpStream, arrived: mpsc::UnboundedSender<()>) {
+pub(super) async fn wait_idle(mut stream: TcpStream, arrived: mpsc::UnboundedSender<()>) {
     let _ = arrived.unbounded_send(());
     drop(arrived);
     let mut byte = [0; 1];

@@ -140,7 +140,7 @@ impl Runtime for Tokio {
 }
 
 /// The server side of `echo`: sends back what it reads until the client closes.
-async fn echo_back(mut stream: TcpStream) {
+pub(super) async fn echo_back(mut stream: TcpStream) {
     stream.set_nodelay(true).expect("nodelay");
     let mut buffer = [0; ECHO_BUFFER];
     loop {
@@ -152,7 +152,7 @@ async fn echo_back(mut stream: TcpStream) {
 }
 
 /// A client of `echo`: `messages` round trips of `message_bytes` bytes, each checked.
-async fn echo_client(address: SocketAddr, messages: usize, message_bytes: usize) {
+pub(super) async fn echo_client(address: SocketAddr, messages: usize, message_bytes: usize) {
     let mut stream = TcpStream::connect(address).await.expect("connect");
     stream.set_nodelay(true).expect("nodelay");
     let (mut message, mut echoed) = (vec![0; message_bytes], vec![0; message_bytes]);
@@ -169,7 +169,7 @@ async fn echo_client(address: SocketAddr, messages: usize, message_bytes: usize)
 
 /// The server side of an idle connection: says it has arrived, then waits in a read
 /// that ends when the client closes (see ours, `wait_idle`, for why this order).
-async fn wait_idle(mut stream: TcpStream, arrived: mpsc::UnboundedSender<()>) {
+pub(super) async fn wait_idle(mut stream: TcpStream, arrived: mpsc::UnboundedSender<()>) {
     let _ = arrived.unbounded_send(());
     drop(arrived);
     let mut byte = [0; 1];

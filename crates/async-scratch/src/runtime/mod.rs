@@ -15,7 +15,9 @@
 //!   slot is not stealable: a task there waits for its own worker;
 //! - idle workers park, and new work wakes one only when no worker is already looking
 //!   for work (`idle`);
-//! - blocking work goes to its own elastic pool of threads (`blocking`);
+//! - blocking work goes to its own elastic pool of threads (`blocking`), which the
+//!   runtime's drop shuts down with it: jobs not started are cancelled, running ones
+//!   waited for (or, with [`Runtime::shutdown_timeout`], for a bounded time);
 //! - one timer queue is shared by all workers: the worker about to park fires the due
 //!   timers, and parks no longer than the next deadline (see `worker`);
 //! - dropping the runtime stops the workers, then drops every pending future exactly
@@ -154,7 +156,9 @@ impl Builder {
 ///
 /// Dropping it stops the workers (after the poll each one is in), then drops every
 /// task still pending: each future exactly once, and their `JoinHandle`s give
-/// [`JoinError::Cancelled`].
+/// [`JoinError::Cancelled`]. Blocking jobs not started yet are cancelled the same way
+/// (they never run); the drop waits for the jobs already running, and joins every
+/// thread it started. [`Runtime::shutdown_timeout`] bounds that wait.
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<thread::JoinHandle<()>>,
@@ -258,7 +262,8 @@ impl Runtime {
         spawn_on(&self.shared, future)
     }
 
-    /// Runs `job` on the blocking pool, and returns its handle.
+    /// Runs `job` on the blocking pool, and returns its handle. The job runs in this
+    /// runtime's context: [`spawn`] and [`spawn_blocking`] work inside it.
     ///
     /// ```
     /// use async_scratch::runtime::Runtime;
@@ -296,6 +301,49 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        self.shut_down(None);
+    }
+}
+
+impl Runtime {
+    /// Shuts the runtime down as its drop does, but waits at most `timeout` for the
+    /// blocking jobs still running.
+    ///
+    /// Every pending task is dropped and every blocking job not started yet is
+    /// cancelled (their `JoinHandle`s give [`JoinError::Cancelled`]), as on drop. The
+    /// blocking jobs already running cannot be stopped from outside (a thread is not
+    /// interrupted in a system call): those still running after `timeout` are left
+    /// **detached**, and their threads end on their own when their jobs return. A
+    /// plain drop waits for them however long they take.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use async_scratch::runtime::Runtime;
+    ///
+    /// let runtime = Runtime::builder().worker_threads(1).build()?;
+    /// let (release, wait) = mpsc::channel::<()>();
+    /// let (started, has_started) = mpsc::channel();
+    /// let stuck = runtime.spawn_blocking(move || {
+    ///     started.send(()).unwrap();
+    ///     wait.recv().ok(); // blocks until released
+    /// });
+    /// has_started.recv().unwrap();
+    /// runtime.shutdown_timeout(Duration::from_millis(10)); // returns; the job runs on
+    /// release.send(()).unwrap();
+    /// drop(stuck);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
+        self.shut_down(Some(timeout));
+    }
+
+    /// Shuts down once (the drop after `shutdown_timeout` finds it done), waiting for
+    /// running blocking jobs at most `blocking_timeout` (`None`: as long as they take).
+    fn shut_down(&mut self, blocking_timeout: Option<Duration>) {
+        if self.shared.shutdown.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let threads = std::mem::take(&mut self.threads);
         let here = thread::current().id();
         if threads.iter().any(|worker| worker.thread().id() == here) {
@@ -305,16 +353,21 @@ impl Drop for Runtime {
             let shared = Arc::clone(&self.shared);
             let _ = thread::Builder::new()
                 .name("async-scratch-shutdown".into())
-                .spawn(move || shut_down(&shared, threads));
+                .spawn(move || shut_down(&shared, threads, blocking_timeout));
             return;
         }
-        shut_down(&self.shared, threads);
+        shut_down(&self.shared, threads, blocking_timeout);
     }
 }
 
-/// Stops the workers and joins them, then drops every pending task's future once.
-fn shut_down(shared: &Shared, threads: Vec<thread::JoinHandle<()>>) {
-    shared.shutdown.store(true, Ordering::Release);
+/// Stops the workers and joins them, cancels the blocking jobs not started, drops every
+/// pending task's future once, then waits for the blocking jobs still running (at most
+/// `blocking_timeout`) and joins the blocking threads.
+fn shut_down(
+    shared: &Shared,
+    threads: Vec<thread::JoinHandle<()>>,
+    blocking_timeout: Option<Duration>,
+) {
     for parker in shared.parkers.iter() {
         parker.unpark();
     }
@@ -323,7 +376,10 @@ fn shut_down(shared: &Shared, threads: Vec<thread::JoinHandle<()>>) {
         // bug, and this drop must not panic in its turn.
         let _ = thread.join();
     }
-    shared.blocking.shutdown();
+    // Not started, never started: a queued job is cancelled like a pending task.
+    for job in shared.blocking.close() {
+        job.shutdown();
+    }
     // No worker runs now. Queued references are let go; the owned list holds every
     // pending task, and shuts each down (dropping its future) once. Dropping a
     // future may wake or spawn others: the closed queues and list refuse them, and
@@ -344,6 +400,9 @@ fn shut_down(shared: &Shared, threads: Vec<thread::JoinHandle<()>>) {
             task.shutdown();
         }
     }
+    // After the tasks: a running job may be waiting on one of them (a channel whose
+    // other end a pending future held), and ends now that it is gone.
+    shared.blocking.join_threads(blocking_timeout);
     // The timers' wakers refer to tasks, which refer to this runtime: a cycle.
     shared.timers.clear(crate::unwind::drop_payload);
     drop(shared.injector.close());
@@ -383,7 +442,8 @@ where
     T: Send + 'static,
 {
     let scheduler = BlockingSchedule(shared.blocking.clone());
-    let (task, handle) = Task::allocate(BlockingJob(Some(job)), scheduler);
+    let job = BlockingJob::new(job, shared.clone());
+    let (task, handle) = Task::allocate(job, scheduler);
     BlockingSchedule(shared.blocking.clone()).schedule(task);
     handle
 }
@@ -410,7 +470,8 @@ where
     spawn_on(&current_or_panic("spawn"), future)
 }
 
-/// Runs `job` on the current runtime's blocking pool.
+/// Runs `job` on the current runtime's blocking pool (inside that runtime's context,
+/// like a task).
 ///
 /// # Panics
 /// Outside a runtime.

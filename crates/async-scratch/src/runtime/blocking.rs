@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use super::context;
 use super::task::{lock, Runnable, Schedule};
 use super::worker::Shared;
+use crate::diagnostics::{report_to, Diagnostic, Reporter};
 
 /// The pool, shared by the runtime and its threads.
 pub(crate) struct BlockingPool {
@@ -41,6 +42,8 @@ pub(crate) struct BlockingPool {
     thread_ended: Condvar,
     max_threads: usize,
     keep_alive: Duration,
+    /// The runtime's reporter, for a job's caught panics (its waiter's waker).
+    reporter: Reporter,
 }
 
 struct PoolState {
@@ -60,7 +63,11 @@ struct PoolState {
 }
 
 impl BlockingPool {
-    pub(crate) fn new(max_threads: usize, keep_alive: Duration) -> Arc<BlockingPool> {
+    pub(crate) fn new(
+        max_threads: usize,
+        keep_alive: Duration,
+        reporter: Reporter,
+    ) -> Arc<BlockingPool> {
         Arc::new(BlockingPool {
             state: Mutex::new(PoolState {
                 jobs: VecDeque::new(),
@@ -75,6 +82,7 @@ impl BlockingPool {
             thread_ended: Condvar::new(),
             max_threads,
             keep_alive,
+            reporter,
         })
     }
 
@@ -226,6 +234,10 @@ impl Schedule for BlockingSchedule {
         } else if state.threads < pool.max_threads {
             pool.start_thread(&mut state);
         }
+    }
+
+    fn report(&self, diagnostic: &Diagnostic) {
+        report_to(&self.0.reporter, diagnostic);
     }
 }
 

@@ -30,9 +30,13 @@
 //! core and its own [`JoinHandle`] (with the same [`JoinError`], and the same
 //! `abort` and `is_finished`).
 //!
+//! Of step 5's diagnostics, the runtime has the stall watchdog, naming the worker as
+//! well as the task, and reports the panics it catches in user code
+//! ([`Builder::stall_watchdog`], [`Builder::on_diagnostic`]; see `diagnostics`).
+//!
 //! Not here yet: sockets (the reactor of step 6 serves the one-thread executor; a
-//! runtime task cannot await `net` yet), and the diagnostics of step 5 (deadlock
-//! report, stall watchdog, lost tasks).
+//! runtime task cannot await `net` yet), and the rest of step 5's diagnostics
+//! (deadlock report, lost tasks).
 //!
 //! ```
 //! use async_scratch::runtime::{self, Runtime};
@@ -52,6 +56,7 @@
 
 mod blocking;
 mod context;
+mod diagnostics;
 mod idle;
 mod injector;
 mod owned;
@@ -62,6 +67,7 @@ mod worker;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::panic::Location;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -72,7 +78,9 @@ use std::time::{Duration, Instant};
 pub use crate::executor::JoinError;
 pub use task::JoinHandle;
 
+use crate::diagnostics::{print_to_stderr, Diagnostic, Reporter};
 use blocking::{BlockingJob, BlockingPool, BlockingSchedule};
+use diagnostics::Diagnostics;
 use idle::Parker;
 use task::{Schedule, Task};
 use worker::{Handle, Placement, Shared};
@@ -92,11 +100,24 @@ const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// assert!(Runtime::builder().worker_threads(0).build().is_err());
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Builder {
     worker_threads: Option<usize>,
     max_blocking_threads: usize,
     keep_alive: Duration,
+    stall_threshold: Option<Duration>,
+    reporter: Reporter,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("worker_threads", &self.worker_threads)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("keep_alive", &self.keep_alive)
+            .field("stall_threshold", &self.stall_threshold)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Builder {
@@ -119,6 +140,66 @@ impl Builder {
         self
     }
 
+    /// Turns on the stall watchdog: a poll holding a worker longer than `threshold` is
+    /// reported ([`Diagnostic::Stall`], naming the worker and the task: its id and
+    /// where it was spawned), when it returns, or by a watchdog thread, which looks
+    /// every quarter threshold, while it has not returned. Off by default: on, it costs
+    /// a lock and two clock reads per poll, and a thread; off, nothing.
+    ///
+    /// A stall on a runtime holds one worker: the others go on, but the tasks queued
+    /// on that worker wait until another steals them, and a task in its LIFO slot
+    /// waits for it. Blocking work belongs on [`Runtime::spawn_blocking`].
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use async_scratch::diagnostics::Diagnostic;
+    /// use async_scratch::runtime::Runtime;
+    ///
+    /// let (reports, reported) = mpsc::channel();
+    /// let reports = std::sync::Mutex::new(reports);
+    /// let runtime = Runtime::builder()
+    ///     .worker_threads(1)
+    ///     .stall_watchdog(Duration::from_millis(20))
+    ///     .on_diagnostic(move |d: &Diagnostic| {
+    ///         let _ = reports.lock().unwrap().send(d.clone());
+    ///     })
+    ///     .build()?;
+    /// // A blocking call in async code: it holds worker 0 until the watchdog speaks.
+    /// let blocked = runtime.spawn(async move {
+    ///     reported.recv_timeout(Duration::from_secs(20)).expect("a stall report")
+    /// });
+    /// let report = runtime.block_on(blocked).unwrap();
+    /// assert!(matches!(report, Diagnostic::Stall { worker: Some(0), still_running: true, .. }));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If `threshold` is zero: every poll would be a stall, and the watchdog thread,
+    /// looking every quarter of nothing, would spin on a core.
+    #[track_caller]
+    pub fn stall_watchdog(mut self, threshold: Duration) -> Builder {
+        assert!(
+            !threshold.is_zero(),
+            "runtime::Builder::stall_watchdog needs a threshold above zero"
+        );
+        self.stall_threshold = Some(threshold);
+        self
+    }
+
+    /// Where diagnostics go (default: [`print_to_stderr`]): the stall watchdog's
+    /// reports, and the panics the runtime caught in user code that nobody waits to be
+    /// handed (a `JoinHandle` waiter's waker, a timer's waker, the `Drop` of a detached
+    /// task's output). Called from whichever thread found the report: a worker, the
+    /// watchdog, a blocking thread, a thread dropping the runtime.
+    pub fn on_diagnostic(
+        mut self,
+        reporter: impl Fn(&Diagnostic) + Send + Sync + 'static,
+    ) -> Builder {
+        self.reporter = Arc::new(reporter);
+        self
+    }
+
     /// Starts the worker threads.
     ///
     /// # Errors
@@ -135,12 +216,19 @@ impl Builder {
             Some(count) => count,
             None => thread::available_parallelism().map_or(1, usize::from),
         };
-        let blocking = BlockingPool::new(self.max_blocking_threads, self.keep_alive);
-        let shared = Arc::new(Shared::new(workers, blocking));
+        let blocking = BlockingPool::new(
+            self.max_blocking_threads,
+            self.keep_alive,
+            self.reporter.clone(),
+        );
+        let diagnostics = Diagnostics::new(self.reporter, self.stall_threshold, workers);
+        let shared = Arc::new(Shared::new(workers, blocking, diagnostics));
         let mut runtime = Runtime {
             shared: shared.clone(),
             threads: Vec::with_capacity(workers),
+            watchdog: None,
         };
+        runtime.watchdog = shared.diagnostics.start_watchdog()?;
         for index in 0..workers {
             let shared = shared.clone();
             let thread = thread::Builder::new()
@@ -162,6 +250,8 @@ impl Builder {
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<thread::JoinHandle<()>>,
+    /// The stall watchdog's thread, when it is on.
+    watchdog: Option<thread::JoinHandle<()>>,
 }
 
 impl fmt::Debug for Runtime {
@@ -203,6 +293,8 @@ impl Runtime {
             worker_threads: None,
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             keep_alive: DEFAULT_KEEP_ALIVE,
+            stall_threshold: None,
+            reporter: print_to_stderr(),
         }
     }
 
@@ -254,6 +346,7 @@ impl Runtime {
     /// assert_eq!(runtime.block_on(handle), Ok(42));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -274,6 +367,7 @@ impl Runtime {
     /// assert_eq!(name.as_deref(), Some("async-scratch-blocking"));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn spawn_blocking<F, T>(&self, job: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -345,6 +439,10 @@ impl Runtime {
             return;
         }
         let threads = std::mem::take(&mut self.threads);
+        if let Some(watchdog) = self.watchdog.take() {
+            // First: stopping it runs no user code, so nothing can skip it.
+            self.shared.diagnostics.stop_watchdog(watchdog);
+        }
         let here = thread::current().id();
         if threads.iter().any(|worker| worker.thread().id() == here) {
             // Dropped by one of its own tasks: this worker cannot join itself, and the
@@ -421,13 +519,14 @@ impl Wake for ThreadWaker {
     }
 }
 
+#[track_caller]
 fn spawn_on<F>(shared: &Arc<Shared>, future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let scheduler = Handle(shared.clone());
-    let (task, handle) = Task::allocate(future, scheduler);
+    let (task, handle) = Task::allocate(future, scheduler, Location::caller());
     match shared.owned.insert(task.clone()) {
         Ok(()) => shared.push(task, Placement::Back),
         // The runtime is shutting down: the task ends as cancelled at once.
@@ -436,6 +535,7 @@ where
     handle
 }
 
+#[track_caller]
 fn spawn_blocking_on<F, T>(shared: &Arc<Shared>, job: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -443,7 +543,7 @@ where
 {
     let scheduler = BlockingSchedule(shared.blocking.clone());
     let job = BlockingJob::new(job, shared.clone());
-    let (task, handle) = Task::allocate(job, scheduler);
+    let (task, handle) = Task::allocate(job, scheduler, Location::caller());
     BlockingSchedule(shared.blocking.clone()).schedule(task);
     handle
 }
@@ -462,6 +562,7 @@ fn current_or_panic(what: &str) -> Arc<Shared> {
 ///
 /// # Panics
 /// Outside a runtime.
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -475,6 +576,7 @@ where
 ///
 /// # Panics
 /// Outside a runtime.
+#[track_caller]
 pub fn spawn_blocking<F, T>(job: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,

@@ -712,3 +712,24 @@ fn a_blocking_job_spawns_tasks_and_jobs_on_its_runtime() {
         assert_eq!(runtime.block_on(job), Ok(42));
     });
 }
+
+/// A runtime dropped inside one of its own blocking jobs: the drop waits for the other
+/// blocking threads, not for the one it runs on (which would wait for itself for
+/// ever); the job then returns, and its handle has its output.
+#[test]
+// The job's thread is left detached, and may outlive the test by its last lines: Miri
+// counts a thread left running at exit as an error.
+#[cfg_attr(miri, ignore)]
+fn a_runtime_dropped_by_its_own_blocking_job_does_not_wait_for_that_job() {
+    within_a_minute(|| {
+        let runtime = two_workers();
+        let (give, take) = mpsc::channel::<Runtime>();
+        let dropper = runtime.spawn_blocking(move || {
+            drop(take.recv().unwrap());
+            "dropped"
+        });
+        give.send(runtime).unwrap();
+        let outcome = async_scratch::executor::block_on(dropper);
+        assert_eq!(outcome, Ok("dropped"));
+    });
+}

@@ -170,12 +170,22 @@ fn a_panicking_waiter_is_reported_to_the_reporter() {
 fn a_panicking_timer_waker_is_reported_to_the_reporter() {
     let (runtime, reports) = runtime_reporting(1, None);
     runtime.block_on(async {
-        let mut panicking = pin!(time::sleep(Duration::from_millis(1)));
         let waker = Waker::from(Arc::new(PanickingWaker));
-        let polled = panicking.as_mut().poll(&mut Context::from_waker(&waker));
-        assert!(polled.is_pending());
-        // Outlasts the first timer: it fires (and its waker panics) before this one.
-        time::sleep(Duration::from_millis(5)).await;
+        // A timer whose waker panics. Its first poll must find it not yet due (then it
+        // keeps the waker): on a machine slow enough to pass 50 ms between two lines
+        // (Miri), a new one is tried.
+        let _panicking = loop {
+            let mut sleep = Box::pin(time::sleep(Duration::from_millis(50)));
+            if sleep
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+            {
+                break sleep;
+            }
+        };
+        // Due after the first: the first fires (and its waker panics) before this one.
+        time::sleep(Duration::from_millis(100)).await;
     });
     let report = reports
         .recv_timeout(BOUND)

@@ -159,7 +159,7 @@ fn a_panicking_waiter_is_reported_to_the_reporter() {
     else {
         panic!("expected a caught panic naming its task, got {report:?}");
     };
-    assert_eq!(*place, "the wake of a JoinHandle's waiter");
+    assert_eq!(*place, "the wake of the task awaiting it");
     assert_eq!(message, "deliberate: this waker panics");
     assert_eq!(task.spawned_at.line(), spawn_line);
     assert!(matches!(runtime.block_on(handle), Ok(())));
@@ -200,4 +200,43 @@ fn a_panicking_timer_waker_is_reported_to_the_reporter() {
         ),
         "{report:?}"
     );
+}
+
+/// An output whose `Drop` panics.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("deliberate: this output's drop panics");
+    }
+}
+
+/// A detached task's output is dropped by the worker that finishes it; its `Drop`
+/// panics there, and the panic goes to the reporter, naming the task.
+#[test]
+fn a_detached_output_whose_drop_panics_is_reported() {
+    let (runtime, reports) = runtime_reporting(1, None);
+    let (finish, finish_rx) = mpsc::channel::<()>();
+    let finish_rx = Mutex::new(finish_rx);
+    let spawn_line = line!() + 1;
+    let handle = runtime.spawn(async move {
+        let _ = finish_rx.lock().unwrap().recv_timeout(BOUND);
+        PanicsOnDrop
+    });
+    drop(handle); // detached: nobody will take the output
+    finish.send(()).unwrap();
+    let report = reports
+        .recv_timeout(BOUND)
+        .expect("the caught panic is reported");
+    let Diagnostic::CaughtPanic {
+        task: Some(task),
+        place,
+        message,
+    } = &report
+    else {
+        panic!("expected a caught panic naming its task, got {report:?}");
+    };
+    assert_eq!(*place, "the drop of a detached task's output");
+    assert_eq!(message, "deliberate: this output's drop panics");
+    assert_eq!(task.spawned_at.line(), spawn_line);
 }

@@ -83,7 +83,8 @@ impl Diagnostics {
         }
     }
 
-    /// Reports a panic in user code that nobody waits to be handed (a timer's waker).
+    /// Reports a panic in user code that nobody waits to be handed (a timer's waker,
+    /// woken or dropped).
     pub(crate) fn caught_panic(&self, place: &'static str, payload: Payload) {
         let message = into_message(payload);
         let diagnostic = Diagnostic::CaughtPanic {

@@ -189,8 +189,8 @@ impl Builder {
 
     /// Where diagnostics go (default: [`print_to_stderr`]): the stall watchdog's
     /// reports, and the panics the runtime caught in user code that nobody waits to be
-    /// handed (a `JoinHandle` waiter's waker, a timer's waker, the `Drop` of a detached
-    /// task's output). Called from whichever thread found the report: a worker, the
+    /// handed (a `JoinHandle` waiter's waker, a timer's waker and its `Drop`, the `Drop`
+    /// of a detached task's output). Called from whichever thread found the report: a worker, the
     /// watchdog, a blocking thread, a thread dropping the runtime.
     pub fn on_diagnostic(
         mut self,
@@ -501,8 +501,12 @@ fn shut_down(
     // After the tasks: a running job may be waiting on one of them (a channel whose
     // other end a pending future held), and ends now that it is gone.
     shared.blocking.join_threads(blocking_timeout);
-    // The timers' wakers refer to tasks, which refer to this runtime: a cycle.
-    shared.timers.clear(crate::unwind::drop_payload);
+    // The timers' wakers refer to tasks, which refer to this runtime: a cycle. A
+    // timer's waker is user code too: its `Drop` may panic.
+    shared.timers.clear(|payload| {
+        let place = "the drop of a timer's waker";
+        shared.diagnostics.caught_panic(place, payload);
+    });
     drop(shared.injector.close());
 }
 

@@ -241,13 +241,13 @@ where
         drop(join);
         // User code (a drop, a wake) runs outside the lock.
         if let Some(unwanted) = unwanted {
-            self.catch_reported("the Drop of a detached task's output", || drop(unwanted));
+            self.catch_reported("the drop of a detached task's output", || drop(unwanted));
         }
         if let Some(waker) = waker {
             // Someone else's code (a waker of anyone's), run on a worker or on the
             // thread dropping the runtime: a panic there would end the worker thread,
             // or the runtime's drop half-way.
-            self.catch_reported("the wake of a JoinHandle's waiter", || waker.wake());
+            self.catch_reported("the wake of the task awaiting it", || waker.wake());
         }
         self.scheduler.release(self.id);
     }

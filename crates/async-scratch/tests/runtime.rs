@@ -474,6 +474,11 @@ fn the_blocking_pool_threads_exit_when_idle() {
         while runtime.stats().blocking_threads != 0 {
             thread::sleep(Duration::from_millis(5));
         }
+        // The pool starts a thread again for the next job, and that one leaves too.
+        assert_eq!(runtime.block_on(runtime.spawn_blocking(|| 7)), Ok(7));
+        while runtime.stats().blocking_threads != 0 {
+            thread::sleep(Duration::from_millis(5));
+        }
     });
 }
 

@@ -105,12 +105,12 @@ impl BlockingPool {
 
     /// The second half: waits until every thread has ended (the jobs running at
     /// [`close`](Self::close) have returned), at most `timeout` if one is given, and
-    /// joins the threads. Returns whether they all ended; those still running at the
-    /// deadline are left detached, to end on their own after their job.
+    /// joins the threads. Those still running at the deadline are left detached, to end
+    /// on their own after their job.
     ///
     /// Called on one of this pool's threads (a job dropped the runtime), that thread is
     /// not waited for: it cannot end while it waits.
-    pub(crate) fn join_threads(&self, timeout: Option<Duration>) -> bool {
+    pub(crate) fn join_threads(&self, timeout: Option<Duration>) {
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let mut state = lock(&self.state);
         let here = thread::current().id();
@@ -148,7 +148,6 @@ impl BlockingPool {
             }
             // Any other handle is dropped: its thread is detached.
         }
-        all_ended
     }
 
     /// Starts a thread for the queued jobs; called with the state locked, so that the

@@ -348,6 +348,33 @@ fn an_over_budget_step_is_skipped_with_a_reason() {
     assert!(reason.contains("over the budget"), "{reason}");
 }
 
+/// A million short units are not one unit's time: spawning, polling and joining a
+/// million tasks takes seconds (4.3 s for step 7 and 7.8 s for step 4c with both cores
+/// of the 2-core VM busy). With a 5 s budget both steps refuse the run, saying why,
+/// instead of running past the budget; the default workload still runs.
+#[test]
+fn a_million_short_units_are_refused_over_a_small_budget() {
+    for step in ["7", "4c"] {
+        let args = [
+            "--step",
+            step,
+            "--units",
+            "1000000",
+            "--unit-ms",
+            "1",
+            "--budget-secs",
+            "5",
+        ];
+        let lines = tour_json(&args);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["status"], "skipped", "step {step}: {}", lines[0]);
+        let reason = lines[0]["reason"].as_str().unwrap();
+        assert!(reason.contains("over the budget"), "{reason}");
+    }
+    let lines = tour_json(&["--step", "7"]);
+    assert_eq!(lines[0]["status"], "ran", "{}", lines[0]);
+}
+
 /// Bad options are refused as the README says: the first line is `error:` and names
 /// the option at fault (clap adds a usage hint under it), the exit code is 2, and there
 /// is never a panic.

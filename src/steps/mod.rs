@@ -62,6 +62,14 @@ impl Workload {
             .saturating_mul(saturating_u32(self.units))
     }
 
+    /// The cost of running every unit as a task, beyond the units' own time: `per_task`
+    /// (spawning a task, its first poll, its timer, its span, its join: the step's own
+    /// figure) times the unit count. A million units cost seconds however short each
+    /// unit is, and an estimate without it let such a run past the budget.
+    pub(crate) fn task_costs(&self, per_task: Duration) -> Duration {
+        per_task.saturating_mul(saturating_u32(self.units))
+    }
+
     /// The time of `units` spread over `lanes` lanes that truly run at once.
     pub(crate) fn spread_over(&self, lanes: usize) -> Duration {
         let rounds = self.units.div_ceil(lanes.max(1));

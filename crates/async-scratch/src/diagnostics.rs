@@ -41,13 +41,19 @@
 //! [`ExecutorBuilder::stall_watchdog`]: crate::executor::ExecutorBuilder::stall_watchdog
 //! [`ExecutorBuilder::wait_watchdog`]: crate::executor::ExecutorBuilder::wait_watchdog
 
+use crate::unwind::into_message;
 use std::fmt;
 use std::panic::Location;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Names a task in its executor: a slab index, and the generation of that slot, so a
 /// stale id (a wake after the task ended and its slot was reused) matches nothing.
+///
+/// A task of the multi-threaded [`runtime`](crate::runtime) has no slot: its id is its
+/// number among the runtime tasks spawned in the process, never reused (the index holds
+/// its low 32 bits and the generation the high ones, zero for the first four billion).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TaskId {
     pub(crate) index: u32,
@@ -59,7 +65,14 @@ impl TaskId {
         TaskId { index, generation }
     }
 
-    /// The task's slot in its executor (small numbers, reused after a task ends).
+    /// A runtime task's id, from its number (see the type's doc).
+    pub(crate) const fn from_runtime(number: u64) -> TaskId {
+        // Truncations on purpose: the number split in its two halves.
+        TaskId::new(number as u32, (number >> 32) as u32)
+    }
+
+    /// The task's slot in its executor (small numbers, reused after a task ends); for
+    /// a runtime task, its number (low 32 bits).
     pub fn index(&self) -> u32 {
         self.index
     }
@@ -89,6 +102,10 @@ pub enum Diagnostic {
         held: Duration,
         /// True when reported by the watchdog while the poll was still running.
         still_running: bool,
+        /// The runtime worker whose thread the poll held (by index, as
+        /// [`current_worker`](crate::runtime::current_worker) says); `None` on the
+        /// one-thread executor.
+        worker: Option<usize>,
     },
     /// A pending task lost its last waker: nothing can ever wake it again.
     LostTask {
@@ -146,6 +163,18 @@ impl std::error::Error for Deadlock {}
 /// poll that does not return.
 pub type Reporter = Arc<dyn Fn(&Diagnostic) + Send + Sync>;
 
+/// Hands `diagnostic` to `reporter`: user code, so a panic in it is caught (and said
+/// on standard error, the one place left), never let loose in the executor or a
+/// runtime worker.
+pub(crate) fn report_to(reporter: &Reporter, diagnostic: &Diagnostic) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| reporter(diagnostic))) {
+        eprintln!(
+            "async-scratch: the diagnostic reporter panicked ('{}') on: {diagnostic}",
+            into_message(payload)
+        );
+    }
+}
+
 /// The default [`Reporter`]: one paragraph on standard error per diagnostic.
 pub fn print_to_stderr() -> Reporter {
     Arc::new(|diagnostic: &Diagnostic| eprintln!("async-scratch: {diagnostic}"))
@@ -184,16 +213,50 @@ fn write_cycle(f: &mut fmt::Formatter<'_>, cycle: &[StuckTask]) -> fmt::Result {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Diagnostic::Stall { task, held, still_running: true } => write!(
+            Diagnostic::Stall {
+                task,
+                held,
+                still_running: true,
+                worker: None,
+            } => write!(
                 f,
                 "stall: {task} has held the executor's thread for {} and has not returned; \
                  every other task on this thread is stopped meanwhile (a blocking call in async code?)",
                 Millis(*held)
             ),
-            Diagnostic::Stall { task, held, .. } => write!(
+            Diagnostic::Stall {
+                task,
+                held,
+                worker: None,
+                ..
+            } => write!(
                 f,
                 "stall: {task} held the executor's thread for {} in one poll; \
                  every other task on this thread waited meanwhile (a blocking call in async code?)",
+                Millis(*held)
+            ),
+            Diagnostic::Stall {
+                task,
+                held,
+                still_running: true,
+                worker: Some(worker),
+            } => write!(
+                f,
+                "stall: {task} has held runtime worker {worker}'s thread for {} and has not \
+                 returned; the tasks queued on that worker wait meanwhile, unless another \
+                 worker steals them (a blocking call in async code? use spawn_blocking)",
+                Millis(*held)
+            ),
+            Diagnostic::Stall {
+                task,
+                held,
+                worker: Some(worker),
+                ..
+            } => write!(
+                f,
+                "stall: {task} held runtime worker {worker}'s thread for {} in one poll; \
+                 the tasks queued on that worker waited meanwhile, unless another worker \
+                 stole them (a blocking call in async code? use spawn_blocking)",
                 Millis(*held)
             ),
             Diagnostic::LostTask { task } => write!(

@@ -98,6 +98,7 @@ pub mod pool;
 pub mod reactor;
 pub mod run_all;
 pub mod runtime;
+mod stall_watch;
 pub mod task;
 pub mod time;
 pub mod timeline;

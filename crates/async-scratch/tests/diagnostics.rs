@@ -424,6 +424,7 @@ fn the_watchdog_reads_the_executors_manual_clock() {
             task,
             held,
             still_running,
+            worker: None,
         } = report
         else {
             panic!("expected a stall, got {report:?}");

@@ -474,6 +474,11 @@ fn the_blocking_pool_threads_exit_when_idle() {
         while runtime.stats().blocking_threads != 0 {
             thread::sleep(Duration::from_millis(5));
         }
+        // The pool starts a thread again for the next job, and that one leaves too.
+        assert_eq!(runtime.block_on(runtime.spawn_blocking(|| 7)), Ok(7));
+        while runtime.stats().blocking_threads != 0 {
+            thread::sleep(Duration::from_millis(5));
+        }
     });
 }
 
@@ -529,5 +534,207 @@ fn a_runtime_dropped_by_its_own_task_still_shuts_down() {
         assert!(outcome.is_ok(), "the dropping task ends well: {outcome:?}");
         let pending = async_scratch::executor::block_on(pending);
         assert!(matches!(pending, Err(JoinError::Cancelled)), "{pending:?}");
+    });
+}
+
+/// Waits until `done` holds, at most 20 s (then fails, naming `what`): for a state
+/// another thread reaches, without hanging the test if it never does.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "waited 20 s for {what}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Sets its flag when dropped; kept in a thread-local, it is dropped when its thread
+/// ends.
+struct OnThreadEnd(Arc<AtomicBool>);
+
+impl Drop for OnThreadEnd {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    static THREAD_END: std::cell::RefCell<Option<OnThreadEnd>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// One blocking thread, one job running on it and one queued behind. Dropping the
+/// runtime cancels the queued job (it never runs, its closure is dropped once, its
+/// handle says `Cancelled`), then waits for the running job to return and joins its
+/// thread: when the drop returns, the job has returned and the thread has ended.
+#[test]
+fn dropping_the_runtime_cancels_queued_blocking_jobs_and_waits_for_running_ones() {
+    within_a_minute(|| {
+        let runtime = Runtime::builder()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let (started_tx, started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let job_returned = Arc::new(AtomicBool::new(false));
+        let thread_ended = Arc::new(AtomicBool::new(false));
+        let running = runtime.spawn_blocking({
+            let (job_returned, thread_ended) = (job_returned.clone(), thread_ended.clone());
+            move || {
+                THREAD_END.with(|end| *end.borrow_mut() = Some(OnThreadEnd(thread_ended)));
+                started_tx.send(()).unwrap();
+                released.recv().unwrap();
+                job_returned.store(true, Ordering::SeqCst);
+            }
+        });
+        started.recv().unwrap();
+        let queued_ran = Arc::new(AtomicBool::new(false));
+        let queued_drops = Arc::new(AtomicUsize::new(0));
+        let queued = runtime.spawn_blocking({
+            let ran = queued_ran.clone();
+            let counter = DropCounter(queued_drops.clone());
+            move || {
+                let _counter = counter;
+                ran.store(true, Ordering::SeqCst);
+            }
+        });
+        let dropper = thread::spawn(move || {
+            drop(runtime);
+            (
+                job_returned.load(Ordering::SeqCst),
+                thread_ended.load(Ordering::SeqCst),
+            )
+        });
+        // The drop cancels the queued job before it waits for the running one.
+        wait_until("the queued job to be cancelled", || queued.is_finished());
+        let queued = async_scratch::executor::block_on(queued);
+        assert!(matches!(queued, Err(JoinError::Cancelled)), "{queued:?}");
+        assert!(!queued_ran.load(Ordering::SeqCst), "a queued job ran");
+        assert_eq!(queued_drops.load(Ordering::SeqCst), 1);
+        // Lets a drop that does not wait return first, so that this test fails every
+        // time without the wait; a drop that waits is not affected by it.
+        thread::sleep(Duration::from_millis(20));
+        release.send(()).unwrap();
+        let (returned, ended) = dropper.join().unwrap();
+        assert!(
+            returned,
+            "the drop returned before the running blocking job"
+        );
+        assert!(ended, "the drop returned before the blocking thread ended");
+        assert!(matches!(async_scratch::executor::block_on(running), Ok(())));
+    });
+}
+
+/// `shutdown_timeout` cancels the queued job as the drop does, but returns while the
+/// running job is still blocked; the job then finishes on its detached thread.
+#[test]
+// The detached thread may outlive the test by its last lines: Miri counts a thread
+// left running at exit as an error.
+#[cfg_attr(miri, ignore)]
+fn shutdown_timeout_leaves_a_running_blocking_job_detached() {
+    within_a_minute(|| {
+        let runtime = Runtime::builder()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let (started_tx, started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let (finished_tx, finished) = mpsc::channel();
+        let running = runtime.spawn_blocking(move || {
+            started_tx.send(()).unwrap();
+            released.recv().unwrap();
+            finished_tx.send(()).unwrap();
+        });
+        started.recv().unwrap();
+        let queued = runtime.spawn_blocking(|| ());
+        runtime.shutdown_timeout(Duration::from_millis(10));
+        let queued = async_scratch::executor::block_on(queued);
+        assert!(matches!(queued, Err(JoinError::Cancelled)), "{queued:?}");
+        assert!(!running.is_finished(), "the running job is still blocked");
+        release.send(()).unwrap();
+        finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the detached job finishes");
+        assert!(matches!(async_scratch::executor::block_on(running), Ok(())));
+    });
+}
+
+/// Two threads at most: with two jobs blocked, a third waits in the queue instead of
+/// starting a third thread, and runs once a thread is free.
+#[test]
+fn the_blocking_pool_grows_no_further_than_its_cap() {
+    within_a_minute(|| {
+        let runtime = Runtime::builder()
+            .worker_threads(1)
+            .max_blocking_threads(2)
+            .build()
+            .unwrap();
+        let (started_tx, started) = mpsc::channel();
+        let releases: Vec<_> = (0..2)
+            .map(|_| {
+                let (release, released) = mpsc::channel::<()>();
+                let started_tx = started_tx.clone();
+                let handle = runtime.spawn_blocking(move || {
+                    started_tx.send(()).unwrap();
+                    released.recv().unwrap();
+                });
+                (release, handle)
+            })
+            .collect();
+        started.recv().unwrap();
+        started.recv().unwrap();
+        let third = runtime.spawn_blocking(|| 3);
+        assert_eq!(
+            runtime.stats().blocking_threads,
+            2,
+            "the cap is two threads"
+        );
+        for (release, handle) in releases {
+            release.send(()).unwrap();
+            assert!(matches!(runtime.block_on(handle), Ok(())));
+        }
+        assert_eq!(runtime.block_on(third), Ok(3));
+        assert!(runtime.stats().blocking_threads <= 2);
+    });
+}
+
+/// A blocking job runs in its runtime's context: `runtime::spawn` from it spawns on
+/// the runtime's workers, and `runtime::spawn_blocking` on its pool.
+#[test]
+fn a_blocking_job_spawns_tasks_and_jobs_on_its_runtime() {
+    within_a_minute(|| {
+        let runtime = two_workers();
+        let (task, job) = runtime
+            .block_on(runtime.spawn_blocking(|| {
+                let task = runtime::spawn(async { runtime::current_worker() });
+                let job = runtime::spawn_blocking(|| 6 * 7);
+                (task, job)
+            }))
+            .unwrap();
+        let worker = runtime.block_on(task).unwrap();
+        assert!(matches!(worker, Some(0 | 1)), "ran on a worker: {worker:?}");
+        assert_eq!(runtime.block_on(job), Ok(42));
+    });
+}
+
+/// A runtime dropped inside one of its own blocking jobs: the drop waits for the other
+/// blocking threads, not for the one it runs on (which would wait for itself for
+/// ever); the job then returns, and its handle has its output.
+#[test]
+// The job's thread is left detached, and may outlive the test by its last lines: Miri
+// counts a thread left running at exit as an error.
+#[cfg_attr(miri, ignore)]
+fn a_runtime_dropped_by_its_own_blocking_job_does_not_wait_for_that_job() {
+    within_a_minute(|| {
+        let runtime = two_workers();
+        let (give, take) = mpsc::channel::<Runtime>();
+        let dropper = runtime.spawn_blocking(move || {
+            drop(take.recv().unwrap());
+            "dropped"
+        });
+        give.send(runtime).unwrap();
+        let outcome = async_scratch::executor::block_on(dropper);
+        assert_eq!(outcome, Ok("dropped"));
     });
 }

@@ -52,13 +52,26 @@ pub const ROWS: [Step; 3] = [
     executor::STEP,
 ];
 
+/// What one unit costs step 4 beyond its own time, on a busy machine: creating its
+/// future (and, in 4c, spawning and joining its task), its polls, its timer, its span.
+///
+/// Measured on the 2-core VM with `tour --step 4X --units 1000000 --unit-ms 1`
+/// (release build), the process's wall time under `/usr/bin/time`, both cores kept busy
+/// by two shell loops: 4a 3.4 s, 4b 5.3 s, 4c 6.9 to 7.8 s (9.1 s with 100 ms units);
+/// quiet, 4c took 2.5 s. So about 8 µs a unit for the slowest row, which the three
+/// rows share: the budget is there to refuse a run far too long, and a busy machine is
+/// where it is most often run (the CI's second pass keeps every core busy).
+const PER_TASK_COST: Duration = Duration::from_micros(8);
+
 /// How long step 4 takes: one unit's time when units wait (they all wait at once),
-/// every unit's time in turn when they compute.
+/// every unit's time in turn when they compute; and what every unit costs the
+/// executor on top ([`PER_TASK_COST`]).
 fn one_unit_or_all_in_turn(workload: &Workload, _cores: usize) -> Duration {
-    match workload.work.kind {
+    let units = match workload.work.kind {
         WorkKind::Sleep => workload.work.duration,
         WorkKind::Cpu => workload.sequential_time(),
-    }
+    };
+    units.saturating_add(workload.task_costs(PER_TASK_COST))
 }
 
 /// Every unit of `workload` as a boxed future, as 4a and 4b run them, in the form

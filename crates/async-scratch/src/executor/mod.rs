@@ -133,6 +133,7 @@ use crate::diagnostics::{print_to_stderr, Deadlock, Diagnostic, Reporter};
 pub use crate::diagnostics::{TaskId, TaskInfo};
 use crate::observe::{Event, Observer};
 use crate::park::{Park, ThreadPark};
+use crate::stall_watch::{stop_watchdog, StallWatch};
 use crate::time::{Clock, TimerQueue};
 use context::{current, RunGuard};
 pub use join_handle::{JoinError, JoinHandle};
@@ -157,7 +158,7 @@ use task_ref::{Ran, TaskRef};
 use task_waker::task_waker_ref;
 use wait_watch::WaitWatch;
 use waits::distinct_cycles;
-use watchdog::{start_watchdog, StallWatch};
+use watchdog::start_watchdog;
 
 /// A pending task's header, unless the task is being polled right now: a task being
 /// polled is out of the executor's hands (and it is the one asking, when a task calls
@@ -383,12 +384,10 @@ impl ExecutorBuilder {
     /// # Panics
     /// If the stall watchdog is on and its thread cannot be started.
     pub fn build(self) -> Executor {
-        let watch = self.stall_threshold.map(|threshold| StallWatch {
-            threshold,
-            clock: self.clock.clone(),
-            current: Mutex::new(None),
-            stop: AtomicBool::new(false),
-        });
+        // One slot: the executor polls on one thread.
+        let watch = self
+            .stall_threshold
+            .map(|threshold| Arc::new(StallWatch::new(threshold, self.clock.clone(), 1)));
         let park = self.park.unwrap_or_else(|| Box::new(ThreadPark::current()));
         let shared = Arc::new(Shared {
             ready: Mutex::new(Vec::new()),
@@ -403,7 +402,7 @@ impl ExecutorBuilder {
             parked_undecided: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         });
-        let watchdog = shared.watch.as_ref().map(|_| start_watchdog(&shared));
+        let watchdog = start_watchdog(&shared);
         let core = Core {
             shared,
             tasks: RefCell::new(Slab::default()),
@@ -882,9 +881,7 @@ impl Drop for Core {
     fn drop(&mut self) {
         // The watchdog first: stopping it runs no user code, so nothing can skip it.
         if let (Some(watchdog), Some(watch)) = (self.watchdog.take(), &self.shared.watch) {
-            watch.stop.store(true, Ordering::Release);
-            watchdog.thread().unpark();
-            let _ = watchdog.join();
+            stop_watchdog(watch, watchdog);
         }
         // Taken out first, then ended: a future's `Drop` may touch the timers or wake
         // other tasks, and must find no borrow held. Every task is marked finished

@@ -5,11 +5,11 @@
 //! or another thread reaches the executor only through this.
 
 use super::task::Runnable;
-use super::watchdog::StallWatch;
-use crate::diagnostics::{Diagnostic, Reporter, TaskId, TaskInfo};
+use crate::diagnostics::{report_to, Diagnostic, Reporter, TaskId, TaskInfo};
 use crate::locking::lock;
 use crate::observe::{Event, Observer};
 use crate::park::Unpark;
+use crate::stall_watch::StallWatch;
 use crate::unwind::{into_message, Payload};
 use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,7 +29,7 @@ pub(super) struct Shared {
     pub(super) suspects: Mutex<Vec<TaskId>>,
     pub(super) reporter: Reporter,
     /// The poll in progress, for the stall watchdog; `None` when it is off.
-    pub(super) watch: Option<StallWatch>,
+    pub(super) watch: Option<Arc<StallWatch>>,
     /// Set when the executor is dropped: reports from then on go straight to the
     /// reporter (see `report_later`).
     pub(super) executor_gone: AtomicBool,
@@ -101,12 +101,7 @@ impl Shared {
     /// Hands `diagnostic` to the reporter: user code, so a panic in it is caught (and
     /// said on standard error, the one place left), never let loose in the executor.
     pub(super) fn report(&self, diagnostic: &Diagnostic) {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| (self.reporter)(diagnostic))) {
-            eprintln!(
-                "async-scratch: the diagnostic reporter panicked ('{}') on: {diagnostic}",
-                into_message(payload)
-            );
-        }
+        report_to(&self.reporter, diagnostic);
     }
 
     /// Adds `item` to a queue the executor empties at its next turn, and wakes it up

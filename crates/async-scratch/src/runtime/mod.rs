@@ -15,7 +15,9 @@
 //!   slot is not stealable: a task there waits for its own worker;
 //! - idle workers park, and new work wakes one only when no worker is already looking
 //!   for work (`idle`);
-//! - blocking work goes to its own elastic pool of threads (`blocking`);
+//! - blocking work goes to its own elastic pool of threads (`blocking`), which the
+//!   runtime's drop shuts down with it: jobs not started are cancelled, running ones
+//!   waited for (or, with [`Runtime::shutdown_timeout`], for a bounded time);
 //! - one timer queue is shared by all workers: the worker about to park fires the due
 //!   timers, and parks no longer than the next deadline (see `worker`);
 //! - one reactor is shared by all workers: the worker about to park waits in its
@@ -32,8 +34,11 @@
 //! core and its own [`JoinHandle`] (with the same [`JoinError`], and the same
 //! `abort` and `is_finished`).
 //!
-//! Not here yet: the diagnostics of step 5 (deadlock report, stall watchdog, lost
-//! tasks).
+//! Of step 5's diagnostics, the runtime has the stall watchdog, naming the worker as
+//! well as the task, and reports the panics it catches in user code
+//! ([`Builder::stall_watchdog`], [`Builder::on_diagnostic`]; see `diagnostics`).
+//!
+//! Not here yet: the rest of step 5's diagnostics (deadlock report, lost tasks).
 //!
 //! ```
 //! use async_scratch::runtime::{self, Runtime};
@@ -53,6 +58,7 @@
 
 mod blocking;
 mod context;
+mod diagnostics;
 mod driver;
 mod idle;
 mod injector;
@@ -64,6 +70,7 @@ mod worker;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::panic::Location;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -74,8 +81,10 @@ use std::time::{Duration, Instant};
 pub use crate::executor::JoinError;
 pub use task::JoinHandle;
 
+use crate::diagnostics::{print_to_stderr, Diagnostic, Reporter};
 use crate::reactor;
 use blocking::{BlockingJob, BlockingPool, BlockingSchedule};
+use diagnostics::Diagnostics;
 use driver::Driver;
 use idle::Parker;
 use task::{Schedule, Task};
@@ -96,11 +105,24 @@ const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// assert!(Runtime::builder().worker_threads(0).build().is_err());
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Builder {
     worker_threads: Option<usize>,
     max_blocking_threads: usize,
     keep_alive: Duration,
+    stall_threshold: Option<Duration>,
+    reporter: Reporter,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("worker_threads", &self.worker_threads)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("keep_alive", &self.keep_alive)
+            .field("stall_threshold", &self.stall_threshold)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Builder {
@@ -123,6 +145,66 @@ impl Builder {
         self
     }
 
+    /// Turns on the stall watchdog: a poll holding a worker longer than `threshold` is
+    /// reported ([`Diagnostic::Stall`], naming the worker and the task: its id and
+    /// where it was spawned), when it returns, or by a watchdog thread, which looks
+    /// every quarter threshold, while it has not returned. Off by default: on, it costs
+    /// a lock and two clock reads per poll, and a thread; off, nothing.
+    ///
+    /// A stall on a runtime holds one worker: the others go on, but the tasks queued
+    /// on that worker wait until another steals them, and a task in its LIFO slot
+    /// waits for it. Blocking work belongs on [`Runtime::spawn_blocking`].
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use async_scratch::diagnostics::Diagnostic;
+    /// use async_scratch::runtime::Runtime;
+    ///
+    /// let (reports, reported) = mpsc::channel();
+    /// let reports = std::sync::Mutex::new(reports);
+    /// let runtime = Runtime::builder()
+    ///     .worker_threads(1)
+    ///     .stall_watchdog(Duration::from_millis(20))
+    ///     .on_diagnostic(move |d: &Diagnostic| {
+    ///         let _ = reports.lock().unwrap().send(d.clone());
+    ///     })
+    ///     .build()?;
+    /// // A blocking call in async code: it holds worker 0 until the watchdog speaks.
+    /// let blocked = runtime.spawn(async move {
+    ///     reported.recv_timeout(Duration::from_secs(20)).expect("a stall report")
+    /// });
+    /// let report = runtime.block_on(blocked).unwrap();
+    /// assert!(matches!(report, Diagnostic::Stall { worker: Some(0), still_running: true, .. }));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If `threshold` is zero: every poll would be a stall, and the watchdog thread,
+    /// looking every quarter of nothing, would spin on a core.
+    #[track_caller]
+    pub fn stall_watchdog(mut self, threshold: Duration) -> Builder {
+        assert!(
+            !threshold.is_zero(),
+            "runtime::Builder::stall_watchdog needs a threshold above zero"
+        );
+        self.stall_threshold = Some(threshold);
+        self
+    }
+
+    /// Where diagnostics go (default: [`print_to_stderr`]): the stall watchdog's
+    /// reports, and the panics the runtime caught in user code that nobody waits to be
+    /// handed (a `JoinHandle` waiter's waker, a timer's waker and its `Drop`, the `Drop`
+    /// of a detached task's output). Called from whichever thread found the report: a worker, the
+    /// watchdog, a blocking thread, a thread dropping the runtime.
+    pub fn on_diagnostic(
+        mut self,
+        reporter: impl Fn(&Diagnostic) + Send + Sync + 'static,
+    ) -> Builder {
+        self.reporter = Arc::new(reporter);
+        self
+    }
+
     /// Starts the worker threads.
     ///
     /// # Errors
@@ -139,12 +221,19 @@ impl Builder {
             Some(count) => count,
             None => thread::available_parallelism().map_or(1, usize::from),
         };
-        let blocking = BlockingPool::new(self.max_blocking_threads, self.keep_alive);
-        let shared = Arc::new(Shared::new(workers, blocking, Driver::new()?));
+        let blocking = BlockingPool::new(
+            self.max_blocking_threads,
+            self.keep_alive,
+            self.reporter.clone(),
+        );
+        let diagnostics = Diagnostics::new(self.reporter, self.stall_threshold, workers);
+        let shared = Arc::new(Shared::new(workers, blocking, Driver::new()?, diagnostics));
         let mut runtime = Runtime {
             shared: shared.clone(),
             threads: Vec::with_capacity(workers),
+            watchdog: None,
         };
+        runtime.watchdog = shared.diagnostics.start_watchdog()?;
         for index in 0..workers {
             let shared = shared.clone();
             let thread = thread::Builder::new()
@@ -160,10 +249,14 @@ impl Builder {
 ///
 /// Dropping it stops the workers (after the poll each one is in), then drops every
 /// task still pending: each future exactly once, and their `JoinHandle`s give
-/// [`JoinError::Cancelled`].
+/// [`JoinError::Cancelled`]. Blocking jobs not started yet are cancelled the same way
+/// (they never run); the drop waits for the jobs already running, and joins every
+/// thread it started. [`Runtime::shutdown_timeout`] bounds that wait.
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<thread::JoinHandle<()>>,
+    /// The stall watchdog's thread, when it is on.
+    watchdog: Option<thread::JoinHandle<()>>,
 }
 
 impl fmt::Debug for Runtime {
@@ -205,6 +298,8 @@ impl Runtime {
             worker_threads: None,
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             keep_alive: DEFAULT_KEEP_ALIVE,
+            stall_threshold: None,
+            reporter: print_to_stderr(),
         }
     }
 
@@ -256,6 +351,7 @@ impl Runtime {
     /// assert_eq!(runtime.block_on(handle), Ok(42));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -264,7 +360,8 @@ impl Runtime {
         spawn_on(&self.shared, future)
     }
 
-    /// Runs `job` on the blocking pool, and returns its handle.
+    /// Runs `job` on the blocking pool, and returns its handle. The job runs in this
+    /// runtime's context: [`spawn`] and [`spawn_blocking`] work inside it.
     ///
     /// ```
     /// use async_scratch::runtime::Runtime;
@@ -275,6 +372,7 @@ impl Runtime {
     /// assert_eq!(name.as_deref(), Some("async-scratch-blocking"));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn spawn_blocking<F, T>(&self, job: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -336,7 +434,54 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        self.shut_down(None);
+    }
+}
+
+impl Runtime {
+    /// Shuts the runtime down as its drop does, but waits at most `timeout` for the
+    /// blocking jobs still running.
+    ///
+    /// Every pending task is dropped and every blocking job not started yet is
+    /// cancelled (their `JoinHandle`s give [`JoinError::Cancelled`]), as on drop. The
+    /// blocking jobs already running cannot be stopped from outside (a thread is not
+    /// interrupted in a system call): those still running after `timeout` are left
+    /// **detached**, and their threads end on their own when their jobs return. A
+    /// plain drop waits for them however long they take.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use async_scratch::runtime::Runtime;
+    ///
+    /// let runtime = Runtime::builder().worker_threads(1).build()?;
+    /// let (release, wait) = mpsc::channel::<()>();
+    /// let (started, has_started) = mpsc::channel();
+    /// let stuck = runtime.spawn_blocking(move || {
+    ///     started.send(()).unwrap();
+    ///     wait.recv().ok(); // blocks until released
+    /// });
+    /// has_started.recv().unwrap();
+    /// runtime.shutdown_timeout(Duration::from_millis(10)); // returns; the job runs on
+    /// release.send(()).unwrap();
+    /// drop(stuck);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
+        self.shut_down(Some(timeout));
+    }
+
+    /// Shuts down once (the drop after `shutdown_timeout` finds it done), waiting for
+    /// running blocking jobs at most `blocking_timeout` (`None`: as long as they take).
+    fn shut_down(&mut self, blocking_timeout: Option<Duration>) {
+        if self.shared.shutdown.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let threads = std::mem::take(&mut self.threads);
+        if let Some(watchdog) = self.watchdog.take() {
+            // First: stopping it runs no user code, so nothing can skip it.
+            self.shared.diagnostics.stop_watchdog(watchdog);
+        }
         let here = thread::current().id();
         if threads.iter().any(|worker| worker.thread().id() == here) {
             // Dropped by one of its own tasks: this worker cannot join itself, and the
@@ -345,16 +490,21 @@ impl Drop for Runtime {
             let shared = Arc::clone(&self.shared);
             let _ = thread::Builder::new()
                 .name("async-scratch-shutdown".into())
-                .spawn(move || shut_down(&shared, threads));
+                .spawn(move || shut_down(&shared, threads, blocking_timeout));
             return;
         }
-        shut_down(&self.shared, threads);
+        shut_down(&self.shared, threads, blocking_timeout);
     }
 }
 
-/// Stops the workers and joins them, then drops every pending task's future once.
-fn shut_down(shared: &Shared, threads: Vec<thread::JoinHandle<()>>) {
-    shared.shutdown.store(true, Ordering::Release);
+/// Stops the workers and joins them, cancels the blocking jobs not started, drops every
+/// pending task's future once, then waits for the blocking jobs still running (at most
+/// `blocking_timeout`) and joins the blocking threads.
+fn shut_down(
+    shared: &Shared,
+    threads: Vec<thread::JoinHandle<()>>,
+    blocking_timeout: Option<Duration>,
+) {
     for parker in shared.parkers.iter() {
         parker.unpark();
     }
@@ -363,7 +513,10 @@ fn shut_down(shared: &Shared, threads: Vec<thread::JoinHandle<()>>) {
         // bug, and this drop must not panic in its turn.
         let _ = thread.join();
     }
-    shared.blocking.shutdown();
+    // Not started, never started: a queued job is cancelled like a pending task.
+    for job in shared.blocking.close() {
+        job.shutdown();
+    }
     // No worker runs now. Queued references are let go; the owned list holds every
     // pending task, and shuts each down (dropping its future) once. Dropping a
     // future may wake or spawn others: the closed queues and list refuse them, and
@@ -384,8 +537,15 @@ fn shut_down(shared: &Shared, threads: Vec<thread::JoinHandle<()>>) {
             task.shutdown();
         }
     }
-    // The timers' wakers refer to tasks, which refer to this runtime: a cycle.
-    shared.timers.clear(crate::unwind::drop_payload);
+    // After the tasks: a running job may be waiting on one of them (a channel whose
+    // other end a pending future held), and ends now that it is gone.
+    shared.blocking.join_threads(blocking_timeout);
+    // The timers' wakers refer to tasks, which refer to this runtime: a cycle. A
+    // timer's waker is user code too: its `Drop` may panic.
+    shared.timers.clear(|payload| {
+        let place = "the drop of a timer's waker";
+        shared.diagnostics.caught_panic(place, payload);
+    });
     drop(shared.injector.close());
 }
 
@@ -402,13 +562,14 @@ impl Wake for ThreadWaker {
     }
 }
 
+#[track_caller]
 fn spawn_on<F>(shared: &Arc<Shared>, future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let scheduler = Handle(shared.clone());
-    let (task, handle) = Task::allocate(future, scheduler);
+    let (task, handle) = Task::allocate(future, scheduler, Location::caller());
     match shared.owned.insert(task.clone()) {
         Ok(()) => shared.push(task, Placement::Back),
         // The runtime is shutting down: the task ends as cancelled at once.
@@ -417,13 +578,15 @@ where
     handle
 }
 
+#[track_caller]
 fn spawn_blocking_on<F, T>(shared: &Arc<Shared>, job: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     let scheduler = BlockingSchedule(shared.blocking.clone());
-    let (task, handle) = Task::allocate(BlockingJob(Some(job)), scheduler);
+    let job = BlockingJob::new(job, shared.clone());
+    let (task, handle) = Task::allocate(job, scheduler, Location::caller());
     BlockingSchedule(shared.blocking.clone()).schedule(task);
     handle
 }
@@ -442,6 +605,7 @@ fn current_or_panic(what: &str) -> Arc<Shared> {
 ///
 /// # Panics
 /// Outside a runtime.
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -450,10 +614,12 @@ where
     spawn_on(&current_or_panic("spawn"), future)
 }
 
-/// Runs `job` on the current runtime's blocking pool.
+/// Runs `job` on the current runtime's blocking pool (inside that runtime's context,
+/// like a task).
 ///
 /// # Panics
 /// Outside a runtime.
+#[track_caller]
 pub fn spawn_blocking<F, T>(job: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,

@@ -26,7 +26,7 @@
 use loom::sync::atomic::AtomicUsize;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 #[cfg(not(loom))]
 use std::sync::atomic::AtomicUsize;
@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::{fmt, mem};
 
+use crate::diagnostics::{Diagnostic, TaskId, TaskInfo};
 use crate::executor::JoinError;
 use crate::unwind::into_message;
 
@@ -124,6 +125,10 @@ pub(crate) trait Schedule: Send + Sync + 'static {
     }
     /// The task with this id is complete: forget it (see `Owned`).
     fn release(&self, _id: u64) {}
+    /// Hands a diagnostic (a caught panic) to the runtime's reporter.
+    fn report(&self, diagnostic: &Diagnostic) {
+        eprintln!("async-scratch: {diagnostic}");
+    }
 }
 
 /// A queued task, whatever its future's type.
@@ -138,6 +143,8 @@ pub(crate) trait RunTask: Send + Sync {
     fn shutdown(&self);
     /// The task's id, unique in the process.
     fn id(&self) -> u64;
+    /// What diagnostics name the task by: its id and where it was spawned.
+    fn info(&self) -> TaskInfo;
 }
 
 /// Locks, ignoring poison: every lock here guards data that stays valid whatever
@@ -154,6 +161,8 @@ fn next_id() -> u64 {
 /// The task itself, in one `Arc`.
 pub(crate) struct Task<F: Future, S> {
     id: u64,
+    /// Where `spawn` was called, for diagnostics (the stall watchdog's reports).
+    spawned_at: &'static Location<'static>,
     state: State,
     /// `None` once the future has completed or been dropped.
     future: Mutex<Option<F>>,
@@ -178,9 +187,14 @@ where
     S: Schedule,
 {
     /// A new task, already `SCHEDULED`: the caller queues the returned `Runnable`.
-    pub(crate) fn allocate(future: F, scheduler: S) -> (Runnable, JoinHandle<F::Output>) {
+    pub(crate) fn allocate(
+        future: F,
+        scheduler: S,
+        spawned_at: &'static Location<'static>,
+    ) -> (Runnable, JoinHandle<F::Output>) {
         let task = Arc::new(Task {
             id: next_id(),
+            spawned_at,
             state: State::new_scheduled(),
             future: Mutex::new(Some(future)),
             join: Mutex::new(JoinState {
@@ -227,26 +241,34 @@ where
         drop(join);
         // User code (a drop, a wake) runs outside the lock.
         if let Some(unwanted) = unwanted {
-            let _ = catch_unwind(AssertUnwindSafe(|| drop(unwanted)));
+            self.catch_reported("the drop of a detached task's output", || drop(unwanted));
         }
         if let Some(waker) = waker {
-            wake_joiner(waker);
+            // Someone else's code (a waker of anyone's), run on a worker or on the
+            // thread dropping the runtime: a panic there would end the worker thread,
+            // or the runtime's drop half-way.
+            self.catch_reported("the wake of the task awaiting it", || waker.wake());
         }
         self.scheduler.release(self.id);
     }
 }
 
-/// Wakes whoever awaits a task's `JoinHandle`: user code (a waker of anyone's), run on
-/// a worker or on the thread dropping the runtime. A panic there is caught, told on
-/// standard error (the runtime has no reporter yet), and goes no further: it would
-/// otherwise end the worker thread, or the runtime's drop half-way.
-fn wake_joiner(waker: Waker) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
-        eprintln!(
-            "async-scratch: caught panic '{}' in the wake of a JoinHandle's waiter; \
-             the runtime carried on",
-            into_message(payload)
-        );
+impl<F, S> Task<F, S>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Schedule,
+{
+    /// Runs `user_code` for this task where nobody waits to be handed its panic: a
+    /// panic is caught and reported to the runtime's reporter, and goes no further.
+    fn catch_reported(&self, place: &'static str, user_code: impl FnOnce()) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(user_code)) {
+            self.scheduler.report(&Diagnostic::CaughtPanic {
+                task: Some(RunTask::info(self)),
+                place,
+                message: into_message(payload),
+            });
+        }
     }
 }
 
@@ -307,6 +329,14 @@ where
 
     fn id(&self) -> u64 {
         self.id
+    }
+
+    fn info(&self) -> TaskInfo {
+        TaskInfo {
+            id: TaskId::from_runtime(self.id),
+            name: None,
+            spawned_at: self.spawned_at,
+        }
     }
 }
 

@@ -23,14 +23,15 @@ use std::time::Instant;
 
 use super::blocking::BlockingPool;
 use super::context;
+use super::diagnostics::Diagnostics;
 use super::driver::Driver;
 use super::idle::{Idle, Parker};
 use super::injector::Injector;
 use super::owned::Owned;
 use super::queue::LocalQueue;
 use super::task::{lock, Runnable, Schedule};
+use crate::diagnostics::Diagnostic;
 use crate::time::{self, Clock, TimerQueue};
-use crate::unwind::drop_payload;
 
 /// How often a busy worker looks at the injector and the timers before its own queue.
 const FAIRNESS_INTERVAL: u32 = 61;
@@ -67,6 +68,7 @@ pub(crate) struct Shared {
     pub(crate) blocking: Arc<BlockingPool>,
     pub(crate) shutdown: AtomicBool,
     pub(crate) stats: Stats,
+    pub(crate) diagnostics: Diagnostics,
 }
 
 /// Counters, all relaxed: read for reports, never for decisions.
@@ -77,7 +79,12 @@ pub(crate) struct Stats {
 }
 
 impl Shared {
-    pub(crate) fn new(workers: usize, blocking: Arc<BlockingPool>, driver: Driver) -> Shared {
+    pub(crate) fn new(
+        workers: usize,
+        blocking: Arc<BlockingPool>,
+        driver: Driver,
+        diagnostics: Diagnostics,
+    ) -> Shared {
         Shared {
             locals: (0..workers).map(|_| LocalQueue::new()).collect(),
             lifo: (0..workers).map(|_| Mutex::new(None)).collect(),
@@ -96,6 +103,7 @@ impl Shared {
                 parks: AtomicU64::new(0),
                 polls: (0..workers).map(|_| AtomicU64::new(0)).collect(),
             },
+            diagnostics,
         }
     }
 
@@ -110,7 +118,14 @@ impl Shared {
     /// Fires the due timers (their tasks are queued by their wakers).
     pub(crate) fn fire_timers(&self) {
         if !self.timers.is_empty() {
-            self.timers.fire_due(Instant::now(), |_| {}, drop_payload);
+            self.timers.fire_due(
+                Instant::now(),
+                |_| {},
+                |payload| {
+                    let place = "the wake of a timer's waker";
+                    self.diagnostics.caught_panic(place, payload);
+                },
+            );
         }
     }
 
@@ -154,6 +169,10 @@ impl Schedule for Handle {
 
     fn release(&self, id: u64) {
         self.0.owned.remove(id);
+    }
+
+    fn report(&self, diagnostic: &Diagnostic) {
+        self.0.diagnostics.report(diagnostic);
     }
 }
 
@@ -257,7 +276,7 @@ impl Worker {
             }
         }
         self.shared.stats.polls[self.index].fetch_add(1, Ordering::Relaxed);
-        task.run();
+        self.shared.diagnostics.run_watched(self.index, task);
     }
 
     /// Nothing to do: registers as sleeping, looks once more, and parks until new work,

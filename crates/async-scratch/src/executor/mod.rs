@@ -137,10 +137,9 @@ use crate::stall_watch::{stop_watchdog, StallWatch};
 use crate::time::{Clock, TimerQueue};
 use context::{current, RunGuard};
 pub use join_handle::{JoinError, JoinHandle};
-use shared::{drain, Shared};
+use shared::{Mailbox, Shared};
 use slab::Slab;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::mem;
@@ -148,7 +147,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
@@ -390,10 +389,10 @@ impl ExecutorBuilder {
             .map(|threshold| Arc::new(StallWatch::new(threshold, self.clock.clone(), 1)));
         let park = self.park.unwrap_or_else(|| Box::new(ThreadPark::current()));
         let shared = Arc::new(Shared {
-            ready: Mutex::new(Vec::new()),
+            ready: Mailbox::new(),
             unparker: park.unparker(),
-            reports: Mutex::new(Vec::new()),
-            suspects: Mutex::new(Vec::new()),
+            reports: Mailbox::new(),
+            suspects: Mailbox::new(),
             executor_gone: AtomicBool::new(false),
             reporter: self.reporter,
             watch,
@@ -696,13 +695,12 @@ impl Core {
     fn run_ready_batch(&self) -> usize {
         // The spawned tasks first, then the woken ones. The `Vec` of spawned tasks
         // becomes the batch, with no copy, and last turn's empty one takes its place.
+        // Reversed, so that taking from its end takes the tasks in queue order.
         let spare = self.spare_batch.take();
         let mut tasks = mem::replace(&mut *self.spawned.borrow_mut(), spare);
-        tasks.append(&mut self.shared.lock_ready());
-        let mut batch = Batch {
-            tasks: VecDeque::from(tasks), // no copy either
-            core: self,
-        };
+        self.shared.ready.append_to(&mut tasks);
+        tasks.reverse();
+        let mut batch = Batch { tasks, core: self };
         let mut polled = 0;
         while let Some(task) = batch.take_next() {
             polled += usize::from(self.poll_task(task));
@@ -771,7 +769,7 @@ impl Core {
     /// Waits until something may be ready: parks the thread, or jumps a manual clock.
     /// Returns the deadlock instead, when nothing can ever be ready again.
     fn wait_for_work(&self, root: &TaskHeader) -> Result<(), Deadlock> {
-        if !self.spawned.borrow().is_empty() || !self.shared.lock_ready().is_empty() {
+        if !self.spawned.borrow().is_empty() || !self.shared.ready.is_empty() {
             return Ok(());
         }
         match (self.timers.next_deadline(), &self.clock) {
@@ -866,7 +864,7 @@ impl Core {
         // The queues are looked at *after* the counts: a wake in flight sets
         // `SCHEDULED` before it queues its task, so if the count we read is already
         // down, the task is already in a queue we are about to read, or `SCHEDULED`.
-        let queued = !self.spawned.borrow().is_empty() || !self.shared.lock_ready().is_empty();
+        let queued = !self.spawned.borrow().is_empty() || !self.shared.ready.is_empty();
         if queued || !self.timers.is_empty() || root.is_scheduled() {
             return None;
         }
@@ -900,7 +898,7 @@ impl Drop for Core {
         // ready queue is: emptied here, or that cycle would keep them all alive. Closed
         // first, so that a wake racing this drop empties it again (see `push_ready`).
         self.shared.closed.store(true, Ordering::SeqCst);
-        drop(drain(&self.shared.ready));
+        drop(self.shared.ready.drain());
         self.spawned.get_mut().clear();
         self.spare_batch.get_mut().clear();
         drop(tasks);
@@ -919,20 +917,23 @@ impl Drop for Core {
 /// go back to the queue rather than being lost with their `scheduled` flag still set
 /// (which would keep every later wake from queueing them).
 struct Batch<'a> {
-    tasks: VecDeque<Runnable>,
+    /// In reverse queue order: the next task is the last.
+    tasks: Vec<Runnable>,
     core: &'a Core,
 }
 
 impl Batch<'_> {
     fn take_next(&mut self) -> Option<Runnable> {
-        self.tasks.pop_front()
+        self.tasks.pop()
     }
 }
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
-        // What is left (nothing, unless a poll unwound) goes back to the queue.
-        let mut tasks = Vec::from(mem::take(&mut self.tasks));
+        // What is left (nothing, unless a poll unwound) goes back to the queue, in
+        // queue order again.
+        let mut tasks = mem::take(&mut self.tasks);
+        tasks.reverse();
         if let Ok(mut spawned) = self.core.spawned.try_borrow_mut() {
             spawned.append(&mut tasks);
         }

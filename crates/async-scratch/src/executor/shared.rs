@@ -18,15 +18,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What an executor shares with other threads.
 pub(super) struct Shared {
-    /// Tasks to poll, in the order they were woken.
-    pub(super) ready: Mutex<Vec<Runnable>>,
+    /// Tasks to poll, in the order they were woken (from other threads: a wake on the
+    /// executor's own thread goes to its local queue).
+    pub(super) ready: Mailbox<Runnable>,
     /// Ends the executor's park (see `park`): called by every wake.
     pub(super) unparker: Arc<dyn Unpark>,
     /// Diagnostics found on any thread, handed to the reporter on the executor's thread
     /// at its next turn.
-    pub(super) reports: Mutex<Vec<Diagnostic>>,
+    pub(super) reports: Mailbox<Diagnostic>,
     /// Tasks whose last waker went: the executor checks whether they are lost.
-    pub(super) suspects: Mutex<Vec<TaskId>>,
+    pub(super) suspects: Mailbox<TaskId>,
     pub(super) reporter: Reporter,
     /// The poll in progress, for the stall watchdog; `None` when it is off.
     pub(super) watch: Option<Arc<StallWatch>>,
@@ -66,11 +67,12 @@ impl Shared {
     }
 
     pub(super) fn suspect(&self, id: TaskId) {
-        self.hand_over(&self.suspects, id);
+        self.suspects.push(id);
+        self.unparker.unpark();
     }
 
     pub(super) fn take_suspects(&self) -> Vec<TaskId> {
-        drain(&self.suspects)
+        self.suspects.take()
     }
 
     pub(super) fn report_later(&self, diagnostic: Diagnostic) {
@@ -80,7 +82,8 @@ impl Shared {
             self.report(&diagnostic);
             return;
         }
-        self.hand_over(&self.reports, diagnostic);
+        self.reports.push(diagnostic);
+        self.unparker.unpark();
     }
 
     /// Reports a panic in user code that nobody waits to be handed.
@@ -104,15 +107,8 @@ impl Shared {
         report_to(&self.reporter, diagnostic);
     }
 
-    /// Adds `item` to a queue the executor empties at its next turn, and wakes it up
-    /// for that turn (it may be parked, and the item may come from another thread).
-    pub(super) fn hand_over<T>(&self, queue: &Mutex<Vec<T>>, item: T) {
-        lock(queue).push(item);
-        self.unparker.unpark();
-    }
-
     pub(super) fn deliver_reports(&self) {
-        let reports = drain(&self.reports);
+        let reports = self.reports.take();
         for diagnostic in &reports {
             self.report(diagnostic);
         }
@@ -127,18 +123,13 @@ impl Shared {
         }
     }
 
-    pub(super) fn lock_ready(&self) -> MutexGuard<'_, Vec<Runnable>> {
-        // Only tasks are pushed and swapped under this lock: never left half-done.
-        lock(&self.ready)
-    }
-
     pub(super) fn push_ready(&self, task: Runnable) {
-        self.lock_ready().push(task);
+        self.ready.push(task);
         if self.closed.load(Ordering::SeqCst) {
             // The executor is gone, or going, and has emptied the queue already: a task
             // left here would keep `Shared` alive through its header, and itself through
-            // this queue, for good. Taken out under the lock, dropped after it.
-            drop(mem::take(&mut *self.lock_ready()));
+            // this queue, for good.
+            drop(self.ready.drain());
             return;
         }
         // Cheap when the executor is not parked (an atomic swap); if it is about to
@@ -147,7 +138,66 @@ impl Shared {
     }
 }
 
-/// Empties one of the queues handed to the executor (see `Shared::hand_over`).
-pub(super) fn drain<T>(queue: &Mutex<Vec<T>>) -> Vec<T> {
-    mem::take(&mut *lock(queue))
+/// A queue that other threads hand things to, and that the executor empties at each
+/// turn: a `Vec` behind a lock, and a flag that says, without the lock, whether it
+/// may hold anything. Most turns find all three of the executor's mailboxes (ready
+/// tasks, reports, suspects) empty, since a wake on the executor's own thread goes to
+/// its local queue; those turns take no lock.
+///
+/// The flag may be read as clear a moment after an item went in (it is set after the
+/// push, and read without the lock): that item waits one turn. Before it parks, the
+/// executor asks [`is_empty`](Mailbox::is_empty), which takes the lock; and the thread
+/// that pushed unparks it anyway.
+pub(super) struct Mailbox<T> {
+    items: Mutex<Vec<T>>,
+    maybe_full: AtomicBool,
+}
+
+impl<T> Mailbox<T> {
+    pub(super) fn new() -> Mailbox<T> {
+        Mailbox {
+            items: Mutex::new(Vec::new()),
+            maybe_full: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn push(&self, item: T) {
+        let mut items = lock(&self.items);
+        items.push(item);
+        self.maybe_full.store(true, Ordering::Release);
+    }
+
+    /// Moves what was handed over to the end of `into`; no lock if nothing was.
+    pub(super) fn append_to(&self, into: &mut Vec<T>) {
+        if self.maybe_full.load(Ordering::Acquire) {
+            into.append(&mut self.lock_and_clear());
+        }
+    }
+
+    /// What was handed over; no lock if nothing was.
+    pub(super) fn take(&self) -> Vec<T> {
+        if !self.maybe_full.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        mem::take(&mut *self.lock_and_clear())
+    }
+
+    /// Everything, flag or not (for the executor's drop).
+    pub(super) fn drain(&self) -> Vec<T> {
+        mem::take(&mut *self.lock_and_clear())
+    }
+
+    /// Whether it is empty, exactly: takes the lock.
+    pub(super) fn is_empty(&self) -> bool {
+        lock(&self.items).is_empty()
+    }
+
+    /// The items, locked, with the flag cleared under the lock: a push after this sets
+    /// it again.
+    fn lock_and_clear(&self) -> MutexGuard<'_, Vec<T>> {
+        // Only pushed to and emptied under this lock: never left half-done.
+        let items = lock(&self.items);
+        self.maybe_full.store(false, Ordering::Relaxed);
+        items
+    }
 }

@@ -131,8 +131,9 @@ impl<T> JoinSlot<T> {
     /// Whether the stored waker would wake the same task as `waker`.
     ///
     /// # Safety
-    /// `JOIN_WAKER` is set (the cell is only read, by anyone, until it is cleared), or
-    /// the caller owns the cell.
+    /// The caller owns the waker cell (`JOIN_WAKER` clear, and not delivered), and no
+    /// reference to it is alive. `JOIN_WAKER` set is not enough: once the outcome is
+    /// delivered, the task may clear the bit and take the waker at any moment.
     unsafe fn joiner_will_wake(&self, waker: &Waker) -> bool {
         // SAFETY: by the contract above, nobody writes the cell during this read.
         let joiner = unsafe { &*self.joiner.get() };
@@ -233,12 +234,15 @@ impl<T> JoinHandle<T> {
     fn store_joiner(&self, waker: &Waker) -> Poll<Result<T, JoinError>> {
         let slot = self.slot();
         if self.task.state.load().has_join_waker() {
-            // SAFETY: `JOIN_WAKER` is set: reading is allowed.
-            if unsafe { slot.joiner_will_wake(waker) } {
-                return Poll::Pending; // the same awaiter, already waiting
-            }
+            // The cell taken back before it is read: with the bit set, the task ending
+            // on another thread may take the waker out at any moment.
             if self.task.state.unset_join_waker().is_err() {
                 return Poll::Ready(self.take_delivered());
+            }
+            // SAFETY: this handle cleared `JOIN_WAKER` before `DELIVERED`: the cell is
+            // the handle's.
+            if unsafe { slot.joiner_will_wake(waker) } {
+                return self.publish_joiner(); // the same awaiter: its wait stays as it was
             }
         }
         let awaited = WaitTarget::Task(self.task.clone());
@@ -251,14 +255,20 @@ impl<T> JoinHandle<T> {
         // cell is the handle's.
         let previous = unsafe { slot.replace_joiner(Some(joiner)) };
         drop(previous); // its registration withdrawn, its waker dropped
-        let stored = self.task.state.set_join_waker();
+        let outcome = self.publish_joiner();
         self.task.set_handle_loose(loose);
-        match stored {
+        outcome
+    }
+
+    /// Hands the waker in the cell to the task (sets `JOIN_WAKER`), unless the outcome
+    /// arrived meanwhile: then the waker is dropped and the outcome taken.
+    fn publish_joiner(&self) -> Poll<Result<T, JoinError>> {
+        match self.task.state.set_join_waker() {
             Ok(()) => Poll::Pending,
             Err(_delivered) => {
                 // The task ended meanwhile, saw no waker, and left the cell to us.
                 // SAFETY: `JOIN_WAKER` is still clear: the cell is the handle's.
-                drop(unsafe { slot.replace_joiner(None) });
+                drop(unsafe { self.slot().replace_joiner(None) });
                 Poll::Ready(self.take_delivered())
             }
         }

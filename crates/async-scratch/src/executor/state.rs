@@ -44,7 +44,7 @@
 //! | [`complete`](State::complete) | any but `COMPLETE` | `COMPLETE`, not `RUNNING` | delivers the outcome |
 //! | [`deliver`](State::deliver) | not `DELIVERED` | `DELIVERED` | drops the outcome if the word it got back has no `JOIN_INTEREST`; wakes the awaiter if it has `JOIN_WAKER` |
 //! | [`set_join_waker`](State::set_join_waker) | not `JOIN_WAKER`, not `DELIVERED` | `JOIN_WAKER` | waits for the wake; if refused (`DELIVERED`), takes the outcome |
-//! | [`unset_join_waker`](State::unset_join_waker) | `JOIN_WAKER`, not `DELIVERED` | not `JOIN_WAKER` | changes the waker; if refused, takes the outcome |
+//! | [`unset_join_waker`](State::unset_join_waker) | `JOIN_WAKER`, not `DELIVERED` | not `JOIN_WAKER` | reads or changes the waker; if refused, takes the outcome |
 //! | [`drop_join_interest`](State::drop_join_interest) | `JOIN_INTEREST` | not `JOIN_INTEREST`, not `HANDLE_LOOSE` | drops the outcome if the word it got back has `DELIVERED` |
 //!
 //! # Who may touch the outcome slot
@@ -58,9 +58,13 @@
 //!   One atomic order between the two operations, so exactly one side drops it.
 //! - **The awaiter's waker** is the handle's while `JOIN_WAKER` is clear: it writes it,
 //!   then sets the bit, unless `DELIVERED` came first (then it takes the waker back and
-//!   the outcome with it). While the bit is set, both sides may only read the waker (to
-//!   compare, to wake), and only the one that clears the bit may take it: the handle,
-//!   to change it, only before `DELIVERED`; the task, after it woke it.
+//!   the outcome with it). While the bit is set, only the task reads the waker (to
+//!   wake it, after `DELIVERED`), and only the one that clears the bit may take it: the
+//!   handle, only before `DELIVERED`; the task, after it woke it. The handle never
+//!   reads the cell with the bit set, not even to compare wakers: the task may clear
+//!   the bit and drop the waker at any moment after `DELIVERED`, and that read would
+//!   race the drop. To compare, it clears the bit first, and sets it again if the
+//!   waker is the same.
 //!
 //! Why an abort cannot be lost now: `cancel` sets `CANCELLED` and `SCHEDULED` in one
 //! operation, and `start_poll` clears `SCHEDULED` and reads `CANCELLED` in one. If the
@@ -203,7 +207,7 @@ impl State {
         })
     }
 
-    /// The handle takes its awaiter's waker back, to change it: clears `JOIN_WAKER`,
+    /// The handle takes its awaiter's waker back, to read or change it: clears `JOIN_WAKER`,
     /// unless the outcome was delivered meanwhile (then `Err`, and the waker is the
     /// task's).
     pub(crate) fn unset_join_waker(&self) -> Result<(), Snapshot> {

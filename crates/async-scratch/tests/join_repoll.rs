@@ -12,7 +12,7 @@
 //! every waker and output is dropped once.
 //!
 //! ```text
-//! MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test -p async-scratch --test join_race
+//! MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test -p async-scratch --test join_repoll
 //! ```
 
 use async_scratch::executor::{spawn, yield_now, Executor, JoinHandle};
@@ -114,5 +114,47 @@ fn a_handle_polled_again_while_its_task_ends_on_another_thread() {
         drop((handle, waker));
         assert_eq!(drops.load(Ordering::SeqCst), 1, "the output dropped once");
         assert_eq!(Arc::strong_count(&waiter), 1, "every waker clone dropped");
+    }
+}
+
+/// The handle is polled with a new waker each time while the task ends. The task, as it
+/// ends, clears `JOIN_WAKER` and drops the waker it found; a handle that then read the
+/// bit as clear once took the cell for its own and wrote its new waker there, racing
+/// that drop (Miri found it at seed 5 of `-Zmiri-many-seeds`). A clear bit after
+/// `DELIVERED` is the task's doing: the handle takes the outcome instead.
+#[test]
+fn a_handle_polled_with_new_wakers_while_its_task_ends_on_another_thread() {
+    for _ in 0..ROUNDS {
+        let (end, stop) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (mut handle, executor_thread) =
+            task_on_another_thread(end.clone(), stop.clone(), drops.clone());
+        let waiters: Vec<Arc<Ignored>> = (0..64).map(|_| Arc::new(Ignored)).collect();
+        let mut waiter = waiters.iter().cycle();
+        let mut poll_new = |handle: &mut JoinHandle<Counted>| {
+            let waiter = Arc::clone(waiter.next().expect("a cycle has no end"));
+            poll(handle, &Waker::from(waiter))
+        };
+        assert!(
+            poll_new(&mut handle).is_pending(),
+            "the task waits for `end`"
+        );
+        end.store(true, Ordering::Relaxed); // orders nothing: see the module doc
+        let output = loop {
+            if let Poll::Ready(outcome) = poll_new(&mut handle) {
+                break outcome.expect("the task returns");
+            }
+            thread::yield_now();
+        };
+        drop(output);
+        stop.store(true, Ordering::SeqCst);
+        executor_thread.join().expect("the executor's thread ends");
+        drop(handle);
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "the output dropped once");
+        let kept = waiters.iter().filter(|w| Arc::strong_count(w) > 1).count();
+        assert_eq!(kept, 0, "every waker clone dropped");
     }
 }

@@ -233,7 +233,14 @@ impl<T> JoinHandle<T> {
     /// the awaiter is a task of the executor), unless the outcome arrived meanwhile.
     fn store_joiner(&self, waker: &Waker) -> Poll<Result<T, JoinError>> {
         let slot = self.slot();
-        if self.task.state.load().has_join_waker() {
+        let word = self.task.state.load();
+        if word.is_delivered() {
+            // Delivered since the caller looked: the outcome is ours, and the waker
+            // cell may be the task's (with `JOIN_WAKER` cleared by it, the cell is not
+            // the handle's for that: the task may be dropping the waker right now).
+            return Poll::Ready(self.take_delivered());
+        }
+        if word.has_join_waker() {
             // The cell taken back before it is read: with the bit set, the task ending
             // on another thread may take the waker out at any moment.
             if self.task.state.unset_join_waker().is_err() {
@@ -251,8 +258,9 @@ impl<T> JoinHandle<T> {
         // its awaiter is stuck; otherwise it stays "loose".
         let loose = registration.is_none();
         let joiner = (waker.clone(), registration.map(Box::new));
-        // SAFETY: `JOIN_WAKER` is clear (it was, or this handle just cleared it): the
-        // cell is the handle's.
+        // SAFETY: `JOIN_WAKER` is clear and the outcome was not delivered when it was
+        // read so (or this handle just cleared it, before `DELIVERED`): the cell is the
+        // handle's, since the task takes it only if it finds the bit set as it delivers.
         let previous = unsafe { slot.replace_joiner(Some(joiner)) };
         drop(previous); // its registration withdrawn, its waker dropped
         let outcome = self.publish_joiner();

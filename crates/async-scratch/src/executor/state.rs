@@ -56,9 +56,10 @@
 //!   sees, in the word it got back from clearing `JOIN_INTEREST`, whether `DELIVERED`
 //!   was there: if it was, the outcome is the handle's to drop; if not, the task's.
 //!   One atomic order between the two operations, so exactly one side drops it.
-//! - **The awaiter's waker** is the handle's while `JOIN_WAKER` is clear: it writes it,
-//!   then sets the bit, unless `DELIVERED` came first (then it takes the waker back and
-//!   the outcome with it). While the bit is set, only the task reads the waker (to
+//! - **The awaiter's waker** is the handle's while `JOIN_WAKER` is clear and the outcome
+//!   not `DELIVERED` (a clear bit after `DELIVERED` may be the task's doing, as it drops
+//!   the waker): it writes it, then sets the bit, unless `DELIVERED` came first (then
+//!   it takes the waker back and the outcome with it). While the bit is set, only the task reads the waker (to
 //!   wake it, after `DELIVERED`), and only the one that clears the bit may take it: the
 //!   handle, only before `DELIVERED`; the task, after it woke it. The handle never
 //!   reads the cell with the bit set, not even to compare wakers: the task may clear

@@ -721,6 +721,29 @@ mod loom_model {
             }
         }
 
+        /// `JoinHandle::poll` again, with the same waker: `store_joiner`'s path for a
+        /// handle that left a waker before. `Some` if it got the outcome.
+        fn poll_again(&self, waker: &Arc<loom::sync::atomic::AtomicBool>) -> Option<Arc<()>> {
+            let word = self.state.load();
+            if word.is_delivered() || self.state.unset_join_waker().is_err() {
+                return self.outcome.with_mut(|cell| unsafe { (*cell).take() });
+            }
+            // The cell is the handle's again: compare, then hand it back.
+            let same = self.joiner.with(|cell| unsafe {
+                (*cell)
+                    .as_ref()
+                    .is_some_and(|stored| Arc::ptr_eq(stored, waker))
+            });
+            assert!(same, "the same waker was stored");
+            match self.state.set_join_waker() {
+                Ok(()) => None,
+                Err(_) => {
+                    self.joiner.with_mut(|cell| unsafe { (*cell).take() });
+                    self.outcome.with_mut(|cell| unsafe { (*cell).take() })
+                }
+            }
+        }
+
         /// `JoinHandle::drop`.
         fn drop_handle(&self) {
             let before = self.state.drop_join_interest();
@@ -781,6 +804,33 @@ mod loom_model {
                 );
             }
             slot.drop_handle();
+        });
+    }
+
+    /// The handle polled again (it compares wakers) while the task delivers: it never
+    /// reads the waker cell while the task may be taking it (the attack found that
+    /// read, when it was done with `JOIN_WAKER` set), and the outcome is not missed.
+    #[test]
+    fn a_delivery_racing_a_second_poll_is_never_missed() {
+        loom::model(|| {
+            let slot = Slot::new();
+            let waker = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            assert!(slot.poll(&waker).is_none(), "nothing was delivered yet");
+            let task = {
+                let slot = Arc::clone(&slot);
+                thread::spawn(move || slot.finish(Arc::new(())))
+            };
+            let got = slot.poll_again(&waker);
+            task.join().unwrap();
+            assert!(
+                got.is_some() || waker.load(Ordering::Acquire),
+                "a wake was lost"
+            );
+            if got.is_none() {
+                assert!(slot.poll_again(&waker).is_some());
+            }
+            slot.drop_handle();
+            assert_eq!(Arc::strong_count(&waker), 1, "the stored waker was dropped");
         });
     }
 

@@ -115,9 +115,22 @@ impl StallWatch {
     }
 }
 
-/// Starts the watchdog thread: every quarter threshold it looks at every slot of
-/// `watch`, and hands each poll running past the threshold to `report`, once, outside
-/// the slots' locks. It runs until [`stop_watchdog`].
+/// The least time between two looks of the watchdog. A threshold of a few nanoseconds
+/// is allowed (only zero is refused), and a quarter of it rounds to zero: without a
+/// floor the watchdog would spin, taking a core (a third of one, measured on the 2-core
+/// VM with a 1 ns threshold and an idle runtime). A millisecond keeps the reports of
+/// such a threshold prompt, and costs nothing to any threshold over 4 ms.
+const MIN_LOOK_INTERVAL: Duration = Duration::from_millis(1);
+
+/// How long the watchdog waits between two looks: a quarter threshold, so that a stall
+/// is reported at most a quarter late, but never less than [`MIN_LOOK_INTERVAL`].
+fn look_interval(threshold: Duration) -> Duration {
+    (threshold / 4).max(MIN_LOOK_INTERVAL)
+}
+
+/// Starts the watchdog thread: every quarter threshold (see [`look_interval`]) it looks
+/// at every slot of `watch`, and hands each poll running past the threshold to
+/// `report`, once, outside the slots' locks. It runs until [`stop_watchdog`].
 pub(crate) fn start_watchdog(
     watch: Arc<StallWatch>,
     report: impl Fn(Stall) + Send + 'static,
@@ -126,7 +139,7 @@ pub(crate) fn start_watchdog(
         .name("async-scratch-watchdog".to_string())
         .spawn(move || {
             while !watch.stop.load(Ordering::Acquire) {
-                thread::park_timeout(watch.threshold / 4);
+                thread::park_timeout(look_interval(watch.threshold));
                 for stall in watch.overdue() {
                     report(stall);
                 }
@@ -141,4 +154,22 @@ pub(crate) fn stop_watchdog(watch: &StallWatch, thread: JoinHandle<()>) {
     // The reporter's panics are caught by the report functions: a panic here is the
     // watchdog's own bug, and the owner's drop must not panic in its turn.
     let _ = thread.join();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A threshold of a few nanoseconds would make the watchdog look without pause; a
+    /// usual one keeps its quarter.
+    #[test]
+    fn the_watchdog_never_looks_without_a_pause() {
+        assert_eq!(look_interval(Duration::from_nanos(1)), MIN_LOOK_INTERVAL);
+        assert_eq!(look_interval(Duration::from_nanos(3)), MIN_LOOK_INTERVAL);
+        assert_eq!(
+            look_interval(Duration::from_millis(100)),
+            Duration::from_millis(25)
+        );
+        assert_eq!(look_interval(Duration::MAX), Duration::MAX / 4);
+    }
 }

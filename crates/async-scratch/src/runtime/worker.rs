@@ -286,15 +286,11 @@ impl Worker {
         shared.fire_timers();
         // A park and its unpark cost two system calls and two context switches; work
         // often comes within microseconds (a spawner feeding the injector), so first
-        // give the core away a few times and look again. Only a searching worker does:
-        // the cap on searchers (see `idle`) is what keeps idle cores from spinning, and
-        // a worker refused a search goes straight to sleep.
-        if self.searching {
-            for _ in 0..SPINS_BEFORE_PARK {
-                thread::yield_now();
-                if shared.has_work(self.index) {
-                    return;
-                }
+        // give the core away a few times and look again.
+        for _ in 0..SPINS_BEFORE_PARK {
+            thread::yield_now();
+            if shared.has_work(self.index) {
+                return;
             }
         }
         shared.idle.register_sleeper(self.index, self.searching);

@@ -55,6 +55,7 @@ thread_local! {
 /// Runs `poll` (one poll of the task whose own waker is `own_waker`) with a fresh
 /// budget, and puts back the budget that was there before: a `block_on` of ours nested
 /// in a task gets its own.
+#[inline]
 pub(crate) fn with_budget<T>(own_waker: &Waker, poll: impl FnOnce() -> T) -> T {
     /// Puts the previous budget back, even if `poll` unwinds.
     struct Restore(Option<Budget>);

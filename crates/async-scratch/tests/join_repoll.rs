@@ -43,35 +43,70 @@ impl Drop for Counted {
     }
 }
 
-/// Runs an executor on a thread of its own, whose one task yields until `end` is set,
-/// then returns a `Counted`; hands the task's handle to the caller. The executor stops
-/// once `stop` is set.
-fn task_on_another_thread(
+/// An executor on a thread of its own, whose one task yields until `end` is set, then
+/// returns a `Counted`; the test holds the task's handle. The executor stops once
+/// `stop` is set.
+struct TaskElsewhere {
+    handle: JoinHandle<Counted>,
     end: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     drops: Arc<AtomicUsize>,
-) -> (JoinHandle<Counted>, thread::JoinHandle<()>) {
-    let (send_handle, handle) = mpsc::channel();
-    let executor_thread = thread::spawn(move || {
-        Executor::new().block_on(async move {
-            let task = spawn(async move {
-                while !end.load(Ordering::Relaxed) {
+    executor_thread: thread::JoinHandle<()>,
+}
+
+impl TaskElsewhere {
+    fn start() -> TaskElsewhere {
+        let end = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (send_handle, handle) = mpsc::channel();
+        let (task_end, task_stop, output) = (end.clone(), stop.clone(), drops.clone());
+        let executor_thread = thread::spawn(move || {
+            Executor::new().block_on(async move {
+                let task = spawn(async move {
+                    while !task_end.load(Ordering::Relaxed) {
+                        yield_now().await;
+                    }
+                    Counted(output)
+                });
+                send_handle
+                    .send(task)
+                    .expect("the test waits for the handle");
+                while !task_stop.load(Ordering::SeqCst) {
                     yield_now().await;
                 }
-                Counted(drops)
             });
-            send_handle
-                .send(task)
-                .expect("the test waits for the handle");
-            while !stop.load(Ordering::SeqCst) {
-                yield_now().await;
-            }
         });
-    });
-    let handle = handle
-        .recv()
-        .expect("the executor's thread sends the handle");
-    (handle, executor_thread)
+        let handle = handle
+            .recv()
+            .expect("the executor's thread sends the handle");
+        TaskElsewhere {
+            handle,
+            end,
+            stop,
+            drops,
+            executor_thread,
+        }
+    }
+
+    /// Lets the task end, with nothing ordering that with what the test does next.
+    fn let_end(&self) {
+        self.end.store(true, Ordering::Relaxed); // orders nothing: see the module doc
+    }
+
+    /// Stops the executor, and checks the output was dropped once.
+    fn finish(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.executor_thread
+            .join()
+            .expect("the executor's thread ends");
+        drop(self.handle);
+        assert_eq!(
+            self.drops.load(Ordering::SeqCst),
+            1,
+            "the output dropped once"
+        );
+    }
 }
 
 fn poll<F: Future + Unpin>(future: &mut F, waker: &Waker) -> Poll<F::Output> {
@@ -84,35 +119,25 @@ fn poll<F: Future + Unpin>(future: &mut F, waker: &Waker) -> Poll<F::Output> {
 #[test]
 fn a_handle_polled_again_while_its_task_ends_on_another_thread() {
     for _ in 0..ROUNDS {
-        let (end, stop) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        let drops = Arc::new(AtomicUsize::new(0));
-        let (mut handle, executor_thread) =
-            task_on_another_thread(end.clone(), stop.clone(), drops.clone());
+        let mut elsewhere = TaskElsewhere::start();
+        let handle = &mut elsewhere.handle;
         let waiter = Arc::new(Ignored);
         let waker = Waker::from(Arc::clone(&waiter));
         assert!(
-            poll(&mut handle, &waker).is_pending(),
+            poll(handle, &waker).is_pending(),
             "the task waits for `end`"
         );
-        assert!(
-            poll(&mut handle, &waker).is_pending(),
-            "the same waker, again"
-        );
-        end.store(true, Ordering::Relaxed); // orders nothing: see the module doc
+        assert!(poll(handle, &waker).is_pending(), "the same waker, again");
+        elsewhere.let_end();
         let output = loop {
-            if let Poll::Ready(outcome) = poll(&mut handle, &waker) {
+            if let Poll::Ready(outcome) = poll(&mut elsewhere.handle, &waker) {
                 break outcome.expect("the task returns");
             }
             thread::yield_now();
         };
         drop(output);
-        stop.store(true, Ordering::SeqCst);
-        executor_thread.join().expect("the executor's thread ends");
-        drop((handle, waker));
-        assert_eq!(drops.load(Ordering::SeqCst), 1, "the output dropped once");
+        elsewhere.finish();
+        drop(waker);
         assert_eq!(Arc::strong_count(&waiter), 1, "every waker clone dropped");
     }
 }
@@ -125,35 +150,24 @@ fn a_handle_polled_again_while_its_task_ends_on_another_thread() {
 #[test]
 fn a_handle_polled_with_new_wakers_while_its_task_ends_on_another_thread() {
     for _ in 0..ROUNDS {
-        let (end, stop) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        let drops = Arc::new(AtomicUsize::new(0));
-        let (mut handle, executor_thread) =
-            task_on_another_thread(end.clone(), stop.clone(), drops.clone());
+        let mut elsewhere = TaskElsewhere::start();
         let waiters: Vec<Arc<Ignored>> = (0..64).map(|_| Arc::new(Ignored)).collect();
         let mut waiter = waiters.iter().cycle();
         let mut poll_new = |handle: &mut JoinHandle<Counted>| {
             let waiter = Arc::clone(waiter.next().expect("a cycle has no end"));
             poll(handle, &Waker::from(waiter))
         };
-        assert!(
-            poll_new(&mut handle).is_pending(),
-            "the task waits for `end`"
-        );
-        end.store(true, Ordering::Relaxed); // orders nothing: see the module doc
+        let first = poll_new(&mut elsewhere.handle);
+        assert!(first.is_pending(), "the task waits for `end`");
+        elsewhere.let_end();
         let output = loop {
-            if let Poll::Ready(outcome) = poll_new(&mut handle) {
+            if let Poll::Ready(outcome) = poll_new(&mut elsewhere.handle) {
                 break outcome.expect("the task returns");
             }
             thread::yield_now();
         };
         drop(output);
-        stop.store(true, Ordering::SeqCst);
-        executor_thread.join().expect("the executor's thread ends");
-        drop(handle);
-        assert_eq!(drops.load(Ordering::SeqCst), 1, "the output dropped once");
+        elsewhere.finish();
         let kept = waiters.iter().filter(|w| Arc::strong_count(w) > 1).count();
         assert_eq!(kept, 0, "every waker clone dropped");
     }

@@ -2,6 +2,8 @@
 //! counters, never by timing. Each test runs under a watchdog that fails it instead of
 //! letting it hang.
 
+mod common;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,6 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use async_scratch::runtime::{self, JoinError, Runtime};
+use common::futures::yield_now;
 
 /// Counts under Miri are small: it interprets every instruction.
 const fn scaled(full: usize, miri: usize) -> usize {
@@ -87,21 +90,6 @@ impl Drop for DropCounter {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
-}
-
-/// Gives the thread back once (a `Pending` with an immediate wake).
-async fn yield_now() {
-    let mut yielded = false;
-    std::future::poll_fn(move |cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 #[test]

@@ -22,6 +22,7 @@ use std::time::Duration;
 use async_scratch::net::{TcpListener, TcpStream};
 use async_scratch::runtime::{self, Runtime};
 use async_scratch::time::sleep;
+use common::futures::yield_now;
 use common::{receive_or_give_up, within_give_up, GIVE_UP_AFTER};
 
 /// Serialises the tests of this file (see the file's doc).
@@ -42,21 +43,6 @@ fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
         assert!(std::time::Instant::now() < give_up, "{what} never happened");
         thread::yield_now();
     }
-}
-
-/// Gives the thread back once (a `Pending` with an immediate wake).
-async fn yield_now() {
-    let mut yielded = false;
-    poll_fn(move |cx: &mut Context<'_>| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 /// Where the tasks of a test have run: set once any task resumed on another worker

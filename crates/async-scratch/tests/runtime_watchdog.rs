@@ -123,6 +123,29 @@ fn healthy_work_is_never_reported() {
     assert!(reported.is_empty(), "{reported:?}");
 }
 
+/// Waits for the next report, and checks it is a caught panic at `place` with `message`,
+/// naming the task spawned on line `spawn_line`.
+fn expect_caught_panic(
+    reports: &Receiver<Diagnostic>,
+    (place, message): (&str, &str),
+    spawn_line: u32,
+) {
+    let report = reports
+        .recv_timeout(BOUND)
+        .expect("the caught panic is reported");
+    let Diagnostic::CaughtPanic {
+        task: Some(task),
+        place: reported_place,
+        message: reported_message,
+    } = &report
+    else {
+        panic!("expected a caught panic naming its task, got {report:?}");
+    };
+    assert_eq!(*reported_place, place);
+    assert_eq!(reported_message, message);
+    assert_eq!(task.spawned_at.line(), spawn_line);
+}
+
 /// A waker that panics when woken: someone else's code, run by the runtime.
 struct PanickingWaker;
 
@@ -148,20 +171,11 @@ fn a_panicking_waiter_is_reported_to_the_reporter() {
         .poll(&mut Context::from_waker(&waker))
         .is_pending());
     finish.send(()).unwrap();
-    let report = reports
-        .recv_timeout(BOUND)
-        .expect("the caught panic is reported");
-    let Diagnostic::CaughtPanic {
-        task: Some(task),
-        place,
-        message,
-    } = &report
-    else {
-        panic!("expected a caught panic naming its task, got {report:?}");
-    };
-    assert_eq!(*place, "the wake of the task awaiting it");
-    assert_eq!(message, "deliberate: this waker panics");
-    assert_eq!(task.spawned_at.line(), spawn_line);
+    let expected = (
+        "the wake of the task awaiting it",
+        "deliberate: this waker panics",
+    );
+    expect_caught_panic(&reports, expected, spawn_line);
     assert!(matches!(runtime.block_on(handle), Ok(())));
 }
 
@@ -225,18 +239,10 @@ fn a_detached_output_whose_drop_panics_is_reported() {
     });
     drop(handle); // detached: nobody will take the output
     finish.send(()).unwrap();
-    let report = reports
-        .recv_timeout(BOUND)
-        .expect("the caught panic is reported");
-    let Diagnostic::CaughtPanic {
-        task: Some(task),
-        place,
-        message,
-    } = &report
-    else {
-        panic!("expected a caught panic naming its task, got {report:?}");
-    };
-    assert_eq!(*place, "the drop of a detached task's output");
-    assert_eq!(message, "deliberate: this output's drop panics");
-    assert_eq!(task.spawned_at.line(), spawn_line);
+    let place = "the drop of a detached task's output";
+    expect_caught_panic(
+        &reports,
+        (place, "deliberate: this output's drop panics"),
+        spawn_line,
+    );
 }

@@ -86,3 +86,19 @@ impl Drop for Gate {
         self.counters.drops.fetch_add(1, Ordering::SeqCst);
     }
 }
+
+/// Gives the thread back once (a `Pending` with an immediate wake), on any executor or
+/// runtime: the runtime has no `yield_now` of its own.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}

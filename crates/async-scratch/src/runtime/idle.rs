@@ -252,6 +252,25 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
+    /// A worker's loop, as far as sleeping goes: looks for work, registers as a
+    /// sleeper, looks again, and parks with `park` until the work is there.
+    fn sleep_until_work(idle: &Idle, work: &AtomicUsize, park: impl Fn()) {
+        loop {
+            if work.load(Ordering::SeqCst) != 0 {
+                return;
+            }
+            idle.register_sleeper(0, false);
+            if work.load(Ordering::SeqCst) != 0 {
+                idle.unregister_sleeper(0);
+                return;
+            }
+            park();
+            if idle.unregister_sleeper(0) {
+                idle.stop_searching();
+            }
+        }
+    }
+
     /// One worker going to sleep races one spawner: the worker must end up seeing
     /// the work, however the two interleave. A lost wake-up shows as a deadlock.
     #[test]
@@ -262,20 +281,7 @@ mod loom_tests {
             let work = Arc::new(AtomicUsize::new(0));
             let worker = {
                 let (idle, parkers, work) = (idle.clone(), parkers.clone(), work.clone());
-                thread::spawn(move || loop {
-                    if work.load(Ordering::SeqCst) != 0 {
-                        return;
-                    }
-                    idle.register_sleeper(0, false);
-                    if work.load(Ordering::SeqCst) != 0 {
-                        idle.unregister_sleeper(0);
-                        return;
-                    }
-                    parkers[0].park(None);
-                    if idle.unregister_sleeper(0) {
-                        idle.stop_searching();
-                    }
-                })
+                thread::spawn(move || sleep_until_work(&idle, &work, || parkers[0].park(None)))
             };
             work.store(1, Ordering::SeqCst);
             idle.notify_one(&parkers[..]);
@@ -297,19 +303,10 @@ mod loom_tests {
             let work = Arc::new(AtomicUsize::new(0));
             let worker = {
                 let (idle, parkers, work) = (idle.clone(), parkers.clone(), work.clone());
-                thread::spawn(move || loop {
-                    if work.load(Ordering::SeqCst) != 0 {
-                        return;
-                    }
-                    idle.register_sleeper(0, false);
-                    if work.load(Ordering::SeqCst) != 0 {
-                        idle.unregister_sleeper(0);
-                        return;
-                    }
-                    parkers[0].park_in_driver(|| reactor.park(None));
-                    if idle.unregister_sleeper(0) {
-                        idle.stop_searching();
-                    }
+                thread::spawn(move || {
+                    sleep_until_work(&idle, &work, || {
+                        parkers[0].park_in_driver(|| reactor.park(None));
+                    });
                 })
             };
             work.store(1, Ordering::SeqCst);

@@ -321,45 +321,11 @@ impl Workers for TokioMulti {
     }
 
     fn echo(&self, connections: usize, messages: usize, message_bytes: usize) {
-        use tokio::net::TcpListener;
-        self.runtime.block_on(async {
-            let listener = TcpListener::bind(LOOPBACK).await.expect("bind");
-            let address = listener.local_addr().expect("the listener's address");
-            let server = tokio::spawn(async move {
-                loop {
-                    let (stream, _) = listener.accept().await.expect("accept");
-                    tokio::spawn(tokio_runtime::echo_back(stream)); // detached
-                }
-            });
-            let clients: Vec<_> = (0..connections)
-                .map(|_| {
-                    let client = tokio_runtime::echo_client(address, messages, message_bytes);
-                    tokio::spawn(client)
-                })
-                .collect();
-            for client in clients {
-                client.await.expect("an echo client failed");
-            }
-            server.abort();
-        })
+        tokio_runtime::echo_on(&self.runtime, connections, messages, message_bytes);
     }
 
     fn idle_connections(&self, connections: usize) {
-        use tokio::net::{TcpListener, TcpStream};
-        self.runtime.block_on(async {
-            let listener = TcpListener::bind(LOOPBACK).await.expect("bind");
-            let address = listener.local_addr().expect("the listener's address");
-            let (arrived, mut arrivals) = mpsc::unbounded();
-            let server = tokio::spawn(async move {
-                loop {
-                    let (stream, _) = listener.accept().await.expect("accept");
-                    tokio::spawn(tokio_runtime::wait_idle(stream, arrived.clone()));
-                }
-            });
-            let connect = || async { TcpStream::connect(address).await.expect("connect") };
-            drop(connect_in_batches(connections, &mut arrivals, connect).await);
-            server.abort();
-        })
+        tokio_runtime::idle_connections_on(&self.runtime, connections);
     }
 }
 

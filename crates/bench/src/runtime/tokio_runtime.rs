@@ -97,46 +97,62 @@ impl Runtime for Tokio {
     }
 
     fn echo(&self, connections: usize, messages: usize, message_bytes: usize) {
-        self.networked.block_on(async {
-            let listener = TcpListener::bind(LOOPBACK).await.expect("bind");
-            let address = listener.local_addr().expect("the listener's address");
-            let server = tokio::spawn(async move {
-                loop {
-                    let (stream, _) = listener.accept().await.expect("accept");
-                    tokio::spawn(echo_back(stream)); // detached
-                }
-            });
-            let clients: Vec<_> = (0..connections)
-                .map(|_| tokio::spawn(echo_client(address, messages, message_bytes)))
-                .collect();
-            for client in clients {
-                client.await.expect("an echo client failed");
-            }
-            server.abort();
-        })
+        echo_on(&self.networked, connections, messages, message_bytes);
     }
 
     fn idle_connections(&self, connections: usize) {
-        self.networked.block_on(async {
-            let listener = TcpListener::bind(LOOPBACK).await.expect("bind");
-            let address = listener.local_addr().expect("the listener's address");
-            let (arrived, mut arrivals) = mpsc::unbounded();
-            let server = tokio::spawn(async move {
-                loop {
-                    let (stream, _) = listener.accept().await.expect("accept");
-                    tokio::spawn(wait_idle(stream, arrived.clone())); // detached
-                }
-            });
-            let mut clients = Vec::with_capacity(connections);
-            for batch in connect_batches(connections) {
-                for _ in 0..batch {
-                    clients.push(TcpStream::connect(address).await.expect("connect"));
-                }
-                arrivals.by_ref().take(batch).count().await;
-            }
-            server.abort();
-        })
+        idle_connections_on(&self.networked, connections);
     }
+}
+
+/// The echo workload on `runtime`, whichever flavour: the current-thread one here, the
+/// multi-thread one in `multi_thread`.
+pub(super) fn echo_on(
+    runtime: &tokio::runtime::Runtime,
+    connections: usize,
+    messages: usize,
+    message_bytes: usize,
+) {
+    runtime.block_on(async {
+        let listener = TcpListener::bind(LOOPBACK).await.expect("bind");
+        let address = listener.local_addr().expect("the listener's address");
+        let server = tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.expect("accept");
+                tokio::spawn(echo_back(stream)); // detached
+            }
+        });
+        let clients: Vec<_> = (0..connections)
+            .map(|_| tokio::spawn(echo_client(address, messages, message_bytes)))
+            .collect();
+        for client in clients {
+            client.await.expect("an echo client failed");
+        }
+        server.abort();
+    })
+}
+
+/// The idle-connections workload on `runtime`, whichever flavour (see `echo_on`).
+pub(super) fn idle_connections_on(runtime: &tokio::runtime::Runtime, connections: usize) {
+    runtime.block_on(async {
+        let listener = TcpListener::bind(LOOPBACK).await.expect("bind");
+        let address = listener.local_addr().expect("the listener's address");
+        let (arrived, mut arrivals) = mpsc::unbounded();
+        let server = tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.expect("accept");
+                tokio::spawn(wait_idle(stream, arrived.clone())); // detached
+            }
+        });
+        let mut clients = Vec::with_capacity(connections);
+        for batch in connect_batches(connections) {
+            for _ in 0..batch {
+                clients.push(TcpStream::connect(address).await.expect("connect"));
+            }
+            arrivals.by_ref().take(batch).count().await;
+        }
+        server.abort();
+    })
 }
 
 /// The server side of `echo`: sends back what it reads until the client closes.

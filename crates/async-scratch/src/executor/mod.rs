@@ -55,10 +55,11 @@
 //!
 //! | file | what it holds |
 //! |---|---|
-//! | `state.rs` | the task's state word: its bits, its transitions, their loom model |
+//! | `state.rs` | the task's state word: its bits, its transitions, their loom models |
+//! | `task_ref.rs` | `TaskRef`: one pointer to a task, counted in its state word, and the task's vtable |
 //! | `task_waker.rs` | the one `static` waker vtable of every task |
 //! | `task.rs` | the task: its header, the one allocation with its future, a poll's bookkeeping |
-//! | `join_handle.rs` | [`JoinHandle`] and [`JoinError`]: how the outcome reaches whoever awaits it |
+//! | `join_handle.rs` | [`JoinHandle`] and [`JoinError`]: how the outcome reaches whoever awaits it, through a slot with no lock |
 //! | `waits.rs` | the wait graph: which task waits on which, wait cycles |
 //! | `shared.rs` | what other threads reach: the ready queue, reports, the unparker |
 //! | `watchdog.rs` | the stall watchdog |

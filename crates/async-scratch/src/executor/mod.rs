@@ -61,7 +61,7 @@
 //! | `task.rs` | the task: its header, the one allocation with its future, a poll's bookkeeping |
 //! | `join_handle.rs` | [`JoinHandle`] and [`JoinError`]: how the outcome reaches whoever awaits it, through a slot with no lock |
 //! | `waits.rs` | the wait graph: which task waits on which, wait cycles |
-//! | `shared.rs` | what other threads reach: the ready queue, reports, the unparker |
+//! | `shared.rs` | what other threads reach: the ready queue, reports and suspects (mailboxes), the unparker |
 //! | `watchdog.rs` | the stall watchdog |
 //! | `slab.rs` | the executor's list of its tasks, for diagnostics and for its drop |
 //! | `context.rs` | which executor runs on this thread |

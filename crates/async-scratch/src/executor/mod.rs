@@ -853,13 +853,9 @@ impl Core {
         let headers = idle_headers(root, &tasks);
         // A woken task will be polled, whether it is in a queue yet or not: a wake by a
         // consumed waker sets `SCHEDULED` in the same step that takes the waker's count
-        // down, so a count read as down comes with `SCHEDULED` read as set.
-        let may_go_on = |header: &&TaskHeader| {
-            header.is_scheduled()
-                || header.outside_wakers() > 0
-                || header.waits_beyond_this_executor()
-        };
-        if headers.iter().any(may_go_on) {
+        // down, so a count read as down comes with `SCHEDULED` read as set, when both
+        // come from one reading of the word (`may_go_on` reads it once).
+        if headers.iter().any(|header| header.may_go_on()) {
             return None;
         }
         // The queues are looked at *after* the counts: a wake in flight sets

@@ -8,6 +8,7 @@
 //! certain of from a wait whose other side it cannot see (a task of another executor,
 //! a lock held by a plain thread): of those it says nothing rather than cry wolf.
 
+use super::state::Snapshot;
 use super::task::{current_task, TaskHeader};
 use super::task_ref::TaskRef;
 use crate::diagnostics::{Diagnostic, StuckTask, TaskId};
@@ -25,7 +26,17 @@ impl TaskHeader {
     /// waker a `join_all` keeps to be woken by its children counts as known only while
     /// every child waker outside the `join_all` is itself held by a known wait.
     pub(super) fn outside_wakers(&self) -> u32 {
-        let live = u32::try_from(self.state.load().wakers()).unwrap_or(u32::MAX);
+        self.outside_wakers_in(self.state.load())
+    }
+
+    /// `outside_wakers`, counted from `word`, one reading of the state word. A check
+    /// that also asks whether the task is `SCHEDULED` must ask it of the same reading:
+    /// a wake by a consumed waker sets `SCHEDULED` and takes the count down in one
+    /// step, so two readings may see the flag still clear and then the count already
+    /// down, which looks like a task nothing can wake. (Under load, a false "deadlock"
+    /// came from exactly that: see `Core::find_deadlock`.)
+    pub(super) fn outside_wakers_in(&self, word: Snapshot) -> u32 {
+        let live = u32::try_from(word.wakers()).unwrap_or(u32::MAX);
         let combinators = {
             let waits = self.lock_waits_on();
             let known = |wait: &&WaitTarget| matches!(wait, WaitTarget::Children(books) if books.all_known());
@@ -33,8 +44,16 @@ impl TaskHeader {
         };
         let known = self.internal_waits.load(Ordering::Acquire) as usize + combinators;
         // A loose `JoinHandle` may abort the task from anywhere: a waker in all but name.
-        let loose_handle = u32::from(self.state.load().handle_loose());
+        let loose_handle = u32::from(word.handle_loose());
         (live + loose_handle).saturating_sub(u32::try_from(known).unwrap_or(u32::MAX))
+    }
+
+    /// Whether something this executor cannot rule out may still make the task go on:
+    /// it is woken already, a waker of it is held outside, or it waits on something
+    /// beyond this executor. Reads the state word once (see `outside_wakers_in`).
+    pub(super) fn may_go_on(&self) -> bool {
+        let word = self.state.load();
+        word.is_scheduled() || self.outside_wakers_in(word) > 0 || self.waits_beyond_this_executor()
     }
 
     pub(super) fn lock_waits_on(&self) -> LockedWaits<'_> {
@@ -522,7 +541,8 @@ fn reachable_from(start: &TaskHeader) -> Vec<TaskRef> {
 fn stuck_for_good(task: &TaskHeader) -> bool {
     let state = task.state.load();
     let idle = !state.is_scheduled() && !state.is_running() && !state.is_complete();
-    idle && task.outside_wakers() == 0 && !task.waits_beyond_this_executor()
+    // The count from the same reading as the flags (see `outside_wakers_in`).
+    idle && task.outside_wakers_in(state) == 0 && !task.waits_beyond_this_executor()
 }
 
 /// The wait cycle through `start`, if any: follows "waits for" through every known

@@ -235,9 +235,9 @@ impl<T> JoinHandle<T> {
         let slot = self.slot();
         let word = self.task.state.load();
         if word.is_delivered() {
-            // Delivered since the caller looked: the outcome is ours, and the waker
-            // cell may be the task's (with `JOIN_WAKER` cleared by it, the cell is not
-            // the handle's for that: the task may be dropping the waker right now).
+            // The outcome is ours. The waker cell may be the task's, even with
+            // `JOIN_WAKER` clear (the task clears it as it drops the waker): this
+            // reading of the word decides both, so the cell is not touched.
             return Poll::Ready(self.take_delivered());
         }
         if word.has_join_waker() {
@@ -289,10 +289,6 @@ impl<T: 'static> Future for JoinHandle<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // One unit of the budget if the outcome is there (see `coop`), or a turn to wait.
         let unit = ready!(coop::poll_proceed(cx));
-        if self.task.state.load().is_delivered() {
-            unit.spend();
-            return Poll::Ready(self.take_delivered());
-        }
         let outcome = self.store_joiner(cx.waker());
         if outcome.is_ready() {
             unit.spend();

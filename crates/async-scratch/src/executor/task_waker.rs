@@ -65,11 +65,7 @@ unsafe fn wake(data: *const ()) {
     let task = unsafe { TaskRef::from_raw(header_ptr(data)) };
     // The wake and the waker's count, in one step: the count never reads 0 while the
     // wake is unseen. (So a deadlock check that reads the count sees `SCHEDULED` too.)
-    let before = task.state.wake_by_waker();
-    if before.is_news() {
-        task.shared.observe(|| Event::Woken { task: task.id });
-    }
-    if before.needs_queueing() {
+    if announce_wake(&task, task.state.wake_by_waker()) {
         task.enqueue(); // with the waker's own reference: none taken, none given back
     }
 }
@@ -109,14 +105,19 @@ pub(crate) unsafe fn cancel_task(header: NonNull<TaskHeader>) {
 unsafe fn schedule_with(header: NonNull<TaskHeader>, transition: fn(&State) -> Snapshot) {
     // SAFETY: by the contract above.
     let task = unsafe { header.as_ref() };
-    let before = transition(&task.state);
-    if before.is_news() {
-        task.shared.observe(|| Event::Woken { task: task.id });
-    }
-    if before.needs_queueing() {
+    if announce_wake(task, transition(&task.state)) {
         // SAFETY: the caller keeps the task alive; the queue gets a reference of its own.
         unsafe { TaskRef::clone_from_raw(header) }.enqueue();
     }
+}
+
+/// After a wake (or an abort) that found the word `before`: tells the observer if it
+/// woke the task, and returns whether the caller must queue it.
+fn announce_wake(task: &TaskHeader, before: Snapshot) -> bool {
+    if before.is_news() {
+        task.shared.observe(|| Event::Woken { task: task.id });
+    }
+    before.needs_queueing()
 }
 
 unsafe fn drop_waker(data: *const ()) {

@@ -2,7 +2,6 @@
 //! free functions ([`spawn`](super::spawn), [`block_on`](super::block_on)'s tasks) find
 //! it, and so that a nested `block_on` on the same executor is refused.
 
-use super::shared::Shared;
 use super::task::Runnable;
 use super::Core;
 use crate::time::{use_timers, TimersInUse};
@@ -20,14 +19,16 @@ thread_local! {
 /// reactor's ready socket) then needs no lock and no unpark, since the executor is
 /// running right here. Gives the task back otherwise.
 pub(super) fn queue_here(task: Runnable) -> Option<Runnable> {
-    let shared: *const Shared = Arc::as_ptr(&task.shared);
     let mut task = Some(task);
     let _ = CURRENT.try_with(|current| {
         let Ok(current) = current.try_borrow() else {
             return;
         };
         let Some(core) = current.as_ref() else { return };
-        if !std::ptr::eq(Arc::as_ptr(&core.shared), shared) {
+        if !task
+            .as_ref()
+            .is_some_and(|task| task.owner.is(&*core.shared))
+        {
             return; // another executor's task
         }
         // A statement, not the closure's value: its borrow ends before `current`'s.

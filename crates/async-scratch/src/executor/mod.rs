@@ -59,6 +59,7 @@
 //! | `task_ref.rs` | `TaskRef`: one pointer to a task, counted in its state word, and the task's vtable |
 //! | `task_waker.rs` | the one `static` waker vtable of every task |
 //! | `task.rs` | the task: its header, the one allocation with its future, a poll's bookkeeping |
+//! | `schedule.rs` | the seam between a task and its scheduler: this executor, or step 7's runtime |
 //! | `join_handle.rs` | [`JoinHandle`] and [`JoinError`]: how the outcome reaches whoever awaits it, through a slot with no lock |
 //! | `waits.rs` | the wait graph: which task waits on which, wait cycles |
 //! | `shared.rs` | what other threads reach: the ready queue, reports and suspects (mailboxes), the unparker |
@@ -118,11 +119,12 @@
 
 mod context;
 mod join_handle;
+pub(crate) mod schedule;
 mod shared;
 mod slab;
 mod state;
-mod task;
-mod task_ref;
+pub(crate) mod task;
+pub(crate) mod task_ref;
 mod task_waker;
 mod wait_watch;
 pub(crate) mod waits;
@@ -138,6 +140,7 @@ use crate::stall_watch::{stop_watchdog, StallWatch};
 use crate::time::{Clock, TimerQueue};
 use context::{current, RunGuard};
 pub use join_handle::{JoinError, JoinHandle};
+use schedule::Schedule;
 use shared::{Mailbox, Shared};
 use slab::Slab;
 use std::cell::{Cell, RefCell};
@@ -153,7 +156,7 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
 pub(crate) use task::current_task;
-use task::{allocate_root, polled, CurrentTask, Polled, Runnable, TaskCell, TaskHeader, ROOT};
+use task::{allocate_root, new_task, polled, CurrentTask, Polled, Runnable, TaskHeader, ROOT};
 use task_ref::{Ran, TaskRef};
 use task_waker::task_waker_ref;
 use wait_watch::WaitWatch;
@@ -667,17 +670,19 @@ impl Core {
     {
         let mut tasks = self.tasks.borrow_mut();
         let id = tasks.next_id();
-        let vtable = TaskCell::<F>::vtable();
-        let header = TaskHeader::new(id, &self.shared, vtable, name, spawned_at);
         // The one allocation of the task: header, outcome slot and future together.
-        let task = TaskCell::allocate(header, future);
+        // SAFETY: the task is run and abandoned only by this executor, on its thread
+        // (`Core` is not `Send`), where the future may be whatever its type.
+        let (task, handle) = unsafe { new_task(&self.shared, id, name, spawned_at, future) };
         tasks.insert(task.clone());
         drop(tasks);
-        self.spawned.borrow_mut().push(task.clone());
+        let info = self.shared.observer.as_ref().map(|_| task.info());
+        self.spawned.borrow_mut().push(task);
         // Told with no borrow held: the observer may spawn, too.
-        self.shared.observe(|| Event::Spawned { task: task.info() });
-        // SAFETY: `task` is a `TaskCell<F>`, whose output is the handle's.
-        unsafe { JoinHandle::new(task) }
+        if let Some(task) = info {
+            self.shared.observe(|| Event::Spawned { task });
+        }
+        handle
     }
 
     /// Fires the timers that are due; the clock is read only when a timer is pending.
@@ -757,7 +762,7 @@ impl Core {
         let _current = CurrentTask::enter(root);
         let waker = task_waker_ref(root);
         // `block_on`'s own future has no handle, so nothing can cancel it.
-        let polled = polled(root, &waker, |_cancelled| {
+        let polled = polled(root, &*self.shared, &waker, |_cancelled| {
             future.poll(&mut Context::from_waker(&waker))
         });
         // Woken during its poll, the root is polled again because it is `SCHEDULED`.

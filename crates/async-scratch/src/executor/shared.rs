@@ -4,13 +4,14 @@
 //! Everything else of an executor stays on its thread (its `Core`); a waker, a timer
 //! or another thread reaches the executor only through this.
 
-use super::task::Runnable;
-use crate::diagnostics::{report_to, Diagnostic, Reporter, TaskId, TaskInfo};
+use super::context::queue_here;
+use super::schedule::Schedule;
+use super::task::{Runnable, TaskHeader};
+use crate::diagnostics::{report_to, Diagnostic, Reporter, TaskId};
 use crate::locking::lock;
 use crate::observe::{Event, Observer};
 use crate::park::Unpark;
 use crate::stall_watch::StallWatch;
-use crate::unwind::{into_message, Payload};
 use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,21 +85,6 @@ impl Shared {
         }
         self.reports.push(diagnostic);
         self.unparker.unpark();
-    }
-
-    /// Reports a panic in user code that nobody waits to be handed.
-    pub(super) fn report_caught_panic(
-        &self,
-        task: Option<TaskInfo>,
-        place: &'static str,
-        payload: Payload,
-    ) {
-        let message = into_message(payload);
-        self.report_later(Diagnostic::CaughtPanic {
-            task,
-            place,
-            message,
-        });
     }
 
     /// Hands `diagnostic` to the reporter: user code, so a panic in it is caught (and
@@ -199,5 +185,60 @@ impl<T> Mailbox<T> {
         let items = lock(&self.items);
         self.maybe_full.store(false, Ordering::Relaxed);
         items
+    }
+}
+
+/// The executor as its tasks' scheduler (see `schedule`): each hook is the executor's
+/// own method of that name.
+impl Schedule for Shared {
+    unsafe fn schedule(task: Runnable) {
+        let Some(task) = queue_here(task) else {
+            return; // queued on this thread's executor, its own
+        };
+        // From another thread, or another executor: through the ready queue. Which may
+        // drop the task, its last reference and its owner with it, if the executor is
+        // gone: the push holds a reference to `Shared` of its own.
+        // SAFETY: the task's owner is a `Shared`, by this function's contract.
+        let shared = unsafe { task.owner.arc::<Shared>() };
+        shared.push_ready(task);
+    }
+
+    fn report(&self, diagnostic: &Diagnostic) {
+        Shared::report(self, diagnostic);
+    }
+
+    fn keeps_books(&self) -> bool {
+        self.keeps_books
+    }
+
+    fn suspect(&self, task: &TaskHeader) {
+        Shared::suspect(self, task.id);
+    }
+
+    fn look_again_if_undecided(&self) {
+        Shared::look_again_if_undecided(self);
+    }
+
+    fn report_later(&self, diagnostic: Diagnostic) {
+        Shared::report_later(self, diagnostic);
+    }
+
+    fn woken(&self, task: TaskId) {
+        Shared::observe(self, || Event::Woken { task });
+    }
+
+    #[inline]
+    fn observe(&self, event: impl FnOnce() -> Event) {
+        Shared::observe(self, event);
+    }
+
+    #[inline]
+    fn poll_started(&self, task: &TaskHeader) {
+        Shared::poll_started(self, task);
+    }
+
+    #[inline]
+    fn poll_ended(&self) {
+        Shared::poll_ended(self);
     }
 }

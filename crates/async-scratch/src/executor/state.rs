@@ -23,6 +23,7 @@
 //! | 6 | `JOIN_INTEREST` | a new task (its `JoinHandle` exists) | the handle dropped: the outcome is dropped as it comes |
 //! | 7 | `DELIVERED` | the task's end, once its outcome is in the slot | never |
 //! | 8 | `JOIN_WAKER` | the handle, once it stored its awaiter's waker in the slot | the handle, to change the waker (only before `DELIVERED`); the task, once it woke it |
+//! | 9 | `KEEPS_BOOKS` | a new task whose scheduler keeps the books of lost tasks and waits (see `schedule`) | never: it never changes, and lives here so that a waker's drop reads it in the same step |
 //! | 10..37 | waker count | an owning waker made (`+1`) | one dropped or consumed (`-1`) |
 //! | 37..64 | reference count | a [`TaskRef`](super::task_ref::TaskRef) made: the executor's list, a queue entry, a waker, the `JoinHandle`, a wait record (`+1`) | one dropped (`-1`); the last frees the task |
 //!
@@ -100,6 +101,7 @@ const HANDLE_LOOSE: u64 = 1 << 5;
 const JOIN_INTEREST: u64 = 1 << 6;
 const DELIVERED: u64 = 1 << 7;
 const JOIN_WAKER: u64 = 1 << 8;
+const KEEPS_BOOKS: u64 = 1 << 9;
 /// The waker count lives above the flags; one waker is this much of the word.
 const WAKER_SHIFT: u32 = 10;
 const ONE_WAKER: u64 = 1 << WAKER_SHIFT;
@@ -126,6 +128,16 @@ impl State {
         State(AtomicU64::new(
             SCHEDULED | HANDLE_LOOSE | JOIN_INTEREST | ONE_REF,
         ))
+    }
+
+    /// A new task, as [`new_scheduled`](State::new_scheduled), whose scheduler keeps
+    /// the books of lost tasks and waits if `keeps_books`.
+    pub(crate) fn new_task(keeps_books: bool) -> State {
+        let state = State::new_scheduled();
+        if keeps_books {
+            state.0.fetch_or(KEEPS_BOOKS, Ordering::Relaxed);
+        }
+        state
     }
 
     /// One more reference to the task. `Relaxed`, as for `Arc`: a reference is made
@@ -382,6 +394,11 @@ impl Snapshot {
         self.wakers() == 0 && !self.is_scheduled() && !self.is_complete()
     }
 
+    /// Whether the task's scheduler keeps the books of lost tasks and waits.
+    pub(crate) fn keeps_books(self) -> bool {
+        self.0 & KEEPS_BOOKS != 0
+    }
+
     /// Whether a wake that found this word woke the task: it was neither woken already
     /// nor over.
     pub(crate) fn is_news(self) -> bool {
@@ -408,6 +425,7 @@ impl fmt::Debug for Snapshot {
             (JOIN_INTEREST, "JOIN_INTEREST"),
             (DELIVERED, "DELIVERED"),
             (JOIN_WAKER, "JOIN_WAKER"),
+            (KEEPS_BOOKS, "KEEPS_BOOKS"),
         ];
         let set: Vec<&str> = names
             .iter()

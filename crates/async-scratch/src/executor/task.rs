@@ -12,8 +12,8 @@
 //! **Step 4** introduced tasks; step 5's diagnostics read their headers; this module
 //! gathers what a task is, which the executor's run loop (in `mod.rs`) only drives.
 
-use super::context::queue_here;
-use super::join_handle::{JoinError, JoinSlot};
+use super::join_handle::{JoinError, JoinHandle, JoinSlot};
+use super::schedule::{owner_as_dyn, Owner, Schedule};
 use super::shared::Shared;
 use super::state::{Snapshot, State};
 use super::task_ref::{Ran, TaskRef, TaskVtable};
@@ -25,6 +25,7 @@ use crate::observe::Event;
 use crate::unwind::{into_message, Payload};
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
+use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop};
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
@@ -37,7 +38,7 @@ use std::task::{Context, Poll, Waker};
 pub(super) const ROOT: TaskId = crate::observe::BLOCK_ON;
 
 /// The thread-safe half of a task, which its wakers and its `JoinHandle` reach (it is
-/// the head of the task's [`TaskCell`]): who the task is, and how to queue it.
+/// the head of the task's [`TaskCell`]): who the task is, and who schedules it.
 pub(crate) struct TaskHeader {
     pub(super) id: TaskId,
     /// Queued, being polled, complete, cancelled, how many owning wakers are alive
@@ -56,8 +57,10 @@ pub(crate) struct TaskHeader {
     /// registration, the latest last, since a task may wait on several things at once
     /// (`join(handle, lock.lock())`), and one wait ending must not erase another.
     pub(super) waits_on: WaitRecords,
-    pub(super) shared: Arc<Shared>,
-    /// What depends on the task's future type: how to poll, end, free and queue it.
+    /// Its scheduler: the executor, or a runtime (see `schedule`).
+    pub(super) owner: Owner,
+    /// What depends on the task's future type and its scheduler's: how to poll, end,
+    /// free and queue it, and how to reach the scheduler.
     pub(super) vtable: &'static TaskVtable,
     /// A thin pointer to the name: 8 bytes in every task instead of a `Box<str>`'s 16.
     /// Few tasks have a name, and each pays one small allocation more; a million
@@ -69,24 +72,32 @@ pub(crate) struct TaskHeader {
 impl TaskHeader {
     /// The header of a task whose allocation `vtable` was made for, with one reference
     /// (its maker's).
-    pub(super) fn new(
+    fn new<S: Schedule>(
         id: TaskId,
-        shared: &Arc<Shared>,
+        owner: &Arc<S>,
         vtable: &'static TaskVtable,
         name: Option<Box<str>>,
         spawned_at: &'static Location<'static>,
     ) -> TaskHeader {
         TaskHeader {
             id,
-            state: State::new_scheduled(), // a new task is queued at once
+            // A new task is queued at once.
+            state: State::new_task(owner.keeps_books()),
             internal_waits: AtomicU32::new(0),
             wait_records: AtomicU32::new(0),
             waits_on: WaitRecords::new(),
-            shared: Arc::clone(shared),
+            owner: Owner::new(owner),
             vtable,
             name: name.map(Box::new),
             spawned_at,
         }
+    }
+
+    /// The task's scheduler, whatever its type (see `schedule`).
+    pub(crate) fn owner(&self) -> &dyn Schedule {
+        // SAFETY: the vtable was made for this header's owner's type (`new` and
+        // `TaskCell::allocate` check they go together).
+        unsafe { (self.vtable.owner)(&self.owner) }
     }
 
     /// The name given at spawn, if any.
@@ -115,11 +126,11 @@ impl TaskHeader {
         // last waker, and it costs no lock and no queue push: the count and the
         // `SCHEDULED` bit are read in the same atomic step that drops the count.
         let now = self.state.waker_released();
-        if !self.shared.keeps_books {
+        if !now.keeps_books() {
             return;
         }
         if now.looks_lost() {
-            self.shared.suspect(self.id);
+            self.owner().suspect(self);
         } else {
             // Fewer wakers outside may turn "cannot tell" into a certain deadlock.
             self.one_possible_wake_fewer(now);
@@ -137,7 +148,7 @@ impl TaskHeader {
             return;
         }
         if self.state.mark_lost_reported() {
-            self.shared
+            self.owner()
                 .report_later(Diagnostic::LostTask { task: self.info() });
         }
     }
@@ -146,7 +157,7 @@ impl TaskHeader {
     /// the module doc's rule on where user code runs): a panic is caught and reported.
     pub(crate) fn catch_reported(&self, place: &'static str, user_code: impl FnOnce()) {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(user_code)) {
-            self.shared
+            self.owner()
                 .report_caught_panic(Some(self.info()), place, payload);
         }
     }
@@ -172,8 +183,8 @@ impl TaskHeader {
     /// A waker or a loose handle of this task went (`now` is the state word after):
     /// if the executor parked undecided, it must look again (see `waker_released`).
     pub(super) fn one_possible_wake_fewer(&self, now: Snapshot) {
-        if !now.is_scheduled() && !now.is_complete() && self.shared.keeps_books {
-            self.shared.look_again_if_undecided();
+        if !now.is_scheduled() && !now.is_complete() && now.keeps_books() {
+            self.owner().look_again_if_undecided();
         }
     }
 
@@ -184,6 +195,14 @@ impl TaskHeader {
     /// Whether the task is being polled right now (on its executor's thread).
     pub(super) fn is_running(&self) -> bool {
         self.state.load().is_running()
+    }
+}
+
+impl Drop for TaskHeader {
+    fn drop(&mut self) {
+        // SAFETY: the vtable was made for this owner's type; the owner goes with the
+        // header, once.
+        unsafe { (self.vtable.drop_owner)(&self.owner) };
     }
 }
 
@@ -232,22 +251,24 @@ pub(crate) fn current_task() -> Option<TaskRef> {
     Some(unsafe { TaskRef::clone_from_raw(pointer) })
 }
 
-/// Runs one poll of the task with `header`, keeping its state word and the watchdog up
-/// to date, and checking afterwards whether a pending task kept any waker. `poll` is
-/// told whether the task was cancelled: read in the same atomic step that unqueues it,
-/// so an abort is either seen by this poll or queues the task again (see `state`).
-pub(crate) fn polled<T>(
+/// Runs one poll of the task with `header`, whose scheduler is `owner`, keeping its
+/// state word and the watchdog up to date, and checking afterwards whether a pending
+/// task kept any waker. `poll` is told whether the task was cancelled: read in the same
+/// atomic step that unqueues it, so an abort is either seen by this poll or queues the
+/// task again (see `state`).
+pub(crate) fn polled<T, S: Schedule>(
     header: &TaskHeader,
+    owner: &S,
     own_waker: &Waker,
     poll: impl FnOnce(bool) -> Poll<T>,
 ) -> Polled<T> {
     let cancelled = header.state.start_poll().is_cancelled();
-    header.shared.observe(|| Event::Polling { task: header.id });
-    header.shared.poll_started(header);
+    owner.observe(|| Event::Polling { task: header.id });
+    owner.poll_started(header);
     let outcome = coop::with_budget(own_waker, || poll(cancelled));
-    header.shared.poll_ended();
+    owner.poll_ended();
     let ready = outcome.is_ready();
-    header.shared.observe(|| Event::Polled {
+    owner.observe(|| Event::Polled {
         task: header.id,
         ready,
     });
@@ -259,8 +280,9 @@ pub(crate) fn polled<T>(
     if now.is_scheduled() {
         return Polled::Pending { woken: true }; // not lost, and no wait is stuck
     }
-    // Polls run on the executor's thread, so this is between polls: safe to check.
-    if header.shared.keeps_books {
+    // Only a scheduler that runs its tasks on one thread keeps books, so this is between
+    // polls: safe to check.
+    if now.keeps_books() {
         if now.looks_lost() {
             header.check_lost();
         }
@@ -300,9 +322,12 @@ pub(crate) enum Polled<T> {
 /// through the future.) Only the executor's thread touches the future: it polls it in
 /// `run` and drops it in `end`.
 #[repr(C)]
-pub(crate) struct TaskCell<F: Future> {
+pub(crate) struct TaskCell<F: Future, S> {
     prefix: TaskPrefix<F::Output>,
     future: UnsafeCell<FutureSlot<F>>,
+    /// The scheduler's type, for the vtable: the scheduler itself is the header's
+    /// `owner`.
+    _scheduler: PhantomData<S>,
 }
 
 /// The start of every task whose output is `T`, whatever its future: the header,
@@ -325,12 +350,15 @@ struct FutureSlot<F> {
 
 // SAFETY: other threads reach a task only through its wakers and its `JoinHandle`.
 // - The header is `Send + Sync`: a waker schedules through it.
-// - The future, which need not be `Send`, is touched only on the executor's thread:
-//   `run` and `abandon` are called only by the executor that spawned the task (its
-//   `Core` is `!Send`, and it runs them from its own thread), and every way a task
-//   ends drops the future there. If the last reference goes on another thread, the
-//   future is gone already: `ManuallyDrop` keeps dropping the cell from ever dropping
-//   it.
+// - The future is touched only by `run` and `abandon`, and those only by whoever holds
+//   the task's queued reference, one at a time (the state word's `RUNNING` says who;
+//   see `new_task`'s contract). On the one-thread executor, whose futures need not be
+//   `Send`, that is always the executor's thread: `run` and `abandon` are called only
+//   by the executor that spawned the task (its `Core` is `!Send`, and it runs them
+//   from its own thread), and every way a task ends drops the future there. A runtime
+//   passes its tasks between its workers, and spawns only futures that are `Send`. If
+//   the last reference goes on another thread, the future is gone already:
+//   `ManuallyDrop` keeps dropping the cell from ever dropping it.
 // - The output, which need not be `Send` either, moves only between the executor's
 //   thread (which puts it in the slot, or drops it if the handle is gone) and the
 //   `JoinHandle` (which takes it, or drops it in its own `Drop`). A handle is `Send`
@@ -342,35 +370,60 @@ struct FutureSlot<F> {
 // - The slot's two cells (the outcome, the awaiter's waker) have no lock: the state
 //   word hands each from one side to the other (see "Who may touch the outcome slot"
 //   in `state`, and its loom models), so no cell is touched by two threads at once.
-unsafe impl<F: Future> Send for TaskCell<F> {}
+unsafe impl<F: Future, S> Send for TaskCell<F, S> {}
 // SAFETY: as for `Send`: shared references on other threads reach the header, and
 // through `&JoinHandle` whether the outcome is there, never the future or the output.
-unsafe impl<F: Future> Sync for TaskCell<F> {}
+unsafe impl<F: Future, S> Sync for TaskCell<F, S> {}
 
-impl<F: Future> TaskCell<F>
+/// Makes a task of `future`, scheduled by `owner`, with the id `id`: one allocation.
+/// Returns its first reference, already `SCHEDULED` (the caller queues it), and its
+/// `JoinHandle`.
+///
+/// # Safety
+/// The task is run (`TaskRef::run`) and abandoned (`TaskRef::abandon`) by one thread at
+/// a time, the holder of its queued reference; and if `owner` may hand it to another
+/// thread than this one, `F` and `F::Output` are `Send`. (See `TaskCell`'s `Send`
+/// impl: `TaskRef` is `Send` whatever the future.)
+pub(crate) unsafe fn new_task<F, S>(
+    owner: &Arc<S>,
+    id: TaskId,
+    name: Option<Box<str>>,
+    spawned_at: &'static Location<'static>,
+    future: F,
+) -> (TaskRef, JoinHandle<F::Output>)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+    S: Schedule,
+{
+    let vtable = &TaskCell::<F, S>::VTABLE;
+    let header = TaskHeader::new(id, owner, vtable, name, spawned_at);
+    let task = TaskCell::<F, S>::allocate(header, future);
+    // SAFETY: `task` is a `TaskCell<F, S>`, whose output is the handle's.
+    let handle = unsafe { JoinHandle::new(task.clone()) };
+    (task, handle)
+}
+
+impl<F: Future, S: Schedule> TaskCell<F, S>
 where
     F: 'static,
     F::Output: 'static,
 {
-    /// What a `TaskRef` to a `TaskCell<F>` does.
+    /// What a `TaskRef` to a `TaskCell<F, S>` does.
     const VTABLE: TaskVtable = TaskVtable {
         run: Self::run,
         abandon: Self::abandon,
         dealloc: Self::dealloc,
-        enqueue: enqueue_spawned,
+        enqueue: Self::enqueue,
+        owner: owner_as_dyn::<S>,
+        drop_owner: Owner::release::<S>,
     };
 
-    /// The vtable a task's header gets, to be passed to `TaskHeader::new` and then to
-    /// [`allocate`](TaskCell::allocate).
-    pub(super) fn vtable() -> &'static TaskVtable {
-        &Self::VTABLE
-    }
-
-    /// Allocates the task, with `header` made with [`vtable`](TaskCell::vtable); returns
-    /// the one reference it starts with.
-    pub(super) fn allocate(header: TaskHeader, future: F) -> TaskRef {
-        debug_assert!(std::ptr::eq(header.vtable, Self::vtable()));
-        let cell = Box::new(TaskCell {
+    /// Allocates the task, with `header` made with this type's vtable; returns the one
+    /// reference it starts with.
+    fn allocate(header: TaskHeader, future: F) -> TaskRef {
+        debug_assert!(std::ptr::eq(header.vtable, &Self::VTABLE));
+        let cell = Box::new(TaskCell::<F, S> {
             prefix: TaskPrefix {
                 header,
                 slot: JoinSlot::new(),
@@ -380,6 +433,7 @@ where
                 dropped: false,
                 delivered: false,
             }),
+            _scheduler: PhantomData,
         });
         let cell = NonNull::from(Box::leak(cell));
         // SAFETY: a live allocation made as the vtable says (a `Box<TaskCell<F>>`),
@@ -391,23 +445,23 @@ where
     /// The cell a `TaskRef` points at.
     ///
     /// # Safety
-    /// `task` was made by [`allocate`](TaskCell::allocate) for this `F` (its header's
-    /// vtable is this type's).
-    unsafe fn of(task: &TaskRef) -> &TaskCell<F> {
-        // SAFETY: by the contract above, the pointer is a `Box<TaskCell<F>>`'s, and the
+    /// `task` was made by [`allocate`](TaskCell::allocate) for this `F` and `S` (its
+    /// header's vtable is this type's).
+    unsafe fn of(task: &TaskRef) -> &TaskCell<F, S> {
+        // SAFETY: by the contract above, the pointer is a `Box<TaskCell<F, S>>`'s, and the
         // reference keeps it alive for the borrow. A shared reference covers the future
         // only through its `UnsafeCell`, so it asserts nothing about the future's
         // memory (see the type's doc).
-        unsafe { task.as_ptr().cast::<TaskCell<F>>().as_ref() }
+        unsafe { task.as_ptr().cast::<TaskCell<F, S>>().as_ref() }
     }
 
-    /// The executor's part of the task.
+    /// The scheduler's part of the task: the future.
     ///
     /// # Safety
-    /// Only on the executor's thread (see the `Send` impl), and never while another
-    /// `&mut` to it lives: `run` and `abandon` are not re-entered (a task cannot be
-    /// polled from inside its own poll, and the executor abandons tasks only when it
-    /// is dropped, never during a poll).
+    /// Only by the holder of the task's queued reference (see the `Send` impl), and
+    /// never while another `&mut` to it lives: `run` and `abandon` are not re-entered
+    /// (a task cannot be polled from inside its own poll, and a scheduler abandons its
+    /// tasks only as it shuts down, when no poll runs).
     #[allow(clippy::mut_from_ref)]
     unsafe fn future_slot(&self) -> &mut FutureSlot<F> {
         // SAFETY: by this function's contract, this is the only reference to it.
@@ -436,15 +490,18 @@ where
     /// Polls the task once (`TaskVtable::run`).
     ///
     /// # Safety
-    /// `task` is a `TaskCell<F>`'s, and this runs on the task's executor's thread.
+    /// `task` is a `TaskCell<F, S>`'s, and this runs by the holder of its queued
+    /// reference (see `new_task`).
     unsafe fn run(task: &TaskRef) -> Ran {
         if task.is_complete() {
             return Ran::Skipped; // queued by a wake that raced its end: nothing to do
         }
         // SAFETY: by the contract above.
-        let cell = unsafe { Self::of(task) };
-        // SAFETY: on the task's executor's thread, by the contract above.
+        let cell: &TaskCell<F, S> = unsafe { Self::of(task) };
+        // SAFETY: by the holder of the queued reference, by the contract above.
         let slot = unsafe { cell.future_slot() };
+        // SAFETY: the vtable that led here was made for this `S`.
+        let owner = unsafe { task.owner.get::<S>() };
         let outcome = {
             // SAFETY: the future is never moved while pinned: no method moves it, and
             // it is only ever dropped in place (`drop_future`); it has not been
@@ -455,7 +512,7 @@ where
             // reference; only a future that keeps a clone does.
             let waker = task_waker_ref(task);
             let mut cx = Context::from_waker(&waker);
-            polled(task, &waker, |cancelled| {
+            polled(task, owner, &waker, |cancelled| {
                 if cancelled {
                     return Poll::Ready(Err(JoinError::Cancelled)); // not polled again
                 }
@@ -484,8 +541,8 @@ where
     /// As for [`run`](TaskCell::run).
     unsafe fn abandon(task: &TaskRef) {
         // SAFETY: by the contract above.
-        let cell = unsafe { Self::of(task) };
-        // SAFETY: called by the task's executor, on its thread, as it is dropped.
+        let cell: &TaskCell<F, S> = unsafe { Self::of(task) };
+        // SAFETY: called by the task's scheduler as it shuts down, when no poll runs.
         let slot = unsafe { cell.future_slot() };
         if !slot.delivered {
             cell.end(slot, Err(JoinError::Cancelled));
@@ -495,22 +552,20 @@ where
     /// Frees the task (`TaskVtable::dealloc`).
     ///
     /// # Safety
-    /// `header` is a `TaskCell<F>`'s, and its last reference is gone.
+    /// `header` is a `TaskCell<F, S>`'s, and its last reference is gone.
     unsafe fn dealloc(header: NonNull<TaskHeader>) {
         // SAFETY: by the contract above, the `Box` that `allocate` leaked, now owned by
-        // nobody else. Its future was dropped on the executor's thread already (or is
-        // leaked by `ManuallyDrop`, if the task never ended).
-        drop(unsafe { Box::from_raw(header.cast::<TaskCell<F>>().as_ptr()) });
+        // nobody else. Its future was dropped by its scheduler already (or is leaked by
+        // `ManuallyDrop`, if the task never ended).
+        drop(unsafe { Box::from_raw(header.cast::<TaskCell<F, S>>().as_ptr()) });
     }
-}
 
-/// Queues a spawned task on its executor's ready queue, with the reference given
-/// (`TaskVtable::enqueue`).
-fn enqueue_spawned(task: TaskRef) {
-    if let Some(task) = queue_here(task) {
-        // From another thread, or another executor: through the ready queue's lock.
-        let shared = Arc::clone(&task.shared);
-        shared.push_ready(task);
+    /// Queues the task on its scheduler, with the reference given
+    /// (`TaskVtable::enqueue`).
+    fn enqueue(task: TaskRef) {
+        // SAFETY: the vtable that led here was made for this `S`: the task's owner is
+        // an `S`.
+        unsafe { S::schedule(task) };
     }
 }
 
@@ -527,13 +582,23 @@ pub(super) fn allocate_root(
         run: |_| Ran::Skipped,
         abandon: |_| {},
         dealloc: dealloc_root,
-        enqueue: |task| task.shared.unparker.unpark(),
+        enqueue: unpark_root,
+        owner: owner_as_dyn::<Shared>,
+        drop_owner: Owner::release::<Shared>,
     };
     let header = TaskHeader::new(ROOT, shared, &ROOT_VTABLE, name, spawned_at);
     let header = NonNull::from(Box::leak(Box::new(header)));
     // SAFETY: a live `Box<TaskHeader>`, as `ROOT_VTABLE.dealloc` expects; its state word
     // counts one reference, handed over.
     unsafe { TaskRef::from_raw(header) }
+}
+
+/// Wakes `block_on`'s root task: ends the executor's park, where `block_on` looks at
+/// its `SCHEDULED` bit (`TaskVtable::enqueue`).
+fn unpark_root(root: TaskRef) {
+    // SAFETY: the root's owner is its executor's `Shared` (`allocate_root`); `root` keeps
+    // it alive for the call.
+    unsafe { root.owner.get::<Shared>() }.unparker.unpark();
 }
 
 /// Frees `block_on`'s root task.
@@ -573,6 +638,7 @@ mod tests {
     fn a_task_allocation_stays_within_its_budget() {
         assert_eq!(std::mem::size_of::<TaskHeader>(), 64);
         assert_eq!(std::mem::size_of::<JoinSlot<()>>(), 48);
-        assert_eq!(std::mem::size_of::<TaskCell<std::future::Ready<()>>>(), 120);
+        let cell = std::mem::size_of::<TaskCell<std::future::Ready<()>, Shared>>();
+        assert_eq!(cell, 120);
     }
 }

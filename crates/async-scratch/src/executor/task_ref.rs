@@ -21,6 +21,7 @@
 //! **Step 4** introduced tasks; this is how the executor holds them since the task
 //! core was rebuilt for steps 6 and 7.
 
+use super::schedule::{Owner, Schedule};
 use super::task::TaskHeader;
 use super::task_waker::is_waker_of;
 use std::fmt;
@@ -32,16 +33,20 @@ use std::task::Waker;
 /// functions that depend on the task's future type. Every function takes the header's
 /// pointer, with the provenance of the whole allocation.
 pub(crate) struct TaskVtable {
-    /// Polls the task once; `None` if it is over already. Only on the task's executor's
-    /// thread (see `TaskCell::run`).
+    /// Polls the task once; `Skipped` if it is over already. Only by the holder of its
+    /// queued reference (see `TaskCell::run`).
     pub(super) run: unsafe fn(&TaskRef) -> Ran,
-    /// Ends the task as its executor is dropped. Only on the executor's thread.
+    /// Ends the task as its scheduler shuts down, when no poll runs.
     pub(super) abandon: unsafe fn(&TaskRef),
     /// Frees the allocation; called once, by the last reference.
     pub(super) dealloc: unsafe fn(NonNull<TaskHeader>),
-    /// Queues the task on its executor (its `SCHEDULED` bit just went on), handing the
+    /// Queues the task on its scheduler (its `SCHEDULED` bit just went on), handing the
     /// queue the reference it is given.
     pub(super) enqueue: fn(TaskRef),
+    /// The header's owner as a `&dyn Schedule`; the vtable was made for its type.
+    pub(super) owner: for<'a> unsafe fn(&'a Owner) -> &'a dyn Schedule,
+    /// Gives back the owner's reference to its scheduler, as the header goes.
+    pub(super) drop_owner: unsafe fn(&Owner),
 }
 
 /// What running a task from the queue did.
@@ -103,18 +108,21 @@ impl TaskRef {
         self
     }
 
-    /// Polls the task once. Only on the task's executor's thread, which is where the
-    /// executor's queues are emptied.
+    /// Polls the task once. Only by the scheduler that owns the task, with the
+    /// reference it took from its queue: on the executor's thread, where its queues
+    /// are emptied; on a runtime's worker, which took it from a queue.
     pub(crate) fn run(&self) -> Ran {
-        // SAFETY: called by the executor that owns the task, on its thread: the ready
-        // queue and the local queue are emptied only there.
+        // SAFETY: called by the scheduler that owns the task, as `new_task` requires:
+        // one thread at a time, the one that holds the queued reference, and only a
+        // thread the future may be on (its executor's, or any if it is `Send`).
         unsafe { (self.vtable.run)(self) }
     }
 
-    /// Ends a task whose executor is being dropped: drops its future, and tells its
-    /// handle it was cancelled. On the executor's thread, in its `Drop`.
+    /// Ends a task whose scheduler is shutting down: drops its future, and tells its
+    /// handle it was cancelled. Only when no poll runs: in the executor's `Drop`, on
+    /// its thread; in a runtime's shutdown, after its workers stopped.
     pub(crate) fn abandon(&self) {
-        // SAFETY: called by the executor that owns the task, on its thread.
+        // SAFETY: called by the scheduler that owns the task, as `new_task` requires.
         unsafe { (self.vtable.abandon)(self) }
     }
 

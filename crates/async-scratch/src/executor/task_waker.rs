@@ -19,7 +19,6 @@
 use super::state::{Snapshot, State};
 use super::task::TaskHeader;
 use super::task_ref::TaskRef;
-use crate::observe::Event;
 use crate::waker::{borrowed_waker, WakerRef};
 use std::ptr::NonNull;
 use std::task::{RawWaker, RawWakerVTable, Waker};
@@ -115,7 +114,7 @@ unsafe fn schedule_with(header: NonNull<TaskHeader>, transition: fn(&State) -> S
 /// woke the task, and returns whether the caller must queue it.
 fn announce_wake(task: &TaskHeader, before: Snapshot) -> bool {
     if before.is_news() {
-        task.shared.observe(|| Event::Woken { task: task.id });
+        task.owner().woken(task.id);
     }
     before.needs_queueing()
 }

@@ -93,7 +93,7 @@ impl TaskHeader {
             // lives on elsewhere (it was returned, or sent to a thread).
             (_, Some(task)) => {
                 let header = task.header();
-                !Arc::ptr_eq(&header.shared, &self.shared) || header.is_complete()
+                !header.owner.same_as(&self.owner) || header.is_complete()
             }
             (_, None) => true, // a lock held outside any task
         }
@@ -350,7 +350,7 @@ enum Counted {
 /// this closes one.
 pub(crate) fn register_wait(waker: &Waker, target: WaitTarget) -> Option<WaitRegistration> {
     let task = current_task()?;
-    if !task.header().shared.keeps_books {
+    if !task.state.load().keeps_books() {
         return None;
     }
     let counted = match (&target, task.is_own_waker(waker)) {
@@ -516,7 +516,7 @@ pub(super) fn report_certain_cycle(task: &TaskHeader) {
         .iter()
         .all(|reached| stuck_for_good(reached.header()))
     {
-        task.shared.report_later(Diagnostic::WaitCycle { cycle });
+        task.owner().report_later(Diagnostic::WaitCycle { cycle });
     }
 }
 

@@ -71,6 +71,11 @@ impl TaskId {
         TaskId::new(number as u32, (number >> 32) as u32)
     }
 
+    /// A runtime task's number, whole again (see `from_runtime`).
+    pub(crate) const fn runtime_number(self) -> u64 {
+        ((self.generation as u64) << 32) | self.index as u64
+    }
+
     /// The task's slot in its executor (small numbers, reused after a task ends); for
     /// a runtime task, its number (low 32 bits).
     pub fn index(&self) -> u32 {

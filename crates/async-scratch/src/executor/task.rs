@@ -100,6 +100,28 @@ impl TaskHeader {
         unsafe { (self.vtable.owner)(&self.owner) }
     }
 
+    pub(crate) fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The task's scheduler, as the type it is.
+    ///
+    /// # Safety
+    /// The task's scheduler is an `S` (its vtable was made for `S`).
+    pub(crate) unsafe fn scheduler<S>(&self) -> &S {
+        // SAFETY: by the contract above.
+        unsafe { self.owner.get::<S>() }
+    }
+
+    /// One more reference to the task's scheduler, as an `Arc` of its own.
+    ///
+    /// # Safety
+    /// As for [`scheduler`](TaskHeader::scheduler).
+    pub(crate) unsafe fn owner_arc<S>(&self) -> Arc<S> {
+        // SAFETY: by the contract above.
+        unsafe { self.owner.arc::<S>() }
+    }
+
     /// The name given at spawn, if any.
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref().map(|name| &**name)

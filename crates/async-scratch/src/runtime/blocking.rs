@@ -3,9 +3,9 @@
 //!
 //! Step 7 introduces it. It is elastic: a job finds an idle thread, or a new thread is
 //! started for it, up to a cap; a thread idle for `keep_alive` exits. A blocking job is
-//! a task like any other (the same [`Task`](super::task::Task), with this pool as its
-//! scheduler), so its `JoinHandle` and `abort` are the runtime's: a job aborted before
-//! it starts never runs.
+//! a task like any other (the same task core, with this pool as its scheduler; see
+//! `runtime::task`), so its `JoinHandle` and `abort` are the runtime's: a job aborted
+//! before it starts never runs.
 //!
 //! A job runs inside its runtime's context, as a task does: `runtime::spawn` and
 //! `runtime::spawn_blocking` work from it (a blocking read that hands its result to a
@@ -29,9 +29,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::context;
-use super::task::{lock, Runnable, Schedule};
+use super::task::{lock, Runnable};
 use super::worker::Shared;
 use crate::diagnostics::{report_to, Diagnostic, Reporter};
+use crate::executor::schedule::Schedule;
 
 /// The pool, shared by the runtime and its threads.
 pub(crate) struct BlockingPool {
@@ -171,7 +172,8 @@ impl BlockingPool {
         loop {
             if let Some(job) = state.jobs.pop_front() {
                 drop(state);
-                job.run();
+                // A job ends in its one poll: there is nothing to queue again.
+                let _ = job.run();
                 state = lock(&self.state);
                 continue;
             }
@@ -212,31 +214,39 @@ fn unpoison<T>(result: Result<T, PoisonError<T>>) -> T {
     result.unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The pool as a task's scheduler.
-pub(crate) struct BlockingSchedule(pub(crate) Arc<BlockingPool>);
-
-impl Schedule for BlockingSchedule {
-    fn schedule(&self, job: Runnable) {
-        let pool = &self.0;
-        let mut state = lock(&pool.state);
+impl BlockingPool {
+    /// Queues a new job, for an idle thread or a new one.
+    pub(crate) fn push(self: &Arc<Self>, job: Runnable) {
+        let mut state = lock(&self.state);
         if state.shutdown {
             drop(state);
             // The runtime is going: the job never runs, and its handle says
             // `Cancelled`. No thread polls it: it was never queued.
-            job.shutdown();
+            job.abandon();
             return;
         }
         state.jobs.push_back(job);
         if state.idle >= state.jobs.len() {
             drop(state);
-            pool.jobs_ready.notify_one();
-        } else if state.threads < pool.max_threads {
-            pool.start_thread(&mut state);
+            self.jobs_ready.notify_one();
+        } else if state.threads < self.max_threads {
+            self.start_thread(&mut state);
         }
+    }
+}
+
+/// The pool as its jobs' scheduler (see `executor::schedule`). A job is queued once,
+/// when it is made, and never woken: it runs to its end in its one poll. An abort
+/// finds it queued already, or over.
+impl Schedule for BlockingPool {
+    unsafe fn schedule(job: Runnable) {
+        // SAFETY: the job's scheduler is a `BlockingPool`, by this function's contract.
+        let pool = unsafe { job.header().owner_arc::<BlockingPool>() };
+        pool.push(job);
     }
 
     fn report(&self, diagnostic: &Diagnostic) {
-        report_to(&self.0.reporter, diagnostic);
+        report_to(&self.reporter, diagnostic);
     }
 }
 

@@ -55,13 +55,13 @@ pub(crate) fn worker() -> Option<usize> {
 }
 
 /// The current worker's index if it is one of `shared`'s workers.
-pub(crate) fn worker_of(shared: &Arc<Shared>) -> Option<usize> {
+pub(crate) fn worker_of(shared: &Shared) -> Option<usize> {
     CURRENT
         .try_with(|current| {
             current
                 .borrow()
                 .as_ref()
-                .filter(|c| Arc::ptr_eq(&c.shared, shared))
+                .filter(|c| std::ptr::eq(Arc::as_ptr(&c.shared), shared))
                 .and_then(|c| c.worker)
         })
         .ok()

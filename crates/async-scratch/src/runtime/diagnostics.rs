@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::task::Runnable;
+use super::task::{Ran, Runnable};
 use crate::diagnostics::{report_to as report, Diagnostic, Reporter};
 use crate::stall_watch::{self, Stall, StallWatch};
 use crate::time::Clock;
@@ -54,16 +54,16 @@ impl Diagnostics {
 
     /// Runs `task` on worker `worker`; with the watchdog on, records the poll in the
     /// worker's slot, and reports it if it held the worker past the threshold.
-    pub(crate) fn run_watched(&self, worker: usize, task: Runnable) {
+    pub(crate) fn run_watched(&self, worker: usize, task: &Runnable) -> Ran {
         let Some(watch) = &self.watch else {
-            task.run();
-            return;
+            return task.run();
         };
         watch.poll_started(worker, task.info());
-        task.run();
+        let ran = task.run();
         if let Some(stall) = watch.poll_ended(worker) {
             report(&self.reporter, &stall_diagnostic(stall));
         }
+        ran
     }
 
     /// Starts the watchdog thread, if the watchdog is on.

@@ -27,12 +27,12 @@
 //! - dropping the runtime stops the workers, then drops every pending future exactly
 //!   once (`owned`).
 //!
-//! The task (`task`) knows its scheduler only through a small `Schedule` trait; the
-//! worker pool and the blocking pool are two schedulers of the same task type. It is
-//! not the one-thread executor's task: that one is tied to the executor's shared
-//! state (its ready queue, its diagnostics' books), so the runtime has its own task
-//! core and its own [`JoinHandle`] (with the same [`JoinError`], and the same
-//! `abort` and `is_finished`).
+//! A runtime task is the one-thread executor's task (`task`): the same allocation, state
+//! word, wakers, outcome slot and [`JoinHandle`], with the runtime as its scheduler
+//! instead of the executor (the `Schedule` seam of `executor::schedule`). The worker
+//! pool and the blocking pool are two schedulers of it. The one difference is that a
+//! runtime's futures and outputs are `Send`, since its workers pass tasks between
+//! threads.
 //!
 //! Of step 5's diagnostics, the runtime has the stall watchdog, naming the worker as
 //! well as the task, and reports the panics it catches in user code
@@ -79,16 +79,15 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use crate::executor::JoinError;
-pub use task::JoinHandle;
+pub use crate::executor::JoinHandle;
 
 use crate::diagnostics::{print_to_stderr, Diagnostic, Reporter};
 use crate::reactor;
-use blocking::{BlockingJob, BlockingPool, BlockingSchedule};
+use blocking::{BlockingJob, BlockingPool};
 use diagnostics::Diagnostics;
 use driver::Driver;
 use idle::Parker;
-use task::{Schedule, Task};
-use worker::{Handle, Placement, Shared};
+use worker::{Placement, Shared};
 
 /// How many blocking threads a runtime starts at most, unless told otherwise.
 const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
@@ -515,7 +514,7 @@ fn shut_down(
     }
     // Not started, never started: a queued job is cancelled like a pending task.
     for job in shared.blocking.close() {
-        job.shutdown();
+        job.abandon();
     }
     // No worker runs now. Queued references are let go; the owned list holds every
     // pending task, and shuts each down (dropping its future) once. Dropping a
@@ -534,7 +533,7 @@ fn shut_down(
             break;
         }
         for task in pending {
-            task.shutdown();
+            task.abandon();
         }
     }
     // After the tasks: a running job may be waiting on one of them (a channel whose
@@ -568,12 +567,12 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let scheduler = Handle(shared.clone());
-    let (task, handle) = Task::allocate(future, scheduler, Location::caller());
+    let (task, handle) = task::new_task(shared, Location::caller(), future);
     match shared.owned.insert(task.clone()) {
         Ok(()) => shared.push(task, Placement::Back),
-        // The runtime is shutting down: the task ends as cancelled at once.
-        Err(task) => task.shutdown(),
+        // The runtime is shutting down: the task ends as cancelled at once (no worker
+        // has it: it was never queued).
+        Err(task) => task.abandon(),
     }
     handle
 }
@@ -584,10 +583,9 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let scheduler = BlockingSchedule(shared.blocking.clone());
     let job = BlockingJob::new(job, shared.clone());
-    let (task, handle) = Task::allocate(job, scheduler, Location::caller());
-    BlockingSchedule(shared.blocking.clone()).schedule(task);
+    let (task, handle) = task::new_task(&shared.blocking, Location::caller(), job);
+    shared.blocking.push(task);
     handle
 }
 

@@ -64,11 +64,12 @@ impl Owned {
 
     /// Adds a new task; gives it back if the runtime is shutting down.
     pub(crate) fn insert(&self, task: Runnable) -> Result<(), Runnable> {
-        let mut shard = lock(self.shard(task.id()));
+        let id = task.id().runtime_number();
+        let mut shard = lock(self.shard(id));
         if shard.closed {
             return Err(task);
         }
-        shard.tasks.insert(task.id(), task);
+        shard.tasks.insert(id, task);
         Ok(())
     }
 

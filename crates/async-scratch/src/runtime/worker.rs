@@ -29,8 +29,9 @@ use super::idle::{Idle, Parker};
 use super::injector::Injector;
 use super::owned::Owned;
 use super::queue::LocalQueue;
-use super::task::{lock, Runnable, Schedule};
+use super::task::{lock, Ran, Runnable};
 use crate::diagnostics::Diagnostic;
+use crate::executor::schedule::Schedule;
 use crate::time::{self, Clock, TimerQueue};
 
 /// How often a busy worker looks at the injector and the timers before its own queue.
@@ -131,7 +132,7 @@ impl Shared {
 
     /// Queues `task`: on the current worker's own queue if called on one of this
     /// runtime's workers, on the injector otherwise; then wakes a worker if needed.
-    pub(crate) fn push(self: &Arc<Self>, task: Runnable, placement: Placement) {
+    pub(crate) fn push(&self, task: Runnable, placement: Placement) {
         let refused = match context::worker_of(self) {
             Some(worker) => {
                 let task = match placement {
@@ -155,24 +156,23 @@ impl Shared {
     }
 }
 
-/// The runtime as a task's scheduler.
-pub(crate) struct Handle(pub(crate) Arc<Shared>);
-
-impl Schedule for Handle {
-    fn schedule(&self, task: Runnable) {
-        self.0.push(task, Placement::Next);
-    }
-
-    fn yield_now(&self, task: Runnable) {
-        self.0.push(task, Placement::Back);
-    }
-
-    fn release(&self, id: u64) {
-        self.0.owned.remove(id);
+/// The runtime as its tasks' scheduler (see `executor::schedule`).
+impl Schedule for Shared {
+    /// A woken task goes to the waking worker's LIFO slot, to run next (the message
+    /// it waited for is hot in this core's cache), or to the injector from outside.
+    unsafe fn schedule(task: Runnable) {
+        // The push may let the task go (the runtime is shutting down, and its queues
+        // refuse it), and with its last reference the runtime's `Shared` may go too:
+        // a reference of our own to the task keeps both alive for the push.
+        let keep = task.clone();
+        // SAFETY: the task's scheduler is a `Shared`, by this function's contract;
+        // `keep` keeps it alive for the borrow.
+        let shared = unsafe { keep.scheduler::<Shared>() };
+        shared.push(task, Placement::Next);
     }
 
     fn report(&self, diagnostic: &Diagnostic) {
-        self.0.diagnostics.report(diagnostic);
+        self.diagnostics.report(diagnostic);
     }
 }
 
@@ -276,7 +276,13 @@ impl Worker {
             }
         }
         self.shared.stats.polls[self.index].fetch_add(1, Ordering::Relaxed);
-        self.shared.diagnostics.run_watched(self.index, task);
+        match self.shared.diagnostics.run_watched(self.index, &task) {
+            Ran::Skipped | Ran::Pending { woken: false } => {}
+            // Woken during its poll (it yielded, or another thread woke it): it goes
+            // behind the others, with the reference the queue gave this worker.
+            Ran::Pending { woken: true } => self.shared.push(task, Placement::Back),
+            Ran::Finished => self.shared.owned.remove(task.id().runtime_number()),
+        }
     }
 
     /// Nothing to do: registers as sleeping, looks once more, and parks until new work,

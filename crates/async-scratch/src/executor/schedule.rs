@@ -55,7 +55,17 @@ pub(crate) trait Schedule: Send + Sync + 'static {
         false
     }
 
-    /// A task's last waker went while the task was idle (only when books are kept).
+    /// Whether waits through our own primitives (a `JoinHandle`, the async `Mutex`)
+    /// are recorded, for wait cycles and deadlocks: only a scheduler that runs its
+    /// tasks on one thread can follow them (see `waits`). Asked only when
+    /// [`keeps_books`](Schedule::keeps_books).
+    fn follows_waits(&self) -> bool {
+        false
+    }
+
+    /// A task's last waker went while the task was idle (only when books are kept):
+    /// the task may be lost. The word that said so was read with the waker count's
+    /// decrement, on the thread that dropped the waker.
     fn suspect(&self, _task: &TaskHeader) {}
 
     /// A waker (or a loose handle) went, which may turn "cannot tell" into a certain

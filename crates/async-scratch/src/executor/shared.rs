@@ -211,6 +211,10 @@ impl Schedule for Shared {
         self.keeps_books
     }
 
+    fn follows_waits(&self) -> bool {
+        self.keeps_books
+    }
+
     fn suspect(&self, task: &TaskHeader) {
         Shared::suspect(self, task.id);
     }

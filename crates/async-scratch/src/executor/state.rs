@@ -387,11 +387,12 @@ impl Snapshot {
         self.0 & HANDLE_LOOSE != 0
     }
 
-    /// Pending, not queued, and no waker left: nothing can ever wake the task to go on
-    /// (an abort through a loose `JoinHandle` could still end it, which is no help to a
-    /// future that forgot its waker: the report of a lost task stands).
+    /// Pending, not queued, not being polled, and no waker left: nothing can ever wake
+    /// the task to go on (an abort through a loose `JoinHandle` could still end it,
+    /// which is no help to a future that forgot its waker: the report of a lost task
+    /// stands). A task being polled may still make a waker: its poll's end decides.
     pub(crate) fn looks_lost(self) -> bool {
-        self.wakers() == 0 && !self.is_scheduled() && !self.is_complete()
+        self.wakers() == 0 && self.0 & (SCHEDULED | COMPLETE | RUNNING) == 0
     }
 
     /// Whether the task's scheduler keeps the books of lost tasks and waits.

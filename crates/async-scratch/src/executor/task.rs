@@ -160,12 +160,14 @@ impl TaskHeader {
     }
 
     /// Reports the task as lost if it is pending and no waker for it is left anywhere.
-    /// Runs on the executor's thread, between polls, so no poll can make a new waker
-    /// meanwhile. The count and the flags are one word, read at once: a wake in flight
-    /// queues its task before it releases its waker, so a count of 0 read with the
-    /// flags shows any wake that happened. (Checked from any thread, this raced with
-    /// polls: Miri found a false report that way.)
-    pub(super) fn check_lost(&self) {
+    /// The count and the flags are one word, read at once: a wake in flight queues its
+    /// task before it releases its waker, so a count of 0 read with the flags shows any
+    /// wake that happened; and a task being polled (`RUNNING`) is never taken for lost,
+    /// since its poll may make a new waker (its poll's end checks it again). So this may
+    /// run on any thread: on the executor's, between polls; on the thread that dropped
+    /// a runtime task's last waker. (It once raced with polls, before `RUNNING` was in
+    /// the word it reads: Miri found a false report that way.)
+    pub(crate) fn check_lost(&self) {
         if !self.state.load().looks_lost() {
             return;
         }

@@ -350,7 +350,7 @@ enum Counted {
 /// this closes one.
 pub(crate) fn register_wait(waker: &Waker, target: WaitTarget) -> Option<WaitRegistration> {
     let task = current_task()?;
-    if !task.state.load().keeps_books() {
+    if !task.state.load().keeps_books() || !task.owner().follows_waits() {
         return None;
     }
     let counted = match (&target, task.is_own_waker(waker)) {

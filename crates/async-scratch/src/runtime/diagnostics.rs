@@ -14,8 +14,18 @@
 //!   hand them to, so its reporter is called from many threads, never two reports
 //!   interleaved by the runtime itself but possibly at the same time.
 //!
+//! - a lost task (pending, not queued, not being polled, and no waker left for it
+//!   anywhere) is found by whoever drops its last waker, from the word that count's
+//!   decrement returns: the task core's state word holds the count and the flags
+//!   together, so the one thread that takes the count to zero sees, in the same step,
+//!   whether anything could still wake the task, and reports it at once. The executor
+//!   queues such a task to check it between polls, because its waits' books need its
+//!   one thread; a runtime keeps no wait books (it cannot follow waits across workers
+//!   yet), and needs no second look.
+//!
 //! Off, the watchdog costs one branch per poll: no clock read, no lock, no thread.
-//! Not here yet: the deadlock report and lost-task detection on many workers.
+//! Not here yet: the deadlock report (a wait cycle needs the wait books) on many
+//! workers.
 
 use std::io;
 use std::sync::Arc;
@@ -31,6 +41,8 @@ use crate::unwind::{into_message, Payload};
 /// What a runtime's workers share of its diagnostics.
 pub(crate) struct Diagnostics {
     reporter: Reporter,
+    /// Whether lost tasks are reported (see [`Builder::diagnostics`](super::Builder::diagnostics)).
+    pub(crate) lost_tasks: bool,
     /// The poll each worker is in, when the stall watchdog is on.
     watch: Option<Arc<StallWatch>>,
 }
@@ -40,11 +52,16 @@ impl Diagnostics {
     pub(crate) fn new(
         reporter: Reporter,
         stall_threshold: Option<Duration>,
+        lost_tasks: bool,
         workers: usize,
     ) -> Diagnostics {
         let watch = stall_threshold
             .map(|threshold| Arc::new(StallWatch::new(threshold, Clock::Real, workers)));
-        Diagnostics { reporter, watch }
+        Diagnostics {
+            reporter,
+            lost_tasks,
+            watch,
+        }
     }
 
     /// Hands `diagnostic` to the reporter.

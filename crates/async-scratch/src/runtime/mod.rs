@@ -35,10 +35,13 @@
 //! threads.
 //!
 //! Of step 5's diagnostics, the runtime has the stall watchdog, naming the worker as
-//! well as the task, and reports the panics it catches in user code
-//! ([`Builder::stall_watchdog`], [`Builder::on_diagnostic`]; see `diagnostics`).
+//! well as the task, the lost-task report, found in the task's state word by whoever
+//! drops its last waker, and reports the panics it catches in user code
+//! ([`Builder::stall_watchdog`], [`Builder::diagnostics`], [`Builder::on_diagnostic`];
+//! see `diagnostics`).
 //!
-//! Not here yet: the rest of step 5's diagnostics (deadlock report, lost tasks).
+//! Not here yet: the deadlock report. It needs the books of who waits on whom, which
+//! the executor keeps on its one thread; across workers they are not kept yet.
 //!
 //! ```
 //! use async_scratch::runtime::{self, Runtime};
@@ -110,6 +113,7 @@ pub struct Builder {
     max_blocking_threads: usize,
     keep_alive: Duration,
     stall_threshold: Option<Duration>,
+    lost_tasks: bool,
     reporter: Reporter,
 }
 
@@ -120,6 +124,7 @@ impl fmt::Debug for Builder {
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("keep_alive", &self.keep_alive)
             .field("stall_threshold", &self.stall_threshold)
+            .field("diagnostics", &self.lost_tasks)
             .finish_non_exhaustive()
     }
 }
@@ -191,8 +196,40 @@ impl Builder {
         self
     }
 
+    /// Whether lost tasks are reported (on by default, as on the executor): a task that
+    /// is pending, not queued and not being polled when the last waker for it is
+    /// dropped, anywhere, can never be woken again, and the thread that dropped that
+    /// waker reports [`Diagnostic::LostTask`], naming where the task was spawned. It
+    /// costs nothing while wakers come and go: the waker count and the task's flags are
+    /// one atomic word, and the drop that takes the count to zero reads both.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use async_scratch::diagnostics::Diagnostic;
+    /// use async_scratch::runtime::Runtime;
+    ///
+    /// let (reports, reported) = mpsc::channel();
+    /// let reports = std::sync::Mutex::new(reports);
+    /// let runtime = Runtime::builder()
+    ///     .worker_threads(2)
+    ///     .on_diagnostic(move |d: &Diagnostic| {
+    ///         let _ = reports.lock().unwrap().send(d.clone());
+    ///     })
+    ///     .build()?;
+    /// // Pending, and it kept no waker: nothing will ever wake it.
+    /// let lost = runtime.spawn(std::future::pending::<()>());
+    /// let report = reported.recv().unwrap();
+    /// assert!(matches!(report, Diagnostic::LostTask { .. }), "{report}");
+    /// lost.abort();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn diagnostics(mut self, on: bool) -> Builder {
+        self.lost_tasks = on;
+        self
+    }
+
     /// Where diagnostics go (default: [`print_to_stderr`]): the stall watchdog's
-    /// reports, and the panics the runtime caught in user code that nobody waits to be
+    /// reports, lost tasks, and the panics the runtime caught in user code that nobody waits to be
     /// handed (a `JoinHandle` waiter's waker, a timer's waker and its `Drop`, the `Drop`
     /// of a detached task's output). Called from whichever thread found the report: a worker, the
     /// watchdog, a blocking thread, a thread dropping the runtime.
@@ -225,7 +262,12 @@ impl Builder {
             self.keep_alive,
             self.reporter.clone(),
         );
-        let diagnostics = Diagnostics::new(self.reporter, self.stall_threshold, workers);
+        let diagnostics = Diagnostics::new(
+            self.reporter,
+            self.stall_threshold,
+            self.lost_tasks,
+            workers,
+        );
         let shared = Arc::new(Shared::new(workers, blocking, Driver::new()?, diagnostics));
         let mut runtime = Runtime {
             shared: shared.clone(),
@@ -298,6 +340,7 @@ impl Runtime {
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             keep_alive: DEFAULT_KEEP_ALIVE,
             stall_threshold: None,
+            lost_tasks: true,
             reporter: print_to_stderr(),
         }
     }

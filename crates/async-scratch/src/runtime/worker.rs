@@ -32,6 +32,7 @@ use super::queue::LocalQueue;
 use super::task::{lock, Ran, Runnable};
 use crate::diagnostics::Diagnostic;
 use crate::executor::schedule::Schedule;
+use crate::executor::task::TaskHeader;
 use crate::time::{self, Clock, TimerQueue};
 
 /// How often a busy worker looks at the injector and the timers before its own queue.
@@ -173,6 +174,18 @@ impl Schedule for Shared {
 
     fn report(&self, diagnostic: &Diagnostic) {
         self.diagnostics.report(diagnostic);
+    }
+
+    fn keeps_books(&self) -> bool {
+        self.diagnostics.lost_tasks
+    }
+
+    /// The word read with the last waker's release said the task was pending, not
+    /// queued, not being polled: reported here, on the thread that dropped the waker
+    /// (see `diagnostics`). `check_lost` reads the word once more, so that a task
+    /// aborted meanwhile (queued, or being polled for its end) is not reported.
+    fn suspect(&self, task: &TaskHeader) {
+        task.check_lost();
     }
 }
 

@@ -726,3 +726,46 @@ fn a_runtime_dropped_by_its_own_blocking_job_does_not_wait_for_that_job() {
         assert_eq!(outcome, Ok("dropped"));
     });
 }
+
+/// Ordinary async code keeps a `&mut` to its own local across `.await`s, and on a
+/// runtime it may resume on another worker each time (woken from a plain thread, it
+/// goes through the injector to whichever worker takes it). Meanwhile the runtime reads
+/// the task's header: the lost-task check when a waker's clone goes, the stall
+/// watchdog at each poll. None of that may make a reference to the task's future, or
+/// the task's `&mut` is invalid when it resumes (Miri, under Stacked and Tree Borrows).
+#[test]
+fn a_task_may_borrow_its_own_state_across_awaits_on_any_worker() {
+    within_a_minute(|| {
+        let rounds = scaled(100, 4);
+        let runtime = Runtime::builder()
+            .worker_threads(2)
+            .stall_watchdog(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let (wakers, to_wake) = mpsc::channel::<Waker>();
+        let waking_thread = thread::spawn(move || to_wake.into_iter().for_each(Waker::wake));
+        let borrower = runtime.spawn(async move {
+            let mut count = 0;
+            let counter = &mut count;
+            for _ in 0..rounds {
+                let mut sent = false;
+                std::future::poll_fn(|cx| {
+                    drop(cx.waker().clone()); // a clone goes: the task is checked for loss
+                    if sent {
+                        return Poll::Ready(());
+                    }
+                    sent = true;
+                    wakers.send(cx.waker().clone()).unwrap();
+                    Poll::Pending
+                })
+                .await;
+                *counter += 1;
+                yield_now().await;
+            }
+            count
+        });
+        assert_eq!(runtime.block_on(borrower), Ok(rounds));
+        drop(runtime);
+        waking_thread.join().unwrap();
+    });
+}

@@ -66,6 +66,7 @@ mod driver;
 mod idle;
 mod injector;
 mod owned;
+mod padded;
 mod queue;
 mod task;
 mod worker;

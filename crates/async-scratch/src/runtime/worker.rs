@@ -28,6 +28,7 @@ use super::driver::Driver;
 use super::idle::{Idle, Parker};
 use super::injector::Injector;
 use super::owned::Owned;
+use super::padded::Padded;
 use super::queue::LocalQueue;
 use super::task::{lock, Ran, Runnable};
 use crate::diagnostics::Diagnostic;
@@ -56,10 +57,12 @@ pub(crate) enum Placement {
 
 /// What the workers, the runtime and every task's scheduler share.
 pub(crate) struct Shared {
-    pub(crate) locals: Box<[LocalQueue]>,
+    /// Each worker's queue, on cache lines of its own (see `padded`): its owner writes
+    /// its tail at every push and pop.
+    pub(crate) locals: Box<[Padded<LocalQueue>]>,
     /// Each worker's LIFO slot. Only its worker fills or empties it (behind a lock
     /// never contended), and no thief takes from it: a task there waits for its worker.
-    pub(crate) lifo: Box<[Mutex<Option<Runnable>>]>,
+    pub(crate) lifo: Box<[Padded<Mutex<Option<Runnable>>>]>,
     pub(crate) parkers: Box<[Parker]>,
     pub(crate) injector: Injector,
     pub(crate) idle: Idle,
@@ -77,7 +80,7 @@ pub(crate) struct Shared {
 pub(crate) struct Stats {
     pub(crate) steals: AtomicU64,
     pub(crate) parks: AtomicU64,
-    pub(crate) polls: Box<[AtomicU64]>,
+    pub(crate) polls: Box<[Padded<AtomicU64>]>,
 }
 
 impl Shared {
@@ -88,8 +91,8 @@ impl Shared {
         diagnostics: Diagnostics,
     ) -> Shared {
         Shared {
-            locals: (0..workers).map(|_| LocalQueue::new()).collect(),
-            lifo: (0..workers).map(|_| Mutex::new(None)).collect(),
+            locals: (0..workers).map(|_| Padded::new(LocalQueue::new())).collect(),
+            lifo: (0..workers).map(|_| Padded::new(Mutex::new(None))).collect(),
             parkers: (0..workers)
                 .map(|_| Parker::with_driver(driver.unparker()))
                 .collect(),
@@ -103,7 +106,7 @@ impl Shared {
             stats: Stats {
                 steals: AtomicU64::new(0),
                 parks: AtomicU64::new(0),
-                polls: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+                polls: (0..workers).map(|_| Padded::new(AtomicU64::new(0))).collect(),
             },
             diagnostics,
         }
@@ -134,7 +137,13 @@ impl Shared {
     /// Queues `task`: on the current worker's own queue if called on one of this
     /// runtime's workers, on the injector otherwise; then wakes a worker if needed.
     pub(crate) fn push(&self, task: Runnable, placement: Placement) {
-        let refused = match context::worker_of(self) {
+        self.push_from(context::worker_of(self), task, placement);
+    }
+
+    /// [`push`](Shared::push), from `worker` (this thread, if it is one of this
+    /// runtime's workers).
+    fn push_from(&self, worker: Option<usize>, task: Runnable, placement: Placement) {
+        let refused = match worker {
             Some(worker) => {
                 let task = match placement {
                     Placement::Next => match lock(&self.lifo[worker]).replace(task) {
@@ -162,14 +171,25 @@ impl Schedule for Shared {
     /// A woken task goes to the waking worker's LIFO slot, to run next (the message
     /// it waited for is hot in this core's cache), or to the injector from outside.
     unsafe fn schedule(task: Runnable) {
-        // The push may let the task go (the runtime is shutting down, and its queues
-        // refuse it), and with its last reference the runtime's `Shared` may go too:
-        // a reference of our own to the task keeps both alive for the push.
+        // SAFETY: the task's scheduler is a `Shared`, by this function's contract; the
+        // task keeps it alive for the borrow.
+        let shared: *const Shared = unsafe { task.scheduler::<Shared>() };
+        // SAFETY: as above: `task` is still here.
+        let worker = context::worker_of(unsafe { &*shared });
+        if let Some(worker) = worker {
+            // On one of this runtime's workers, which holds the runtime's `Shared`
+            // for as long as it runs: alive for the push, whatever becomes of `task`.
+            // SAFETY: as just said.
+            unsafe { &*shared }.push_from(Some(worker), task, Placement::Next);
+            return;
+        }
+        // From elsewhere, the push may let the task go (the runtime is shutting down,
+        // and its queues refuse it), and with its last reference the runtime's
+        // `Shared` may go too: a reference of our own to the task keeps both alive.
         let keep = task.clone();
-        // SAFETY: the task's scheduler is a `Shared`, by this function's contract;
-        // `keep` keeps it alive for the borrow.
+        // SAFETY: `keep` keeps the task, so its scheduler, alive for the borrow.
         let shared = unsafe { keep.scheduler::<Shared>() };
-        shared.push(task, Placement::Next);
+        shared.push_from(None, task, Placement::Next);
     }
 
     fn report(&self, diagnostic: &Diagnostic) {

@@ -420,6 +420,8 @@ where
     F::Output: 'static,
     S: Schedule,
 {
+    // The vtable is taken once, here: each `&Self::VTABLE` may be a copy of its own
+    // (a `const` has no one address), so the header must not be compared with another.
     let vtable = &TaskCell::<F, S>::VTABLE;
     let header = TaskHeader::new(id, owner, vtable, name, spawned_at);
     let task = TaskCell::<F, S>::allocate(header, future);
@@ -443,10 +445,9 @@ where
         drop_owner: Owner::release::<S>,
     };
 
-    /// Allocates the task, with `header` made with this type's vtable; returns the one
-    /// reference it starts with.
+    /// Allocates the task, with `header` made with this type's vtable (by `new_task`,
+    /// its one caller); returns the one reference it starts with.
     fn allocate(header: TaskHeader, future: F) -> TaskRef {
-        debug_assert!(std::ptr::eq(header.vtable, &Self::VTABLE));
         let cell = Box::new(TaskCell::<F, S> {
             prefix: TaskPrefix {
                 header,

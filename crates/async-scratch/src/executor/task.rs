@@ -304,13 +304,15 @@ pub(crate) fn polled<T, S: Schedule>(
     if now.is_scheduled() {
         return Polled::Pending { woken: true }; // not lost, and no wait is stuck
     }
-    // Only a scheduler that runs its tasks on one thread keeps books, so this is between
-    // polls: safe to check.
+    // The lost-task check reads the state word, which any thread may (see
+    // `check_lost`). The cycle check reads other tasks too, and only a scheduler that
+    // polls on one thread can trust what it reads of them (see
+    // `Schedule::checks_cycles_after_polls`).
     if now.keeps_books() {
         if now.looks_lost() {
             header.check_lost();
         }
-        if header.has_known_waits() {
+        if owner.checks_cycles_after_polls() && header.has_known_waits() {
             report_certain_cycle(header);
         }
     }

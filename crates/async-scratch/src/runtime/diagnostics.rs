@@ -28,12 +28,15 @@
 //! workers.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::task::{Ran, Runnable};
-use crate::diagnostics::{report_to as report, Diagnostic, Reporter};
+use crate::diagnostics::{report_to as report, Deadlock, Diagnostic, Reporter};
+use crate::executor::task::TaskHeader;
+use crate::executor::waits::distinct_cycles;
 use crate::stall_watch::{self, Stall, StallWatch};
 use crate::time::Clock;
 use crate::unwind::{into_message, Payload};
@@ -45,7 +48,18 @@ pub(crate) struct Diagnostics {
     pub(crate) lost_tasks: bool,
     /// The poll each worker is in, when the stall watchdog is on.
     watch: Option<Arc<StallWatch>>,
+    /// A worker parked, every other worker asleep, with tasks pending that it could
+    /// not prove stuck: a waker (or handle) that goes may make the proof, and should
+    /// send a worker to look again (see `look_again_if_undecided`).
+    parked_undecided: AtomicBool,
+    /// The runtime's poll count when the last deadlock was reported: no task is polled
+    /// while a deadlock lasts, so a second look that finds the same count is the same
+    /// stuck spell, not reported again. (`NO_SPELL` before the first.)
+    reported_spell: AtomicU64,
 }
+
+/// `reported_spell` before any deadlock.
+const NO_SPELL: u64 = u64::MAX;
 
 impl Diagnostics {
     /// `stall_threshold`: the watchdog's, if it is on (above zero: the builder checks).
@@ -61,6 +75,44 @@ impl Diagnostics {
             reporter,
             lost_tasks,
             watch,
+            parked_undecided: AtomicBool::new(false),
+            reported_spell: AtomicU64::new(NO_SPELL),
+        }
+    }
+
+    /// Whether waits through our primitives are recorded, and deadlocks looked for:
+    /// with the rest of the books (see [`Builder::diagnostics`](super::Builder::diagnostics)).
+    pub(crate) fn follows_waits(&self) -> bool {
+        self.lost_tasks
+    }
+
+    /// Says, before the pending tasks are read, that the worker looking will park
+    /// undecided unless it proves a deadlock. Set before the reads, so that a waker
+    /// released during them is not missed (it finds the flag, and a worker looks
+    /// again), as the executor's `parked_undecided` is.
+    pub(crate) fn about_to_read(&self) {
+        self.parked_undecided.store(true, Ordering::SeqCst);
+    }
+
+    /// The worker that looked is awake again, or proved a deadlock: nobody waits
+    /// undecided.
+    pub(crate) fn decided(&self) {
+        self.parked_undecided.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether a worker parked undecided and should look again: at most once per
+    /// undecided park (the flag is taken), so that a storm of waker drops wakes one
+    /// worker. One load when no one parked undecided, the common case.
+    pub(crate) fn should_look_again(&self) -> bool {
+        self.parked_undecided.load(Ordering::SeqCst)
+            && self.parked_undecided.swap(false, Ordering::SeqCst)
+    }
+
+    /// Reports `deadlock`, unless it was reported already in this stuck spell: `polls`
+    /// is the runtime's poll count, which no stuck spell moves.
+    pub(crate) fn report_deadlock(&self, deadlock: Deadlock, polls: u64) {
+        if self.reported_spell.swap(polls, Ordering::AcqRel) != polls {
+            report(&self.reporter, &Diagnostic::Deadlock(deadlock));
         }
     }
 
@@ -110,6 +162,24 @@ impl Diagnostics {
             message,
         };
         report(&self.reporter, &diagnostic);
+    }
+}
+
+/// Whether none of `tasks` can go on by anything but one another: each is idle, not
+/// woken, and every waker of it (and its handle) is held by a known wait on another
+/// task of this runtime (the executor's rule: `TaskHeader::may_go_on`). Read one task
+/// after another: the caller makes sure that no task ran meanwhile.
+pub(crate) fn all_stuck(tasks: &[Runnable]) -> bool {
+    !tasks.is_empty() && !tasks.iter().any(|task| task.may_go_on())
+}
+
+/// The deadlock of `tasks`, which [`all_stuck`] found stuck: each task and what it
+/// waits for, and the wait cycles among them.
+pub(crate) fn describe_deadlock(tasks: &[Runnable]) -> Deadlock {
+    let headers: Vec<&TaskHeader> = tasks.iter().map(|task| task.header()).collect();
+    Deadlock {
+        tasks: headers.iter().map(|header| header.stuck()).collect(),
+        cycles: distinct_cycles(&headers),
     }
 }
 

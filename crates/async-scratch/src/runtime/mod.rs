@@ -318,6 +318,9 @@ pub struct RuntimeStats {
     pub steals: u64,
     /// How many times a worker parked for lack of work.
     pub parks: u64,
+    /// How many times a worker about to park found every other worker asleep, and
+    /// looked for a deadlock (with [`Builder::diagnostics`] on; see its doc).
+    pub deadlock_checks: u64,
     /// How many polls each worker made, by worker index.
     pub polls_per_worker: Vec<u64>,
     /// How many threads the blocking pool has now.
@@ -464,6 +467,7 @@ impl Runtime {
             workers: self.shared.locals.len(),
             steals: stats.steals.load(Ordering::Relaxed),
             parks: stats.parks.load(Ordering::Relaxed),
+            deadlock_checks: stats.deadlock_checks.load(Ordering::Relaxed),
             polls_per_worker: stats
                 .polls
                 .iter()

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use super::blocking::BlockingPool;
 use super::context;
-use super::diagnostics::Diagnostics;
+use super::diagnostics::{all_stuck, describe_deadlock, Diagnostics};
 use super::driver::Driver;
 use super::idle::{Idle, Parker};
 use super::injector::Injector;
@@ -77,6 +77,7 @@ pub(crate) struct Shared {
 pub(crate) struct Stats {
     pub(crate) steals: AtomicU64,
     pub(crate) parks: AtomicU64,
+    pub(crate) deadlock_checks: AtomicU64,
     pub(crate) polls: Box<[AtomicU64]>,
 }
 
@@ -103,6 +104,7 @@ impl Shared {
             stats: Stats {
                 steals: AtomicU64::new(0),
                 parks: AtomicU64::new(0),
+                deadlock_checks: AtomicU64::new(0),
                 polls: (0..workers).map(|_| AtomicU64::new(0)).collect(),
             },
             diagnostics,
@@ -115,6 +117,57 @@ impl Shared {
         lock(&self.lifo[worker]).is_some()
             || !self.injector.is_empty()
             || self.locals.iter().any(|local| !local.is_empty())
+    }
+
+    /// Whether any task is queued anywhere: a LIFO slot, a worker's queue, the
+    /// injector.
+    fn any_queued(&self) -> bool {
+        (0..self.locals.len()).any(|worker| self.has_work(worker))
+    }
+
+    /// Whether nothing but a task of this runtime can wake one: no timer pending, no
+    /// socket registered with the reactor, no blocking job queued or running.
+    fn nothing_else_can_wake(&self) -> bool {
+        self.timers.is_empty() && self.driver.handle().registered() == 0 && self.blocking.is_quiet()
+    }
+
+    /// The deadlock check, by a worker about to park, itself registered asleep: if every other worker sleeps too, decides whether every
+    /// pending task is stuck for good, and reports it if so (once a stuck spell).
+    /// Returns whether the worker parks undecided: tasks are pending that something
+    /// outside them may yet wake, or may not.
+    ///
+    /// Why the reads, one task after another, add up to a certain answer: no worker
+    /// runs a task while they are made (`Idle::all_asleep` marks the same moment
+    /// before and after them), so every change to a task comes from outside the
+    /// workers, and each outside way to wake a task (a waker held elsewhere, a loose
+    /// `JoinHandle`, a lock held by a plain thread) is a possible wake that makes the
+    /// task's own reading say it may go on. The queues are looked at after the tasks,
+    /// as on the executor: a wake sets `SCHEDULED` before it queues its task.
+    fn look_for_deadlock(&self) -> bool {
+        if !self.diagnostics.follows_waits() {
+            return false;
+        }
+        let Some(mark) = self.idle.all_asleep() else {
+            return false; // a worker is awake: the last to park looks
+        };
+        self.stats.deadlock_checks.fetch_add(1, Ordering::Relaxed);
+        if !self.nothing_else_can_wake() {
+            return false; // a timer, a socket or a job may wake a task
+        }
+        self.diagnostics.about_to_read();
+        let tasks = self.owned.snapshot();
+        if !all_stuck(&tasks) {
+            return true;
+        }
+        let still = self.idle.all_asleep() == Some(mark);
+        if !still || self.any_queued() || !self.nothing_else_can_wake() {
+            return true; // something moved while the tasks were read: no claim
+        }
+        self.diagnostics.decided();
+        let polls = self.stats.polls.iter().map(|polls| polls.load(Ordering::Relaxed));
+        self.diagnostics
+            .report_deadlock(describe_deadlock(&tasks), polls.sum());
+        false
     }
 
     /// Fires the due timers (their tasks are queued by their wakers).
@@ -178,6 +231,19 @@ impl Schedule for Shared {
 
     fn keeps_books(&self) -> bool {
         self.diagnostics.lost_tasks
+    }
+
+    /// Waits are recorded from any worker; only the all-idle check reads them (see
+    /// `look_for_deadlock`), never a poll's end.
+    fn follows_waits(&self) -> bool {
+        self.diagnostics.follows_waits()
+    }
+
+    /// A waker or a handle went: if a worker parked undecided, one looks again.
+    fn look_again_if_undecided(&self) {
+        if self.diagnostics.should_look_again() {
+            self.idle.notify_one(&self.parkers);
+        }
     }
 
     /// The word read with the last waker's release said the task was pending, not
@@ -318,6 +384,7 @@ impl Worker {
             self.searching = shared.idle.unregister_sleeper(self.index);
             return;
         }
+        let undecided = shared.look_for_deadlock();
         let deadline = shared.timers.next_deadline();
         shared.stats.parks.fetch_add(1, Ordering::Relaxed);
         let parker = &shared.parkers[self.index];
@@ -327,6 +394,9 @@ impl Worker {
                 .park(deadline.map(|deadline| deadline.saturating_duration_since(Instant::now())));
         }
         self.searching = shared.idle.unregister_sleeper(self.index);
+        if undecided {
+            shared.diagnostics.decided();
+        }
         shared.fire_timers();
     }
 

@@ -319,7 +319,9 @@ pub struct RuntimeStats {
     /// How many times a worker parked for lack of work.
     pub parks: u64,
     /// How many times a worker about to park found every other worker asleep, and
-    /// looked for a deadlock (with [`Builder::diagnostics`] on; see its doc).
+    /// looked for a deadlock while they all slept on (with [`Builder::diagnostics`]
+    /// on; see its doc). A test can wait on it: a look counted after a task's poll
+    /// has begun saw what that poll left.
     pub deadlock_checks: u64,
     /// How many polls each worker made, by worker index.
     pub polls_per_worker: Vec<u64>,

@@ -150,7 +150,17 @@ impl Shared {
         let Some(mark) = self.idle.all_asleep() else {
             return false; // a worker is awake: the last to park looks
         };
-        self.stats.deadlock_checks.fetch_add(1, Ordering::Relaxed);
+        let undecided = self.decide_deadlock(mark);
+        // Counted only if every worker slept through the whole look: then it saw
+        // whatever the tasks had done before (the count is for tests to wait on).
+        if self.idle.all_asleep() == Some(mark) {
+            self.stats.deadlock_checks.fetch_add(1, Ordering::Relaxed);
+        }
+        undecided
+    }
+
+    /// `look_for_deadlock` once every worker was seen asleep, at `mark`.
+    fn decide_deadlock(&self, mark: u64) -> bool {
         if !self.nothing_else_can_wake() {
             return false; // a timer, a socket or a job may wake a task
         }

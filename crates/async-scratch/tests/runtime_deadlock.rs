@@ -229,6 +229,39 @@ fn a_lock_cycle_between_two_tasks_is_reported() {
     drop(runtime);
 }
 
+/// `block_on`'s own future holds our async mutex and awaits a task that waits for
+/// it: the root is part of the wait graph (a lock it holds is held by it, a handle
+/// it awaits is a known wait), so the deadlock is certain, and reported, naming it.
+/// `block_on` does not panic (the report is the whole answer, see `Runtime::block_on`):
+/// it hangs, on a thread of its own that this test leaves behind.
+#[cfg(not(miri))] // the thread left behind would outlive the test
+#[test]
+fn block_on_awaiting_a_deadlocked_task_is_reported() {
+    let (runtime, reported) = reporting_runtime();
+    let runtime = Arc::new(runtime);
+    let hangs = Arc::clone(&runtime);
+    let line = line!() + 2;
+    thread::spawn(move || {
+        hangs.block_on(async {
+            let lock = Arc::new(Mutex::named("the root's", ()));
+            let _held = lock.lock().await;
+            let waiter = async_scratch::runtime::spawn({
+                let lock = lock.clone();
+                async move { drop(lock.lock().await) }
+            });
+            let _ = waiter.await;
+        })
+    });
+    let deadlock = next_deadlock(&reported);
+    let text = deadlock.to_string();
+    assert_eq!(deadlock.tasks.len(), 2, "{text}");
+    let root = &deadlock.tasks[0];
+    assert_eq!(root.task.name.as_deref(), Some("block_on's future"), "{text}");
+    assert_eq!(root.task.spawned_at.line(), line, "{text}");
+    assert!(text.contains("waits for mutex 'the root's', held by task"), "{text}");
+    assert_eq!(deadlock.cycles.len(), 1, "{text}");
+}
+
 /// A task whose waker a plain thread holds, to wake it later: the runtime cannot know
 /// whether it will, and says nothing. Woken, the task ends.
 #[test]

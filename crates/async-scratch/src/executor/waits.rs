@@ -548,7 +548,7 @@ fn reachable_from(start: &TaskHeader) -> Vec<TaskRef> {
 /// A task that nothing outside the executor's known waits can wake: not queued, not
 /// running, not done, no waker held but by a known wait, and no wait on something
 /// the executor cannot see.
-fn stuck_for_good(task: &TaskHeader) -> bool {
+pub(crate) fn stuck_for_good(task: &TaskHeader) -> bool {
     let state = task.state.load();
     let idle = !state.is_scheduled() && !state.is_running() && !state.is_complete();
     // The count from the same reading as the flags (see `outside_wakers_in`).

@@ -36,7 +36,7 @@ use std::time::Duration;
 use super::task::{Ran, Runnable};
 use crate::diagnostics::{report_to as report, Deadlock, Diagnostic, Reporter};
 use crate::executor::task::TaskHeader;
-use crate::executor::waits::distinct_cycles;
+use crate::executor::waits::{distinct_cycles, stuck_for_good};
 use crate::stall_watch::{self, Stall, StallWatch};
 use crate::time::Clock;
 use crate::unwind::{into_message, Payload};
@@ -165,12 +165,14 @@ impl Diagnostics {
     }
 }
 
-/// Whether none of `tasks` can go on by anything but one another: each is idle, not
-/// woken, and every waker of it (and its handle) is held by a known wait on another
-/// task of this runtime (the executor's rule: `TaskHeader::may_go_on`). Read one task
-/// after another: the caller makes sure that no task ran meanwhile.
+/// Whether none of `tasks` can go on by anything but one another: each is idle (not
+/// woken, not being polled, not over), and every waker of it (and its handle) is held
+/// by a known wait on another task of this runtime (the executor's rule:
+/// `waits::stuck_for_good`). Read one task after another: the caller makes sure that
+/// no worker polled meanwhile. A `block_on`'s root, which its own thread polls, may
+/// be in its poll, or over and about to go: either is a task that goes on.
 pub(crate) fn all_stuck(tasks: &[Runnable]) -> bool {
-    !tasks.is_empty() && !tasks.iter().any(|task| task.may_go_on())
+    !tasks.is_empty() && tasks.iter().all(|task| stuck_for_good(task))
 }
 
 /// The deadlock of `tasks`, which [`all_stuck`] found stuck: each task and what it

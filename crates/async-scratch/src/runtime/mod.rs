@@ -77,7 +77,7 @@ use std::panic::Location;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -85,6 +85,7 @@ pub use crate::executor::JoinError;
 pub use crate::executor::JoinHandle;
 
 use crate::diagnostics::{print_to_stderr, Diagnostic, Reporter};
+use crate::executor::task::poll_root_if_woken;
 use crate::reactor;
 use blocking::{BlockingJob, BlockingPool};
 use diagnostics::Diagnostics;
@@ -357,6 +358,7 @@ impl Runtime {
     /// # Panics
     /// When called from a task running on a worker: a worker must not block. Await
     /// the future instead.
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         assert!(
             context::worker().is_none(),
@@ -365,24 +367,26 @@ impl Runtime {
         );
         let _context = context::enter(self.shared.clone(), None);
         let _timers = crate::time::use_timers(crate::time::Clock::Real, self.shared.timers.clone());
-        let thread_waker = Arc::new(ThreadWaker(Parker::new()));
-        let waker = Waker::from(thread_waker.clone());
-        let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
+        let parker = Arc::new(Parker::new());
+        let root = task::new_root(&self.shared, Location::caller(), Arc::clone(&parker));
+        let root = RootGuard::enter(&self.shared, root);
         loop {
-            let polled = crate::coop::with_budget(&waker, || future.as_mut().poll(&mut cx));
-            if let Poll::Ready(output) = polled {
+            let polled = poll_root_if_woken(&root.0, &*self.shared, future.as_mut());
+            if let Some(Poll::Ready(output)) = polled {
                 return output;
             }
             // The workers may all be parked: the timers this thread set are its own
             // to fire.
             self.shared.fire_timers();
-            let timeout = self
-                .shared
-                .timers
-                .next_deadline()
-                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
-            thread_waker.0.park(timeout);
+            if !root.0.is_scheduled() {
+                let timeout = self
+                    .shared
+                    .timers
+                    .next_deadline()
+                    .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+                parker.park(timeout);
+            }
             self.shared.fire_timers();
         }
     }
@@ -597,16 +601,22 @@ fn shut_down(
     drop(shared.injector.close());
 }
 
-/// A `block_on` thread's waker: unparks that thread.
-struct ThreadWaker(Parker);
+/// A `block_on`'s root while it runs: known to the deadlock check, and, at its end
+/// (its future's output taken, or its panic unwinding), finished before its future
+/// is dropped, so that the wakers the future drops report no lost task.
+struct RootGuard<'a>(task::Runnable, &'a Shared);
 
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
+impl<'a> RootGuard<'a> {
+    fn enter(shared: &'a Shared, root: task::Runnable) -> RootGuard<'a> {
+        shared.add_root(root.clone());
+        RootGuard(root, shared)
     }
+}
 
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
+impl Drop for RootGuard<'_> {
+    fn drop(&mut self) {
+        self.0.mark_finished();
+        self.1.remove_root(&self.0);
     }
 }
 

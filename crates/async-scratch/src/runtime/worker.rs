@@ -64,6 +64,9 @@ pub(crate) struct Shared {
     pub(crate) injector: Injector,
     pub(crate) idle: Idle,
     pub(crate) owned: Owned,
+    /// The roots of the `block_on` calls running now (their own futures, as tasks),
+    /// for the deadlock check: a lock or a waker they hold is part of the picture.
+    roots: Mutex<Vec<Runnable>>,
     pub(crate) timers: Arc<TimerQueue>,
     /// The reactor, driven by one parking worker at a time.
     pub(crate) driver: Driver,
@@ -97,6 +100,7 @@ impl Shared {
             injector: Injector::new(),
             idle: Idle::new(workers),
             owned: Owned::new(),
+            roots: Mutex::new(Vec::new()),
             timers: Arc::default(),
             driver,
             blocking,
@@ -117,6 +121,19 @@ impl Shared {
         lock(&self.lifo[worker]).is_some()
             || !self.injector.is_empty()
             || self.locals.iter().any(|local| !local.is_empty())
+    }
+
+    /// Adds the root of a `block_on` starting; `remove_root` takes it out at its end.
+    pub(crate) fn add_root(&self, root: Runnable) {
+        lock(&self.roots).push(root);
+    }
+
+    pub(crate) fn remove_root(&self, root: &Runnable) {
+        let mut roots = lock(&self.roots);
+        let at = roots.iter().position(|other| other.id() == root.id());
+        let removed = at.map(|at| roots.swap_remove(at));
+        drop(roots);
+        drop(removed); // with no lock held: it may be the root's last reference
     }
 
     /// Whether any task is queued anywhere: a LIFO slot, a worker's queue, the
@@ -165,12 +182,15 @@ impl Shared {
             return false; // a timer, a socket or a job may wake a task
         }
         self.diagnostics.about_to_read();
-        let tasks = self.owned.snapshot();
+        let mut tasks = lock(&self.roots).clone();
+        let roots = tasks.len();
+        tasks.extend(self.owned.snapshot());
         if !all_stuck(&tasks) {
             return true;
         }
         let still = self.idle.all_asleep() == Some(mark);
-        if !still || self.any_queued() || !self.nothing_else_can_wake() {
+        let root_woken = tasks[..roots].iter().any(|root| root.is_scheduled());
+        if !still || self.any_queued() || root_woken || !self.nothing_else_can_wake() {
             return true; // something moved while the tasks were read: no claim
         }
         self.diagnostics.decided();

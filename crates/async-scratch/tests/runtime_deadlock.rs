@@ -351,6 +351,56 @@ fn no_report_for_a_task_awaiting_another_runtimes_task() {
     assert_eq!(receive_or_give_up(&task, "the task's end"), Ok(()));
 }
 
+/// `block_on`'s own future holds our async mutex, which a task waits for, and waits
+/// for a wake from a plain thread: the runtime cannot see when that comes, and says
+/// nothing. (Were the root left out of the picture, the task would look stuck on a
+/// lock held by a task that never goes on.) Woken, the root lets the lock go, and the
+/// task ends.
+#[test]
+fn no_report_while_block_on_holds_a_lock_and_waits_on_a_thread() {
+    let (runtime, reported) = reporting_runtime();
+    let runtime = Arc::new(runtime);
+    let (pause, paused) = pause();
+    let (wakers, waker_arrives) = mpsc::channel::<Waker>();
+    let helper = thread::spawn({
+        let runtime = Arc::clone(&runtime);
+        move || {
+            receive_or_give_up(&paused.reached, "the task's pause");
+            let looks = runtime.stats().deadlock_checks;
+            paused.resume.send(()).unwrap();
+            let waker = receive_or_give_up(&waker_arrives, "the root's waker");
+            until_a_look_after(&runtime, looks);
+            waker.wake();
+        }
+    });
+    let task_done = runtime.block_on(async {
+        let lock = Arc::new(Mutex::named("the root's", ()));
+        let held = lock.lock().await;
+        let task_done = detached(&runtime, {
+            let lock = Arc::clone(&lock);
+            async move {
+                pause.here();
+                drop(lock.lock().await);
+            }
+        });
+        let mut first = true;
+        poll_fn(|cx| {
+            if std::mem::take(&mut first) {
+                wakers.send(cx.waker().clone()).unwrap();
+                return Poll::Pending;
+            }
+            Poll::Ready(())
+        })
+        .await;
+        drop(held);
+        task_done
+    });
+    helper.join().unwrap();
+    receive_or_give_up(&task_done, "the task's end");
+    let wolf = deadlocks_so_far(&reported);
+    assert!(wolf.is_empty(), "cried wolf: {}", wolf[0]);
+}
+
 /// A task waiting for our async mutex, which a plain thread holds: the runtime cannot
 /// see when the thread lets it go, and says nothing. Released, the task ends.
 #[test]

@@ -85,6 +85,7 @@ pub use crate::executor::JoinError;
 pub use crate::executor::JoinHandle;
 
 use crate::diagnostics::{print_to_stderr, Diagnostic, Reporter};
+use crate::executor::schedule::Schedule;
 use crate::executor::task::poll_root_if_woken;
 use crate::reactor;
 use blocking::{BlockingJob, BlockingPool};
@@ -373,8 +374,13 @@ impl Runtime {
         let root = RootGuard::enter(&self.shared, root);
         loop {
             let polled = poll_root_if_woken(&root.0, &*self.shared, future.as_mut());
-            if let Some(Poll::Ready(output)) = polled {
-                return output;
+            match polled {
+                Some(Poll::Ready(output)) => return output,
+                // A poll that ended pending may have made a deadlock certain that a
+                // worker, parked undecided while the root was in its poll, could not
+                // claim: as on the executor, every pending poll is looked at.
+                Some(Poll::Pending) => self.shared.look_again_if_undecided(),
+                None => {}
             }
             // The workers may all be parked: the timers this thread set are its own
             // to fire.

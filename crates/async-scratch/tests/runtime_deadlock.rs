@@ -256,9 +256,16 @@ fn block_on_awaiting_a_deadlocked_task_is_reported() {
     let text = deadlock.to_string();
     assert_eq!(deadlock.tasks.len(), 2, "{text}");
     let root = &deadlock.tasks[0];
-    assert_eq!(root.task.name.as_deref(), Some("block_on's future"), "{text}");
+    assert_eq!(
+        root.task.name.as_deref(),
+        Some("block_on's future"),
+        "{text}"
+    );
     assert_eq!(root.task.spawned_at.line(), line, "{text}");
-    assert!(text.contains("waits for mutex 'the root's', held by task"), "{text}");
+    assert!(
+        text.contains("waits for mutex 'the root's', held by task"),
+        "{text}"
+    );
     assert_eq!(deadlock.cycles.len(), 1, "{text}");
 }
 

@@ -255,7 +255,11 @@ impl Idle {
     /// ended). Returns whether it is searching: a `notify_one` chose it, and counted it.
     pub(crate) fn unregister_sleeper(&self, worker: usize) -> bool {
         let mut sleepers = lock(&self.sleepers);
-        match sleepers.workers.iter().position(|&sleeper| sleeper == worker) {
+        match sleepers
+            .workers
+            .iter()
+            .position(|&sleeper| sleeper == worker)
+        {
             Some(at) => {
                 sleepers.depart(at);
                 self.sleeping.fetch_sub(1, Ordering::SeqCst);

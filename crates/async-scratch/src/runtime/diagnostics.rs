@@ -12,20 +12,47 @@
 //! - reports go straight to the reporter, from the thread that found them (a worker,
 //!   the watchdog, a thread dropping a `JoinHandle`): the runtime has no one thread to
 //!   hand them to, so its reporter is called from many threads, never two reports
-//!   interleaved by the runtime itself but possibly at the same time.
-//!
+//!   interleaved by the runtime itself but possibly at the same time;
 //! - a lost task (pending, not queued, not being polled, and no waker left for it
 //!   anywhere) is found by whoever drops its last waker, from the word that count's
 //!   decrement returns: the task core's state word holds the count and the flags
 //!   together, so the one thread that takes the count to zero sees, in the same step,
-//!   whether anything could still wake the task, and reports it at once. The executor
-//!   queues such a task to check it between polls, because its waits' books need its
-//!   one thread; a runtime keeps no wait books (it cannot follow waits across workers
-//!   yet), and needs no second look.
+//!   whether anything could still wake the task, and reports it at once. (The
+//!   executor queues such a task to check it between polls, on its one thread.)
+//! - a deadlock is looked for only when the whole runtime is idle, never after a
+//!   single poll. Waits through our primitives are recorded for runtime tasks too
+//!   (`executor::waits`), on whichever worker polls the waiting task; but the
+//!   executor's per-poll cycle check reads the other tasks of a cycle one after
+//!   another and trusts "idle" read a moment ago, which on many workers is not
+//!   sound: another worker may be polling one of them meanwhile. So the runtime
+//!   reports cycles from one place, the worker about to park (`worker`'s
+//!   `look_for_deadlock`), and only when:
+//!   - every worker is registered asleep, and none woke while the tasks were read
+//!     (`Idle::all_asleep` marks the moment before and after): no task ran, so every
+//!     change came from outside the workers, and each outside way to wake a task (a
+//!     waker held elsewhere, a loose `JoinHandle`, a lock held by a plain thread) is
+//!     one the task's own reading counts;
+//!   - no task is queued (looked at after the tasks, as on the executor), no timer is
+//!     pending, no socket is registered with the reactor, and no blocking job is
+//!     queued or running;
+//!   - every pending task, and the own future of every `block_on` running (a root
+//!     task, as on the executor, so that a handle it awaits or a lock it holds is
+//!     known), is stuck for good by the executor's rule (`waits::stuck_for_good`):
+//!     not woken, not being polled, and every waker of it held by a known wait on
+//!     another task of this runtime.
+//!
+//!   Then it reports [`Diagnostic::Deadlock`] with every stuck task and the cycles
+//!   among them, once per stuck spell: the runtime's poll count, which no spell
+//!   moves, says whether this one was reported already. Where it cannot tell, it
+//!   says nothing; and a worker that parked undecided looks again when a waker or a
+//!   handle goes, or a `block_on`'s poll ends pending, as the executor does.
+//!   `block_on` itself does not panic on a deadlock, unlike the executor's: the proof
+//!   is made on a worker, about tasks that other `block_on` threads may be waiting
+//!   for too; the report is the answer, and the `block_on` waits on.
 //!
 //! Off, the watchdog costs one branch per poll: no clock read, no lock, no thread.
-//! Not here yet: the deadlock report (a wait cycle needs the wait books) on many
-//! workers.
+//! The deadlock check costs a parking worker one load when another worker is awake;
+//! a task that never waits through our primitives pays nothing for it.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -19,6 +19,10 @@
 //! sees the sleeper (and wakes it) or the sleeper sees the task. The loom model at the
 //! end of this file checks every interleaving.
 //!
+//! The deadlock check (see `diagnostics`) asks one more thing of these books: whether
+//! every worker sleeps, and whether any left its sleep while the check read the tasks
+//! (`all_asleep`, from a count of departures kept under the sleepers' lock).
+//!
 //! A sleeping worker sleeps in one of two places: on its own [`Parker`], or in the
 //! runtime's reactor if it holds the driver (see `driver`). Its parker knows which,
 //! and wakes it there: the second loom model checks that a worker in the driver

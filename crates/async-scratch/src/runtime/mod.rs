@@ -40,8 +40,12 @@
 //! ([`Builder::stall_watchdog`], [`Builder::diagnostics`], [`Builder::on_diagnostic`];
 //! see `diagnostics`).
 //!
-//! Not here yet: the deadlock report. It needs the books of who waits on whom, which
-//! the executor keeps on its one thread; across workers they are not kept yet.
+//! And the deadlock report ([`Diagnostic::Deadlock`]): the books of who waits on whom
+//! are kept for runtime tasks too, and read when every worker is idle, with no timer,
+//! no socket and no blocking job that could wake a task; a wait cycle is reported from
+//! there, never after a single poll as on the executor (see `diagnostics` for why).
+//! `block_on`'s own future is a task in those books, as on the executor, but a
+//! deadlock does not make `block_on` panic: the report is the answer.
 //!
 //! ```
 //! use async_scratch::runtime::{self, Runtime};
@@ -225,13 +229,62 @@ impl Builder {
     /// lost.abort();
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    ///
+    /// It also turns on the deadlock report: when every worker is idle, no timer is
+    /// pending, no socket is registered and no blocking job runs, and every pending
+    /// task waits only on other tasks of this runtime through our own primitives (a
+    /// [`JoinHandle`], the async [`Mutex`](crate::mutex::Mutex)), nothing can ever wake
+    /// them: [`Diagnostic::Deadlock`] names each and the wait cycles among them, once
+    /// per stuck spell. A waker held anywhere else (another thread, a timer, a socket),
+    /// a `JoinHandle` that someone could abort, a lock held by a plain thread or a wait
+    /// on another runtime's task is a wake the runtime cannot rule out: then it says
+    /// nothing. It costs a task nothing unless it waits through our primitives (then a
+    /// record of the wait, as on the executor).
+    ///
+    /// ```
+    /// use std::sync::{mpsc, Arc};
+    /// use async_scratch::diagnostics::Diagnostic;
+    /// use async_scratch::mutex::Mutex;
+    /// use async_scratch::runtime::Runtime;
+    ///
+    /// let (reports, reported) = mpsc::channel();
+    /// let reports = std::sync::Mutex::new(reports);
+    /// let runtime = Runtime::builder()
+    ///     .worker_threads(2)
+    ///     .on_diagnostic(move |d: &Diagnostic| {
+    ///         let _ = reports.lock().unwrap().send(d.clone());
+    ///     })
+    ///     .build()?;
+    /// // Each task takes one lock, then waits for the other's: a lock cycle.
+    /// let (first, second) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
+    /// let gate = Arc::new(Mutex::new(()));
+    /// let closed = gate.try_lock().unwrap(); // until both hold their first lock
+    /// let (holding, holds) = mpsc::channel();
+    /// for (mine, theirs) in [(&first, &second), (&second, &first)] {
+    ///     let (mine, theirs, gate, holding) =
+    ///         (mine.clone(), theirs.clone(), gate.clone(), holding.clone());
+    ///     // Detached: a handle kept here could abort the task, a possible wake.
+    ///     drop(runtime.spawn(async move {
+    ///         let _mine = mine.lock().await;
+    ///         holding.send(()).unwrap();
+    ///         drop(gate.lock().await);
+    ///         let _theirs = theirs.lock().await;
+    ///     }));
+    /// }
+    /// holds.recv().unwrap();
+    /// holds.recv().unwrap();
+    /// drop(closed);
+    /// let report = reported.iter().find(|d| matches!(d, Diagnostic::Deadlock(_))).unwrap();
+    /// assert!(report.to_string().contains("they wait on each other in a cycle"), "{report}");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn diagnostics(mut self, on: bool) -> Builder {
         self.lost_tasks = on;
         self
     }
 
     /// Where diagnostics go (default: [`print_to_stderr`]): the stall watchdog's
-    /// reports, lost tasks, and the panics the runtime caught in user code that nobody waits to be
+    /// reports, lost tasks, deadlocks, and the panics the runtime caught in user code that nobody waits to be
     /// handed (a `JoinHandle` waiter's waker, a timer's waker and its `Drop`, the `Drop`
     /// of a detached task's output). Called from whichever thread found the report: a worker, the
     /// watchdog, a blocking thread, a thread dropping the runtime.
@@ -355,6 +408,12 @@ impl Runtime {
     /// Runs `future` on the calling thread to completion, while the workers run the
     /// tasks it spawns. Inside it, [`spawn`], [`spawn_blocking`] and `time::sleep`
     /// use this runtime.
+    ///
+    /// The future is polled as a task of the runtime's own (its *root*, as the
+    /// executor's `block_on` has), so that the deadlock check knows what it waits on:
+    /// if it waits, with tasks of this runtime, in a deadlock nothing can end, the
+    /// deadlock is reported ([`Builder::diagnostics`]), naming "block_on's future"
+    /// where this was called; `block_on` itself waits on, as it cannot be woken.
     ///
     /// # Panics
     /// When called from a task running on a worker: a worker must not block. Await

@@ -15,6 +15,10 @@
 //! Sockets: the runtime has one reactor (see `driver`). The worker about to park
 //! parks in it if no other worker does, and parks on its own parker otherwise; a busy
 //! worker polls it every 61st turn, with the timers.
+//!
+//! Deadlocks: the worker about to park, once registered asleep, looks for one if every
+//! other worker sleeps too (`look_for_deadlock`; the argument is in `diagnostics`).
+//! While another worker is awake, the look costs one load.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -42,8 +42,8 @@
 //!     another task of this runtime.
 //!
 //!   Then it reports [`Diagnostic::Deadlock`] with every stuck task and the cycles
-//!   among them, once per stuck spell: the runtime's poll count, which no spell
-//!   moves, says whether this one was reported already. Where it cannot tell, it
+//!   among them, once per stuck spell: a certain deadlock lasts for ever, so one
+//!   with as many tasks as the last one reported is that one. Where it cannot tell, it
 //!   says nothing; and a worker that parked undecided looks again when a waker or a
 //!   handle goes, or a `block_on`'s poll ends pending, as the executor does.
 //!   `block_on` itself does not panic on a deadlock, unlike the executor's: the proof
@@ -79,9 +79,11 @@ pub(crate) struct Diagnostics {
     /// not prove stuck: a waker (or handle) that goes may make the proof, and should
     /// send a worker to look again (see `look_again_if_undecided`).
     parked_undecided: AtomicBool,
-    /// The runtime's poll count when the last deadlock was reported: no task is polled
-    /// while a deadlock lasts, so a second look that finds the same count is the same
-    /// stuck spell, not reported again. (`NO_SPELL` before the first.)
+    /// How many tasks the last deadlock reported held (`NO_SPELL` before the first).
+    /// A certain deadlock lasts for ever: none of its tasks can go on, nor leave it
+    /// (none has a handle left that could abort it). So a later look that finds as
+    /// many stuck tasks finds the same ones: the same stuck spell, not reported again;
+    /// one that finds more (a task or a `block_on` joined them) is reported anew.
     reported_spell: AtomicU64,
 }
 
@@ -135,10 +137,11 @@ impl Diagnostics {
             && self.parked_undecided.swap(false, Ordering::SeqCst)
     }
 
-    /// Reports `deadlock`, unless it was reported already in this stuck spell: `polls`
-    /// is the runtime's poll count, which no stuck spell moves.
-    pub(crate) fn report_deadlock(&self, deadlock: Deadlock, polls: u64) {
-        if self.reported_spell.swap(polls, Ordering::AcqRel) != polls {
+    /// Reports `deadlock`, unless this stuck spell was reported already (see
+    /// `reported_spell`).
+    pub(crate) fn report_deadlock(&self, deadlock: Deadlock) {
+        let spell = u64::try_from(deadlock.tasks.len()).unwrap_or(NO_SPELL);
+        if self.reported_spell.swap(spell, Ordering::AcqRel) != spell {
             report(&self.reporter, &Diagnostic::Deadlock(deadlock));
         }
     }

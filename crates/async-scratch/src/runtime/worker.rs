@@ -198,13 +198,7 @@ impl Shared {
             return true; // something moved while the tasks were read: no claim
         }
         self.diagnostics.decided();
-        let polls = self
-            .stats
-            .polls
-            .iter()
-            .map(|polls| polls.load(Ordering::Relaxed));
-        self.diagnostics
-            .report_deadlock(describe_deadlock(&tasks), polls.sum());
+        self.diagnostics.report_deadlock(describe_deadlock(&tasks));
         false
     }
 

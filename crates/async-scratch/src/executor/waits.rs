@@ -61,7 +61,7 @@ impl TaskHeader {
     /// Whether something this executor cannot rule out may still make the task go on:
     /// it is woken already, a waker of it is held outside, or it waits on something
     /// beyond this executor. Reads the state word once (see `outside_wakers_in`).
-    pub(crate) fn may_go_on(&self) -> bool {
+    pub(super) fn may_go_on(&self) -> bool {
         let word = self.state.load();
         word.is_scheduled() || self.outside_wakers_in(word) > 0 || self.waits_beyond_this_executor()
     }

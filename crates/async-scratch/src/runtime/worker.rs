@@ -152,8 +152,9 @@ impl Shared {
         self.timers.is_empty() && self.driver.handle().registered() == 0 && self.blocking.is_quiet()
     }
 
-    /// The deadlock check, by a worker about to park, itself registered asleep: if every other worker sleeps too, decides whether every
-    /// pending task is stuck for good, and reports it if so (once a stuck spell).
+    /// The deadlock check, by a worker about to park, itself registered asleep: if
+    /// every other worker sleeps too, decides whether every pending task (and every
+    /// `block_on`'s root) is stuck for good, and reports it if so (once a stuck spell).
     /// Returns whether the worker parks undecided: tasks are pending that something
     /// outside them may yet wake, or may not.
     ///

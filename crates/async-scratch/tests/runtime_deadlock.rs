@@ -189,8 +189,13 @@ fn two_tasks_awaiting_each_others_handles_are_reported() {
     assert!(text.contains(&at_line(line_a)) && text.contains(&at_line(line_b)));
     assert_eq!(deadlock.cycles.len(), 1, "{text}");
     assert_eq!(deadlock.cycles[0].len(), 2, "{text}");
-    drop(runtime); // cancels both
+    // More work, and so more looks, while the two stay stuck: the same stuck spell,
+    // not reported again.
+    let looks = runtime.stats().deadlock_checks;
+    assert_eq!(runtime.block_on(runtime.spawn(async { 7 })), Ok(7));
+    until_a_look_after(&runtime, looks);
     assert!(deadlocks_so_far(&reported).is_empty(), "reported once");
+    drop(runtime); // cancels both
 }
 
 /// Two tasks take one lock each, then each waits for the other's: a lock cycle on our

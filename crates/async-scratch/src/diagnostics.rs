@@ -10,7 +10,8 @@
 //!   [`Executor::try_block_on`](crate::executor::Executor::try_block_on) returns a
 //!   [`Deadlock`] naming every stuck task and what it waits for (and `block_on` panics
 //!   with it), where other runtimes hang. Go's runtime does the same for goroutines
-//!   ("all goroutines are asleep - deadlock!").
+//!   ("all goroutines are asleep - deadlock!"). A [`Runtime`](crate::runtime::Runtime)
+//!   of step 7 reports it as [`Diagnostic::Deadlock`], once every worker is idle.
 //! - **Lost task.** Each task counts its live wakers (the waker vtable tells it of every
 //!   clone and drop). A pending task whose last waker is dropped can never run again:
 //!   reported at once, even while other tasks keep the executor busy.
@@ -132,6 +133,12 @@ pub enum Diagnostic {
         /// The panic's message.
         message: String,
     },
+    /// A runtime found every worker idle, no timer pending, no socket registered, no
+    /// blocking job running, and every pending task stuck for good: no waker of any of
+    /// them is held anywhere but in waits on each other. (The one-thread executor
+    /// returns the same [`Deadlock`] from `try_block_on` instead.) Reported once for
+    /// each stuck spell.
+    Deadlock(Deadlock),
     /// The executor has been parked for `waited` with no task ready and no timer
     /// pending, and cannot prove a deadlock: the tasks in `tasks` wait on something it
     /// cannot see. Not a deadlock report: it cannot tell whether a wake will come.
@@ -284,6 +291,7 @@ impl fmt::Display for Diagnostic {
                 }
                 write!(f, "; the runtime caught it and carried on")
             }
+            Diagnostic::Deadlock(deadlock) => write!(f, "{deadlock}"),
             Diagnostic::NoWakeInSight { waited, tasks } => {
                 writeln!(
                     f,

@@ -56,10 +56,23 @@ pub(crate) trait Schedule: Send + Sync + 'static {
     }
 
     /// Whether waits through our own primitives (a `JoinHandle`, the async `Mutex`)
-    /// are recorded, for wait cycles and deadlocks: only a scheduler that runs its
-    /// tasks on one thread can follow them (see `waits`). Asked only when
-    /// [`keeps_books`](Schedule::keeps_books).
+    /// are recorded, for wait cycles and deadlocks (see `waits`). The records may be
+    /// made and withdrawn on any thread; what a scheduler may conclude from them, and
+    /// when, is its own affair (see
+    /// [`checks_cycles_after_polls`](Schedule::checks_cycles_after_polls)). Asked only
+    /// when [`keeps_books`](Schedule::keeps_books).
     fn follows_waits(&self) -> bool {
+        false
+    }
+
+    /// Whether a task's poll that ends `Pending` with known waits looks for a wait
+    /// cycle through it at once (`waits::report_certain_cycle`). Only a scheduler that
+    /// polls its tasks on one thread may: the check reads the other tasks of the cycle
+    /// one after another, and takes "idle" read a moment ago for "idle" now, which
+    /// holds only when no other task of the scheduler can be running meanwhile. A
+    /// scheduler with many threads finds cycles when it is wholly idle instead (the
+    /// runtime: `runtime::diagnostics`).
+    fn checks_cycles_after_polls(&self) -> bool {
         false
     }
 

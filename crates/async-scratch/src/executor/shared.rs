@@ -215,6 +215,11 @@ impl Schedule for Shared {
         self.keeps_books
     }
 
+    /// One thread polls every task: between two polls, none runs.
+    fn checks_cycles_after_polls(&self) -> bool {
+        self.keeps_books
+    }
+
     fn suspect(&self, task: &TaskHeader) {
         Shared::suspect(self, task.id);
     }

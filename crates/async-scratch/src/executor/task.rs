@@ -190,7 +190,7 @@ impl TaskHeader {
         self.state.complete();
     }
 
-    pub(super) fn is_scheduled(&self) -> bool {
+    pub(crate) fn is_scheduled(&self) -> bool {
         self.state.load().is_scheduled()
     }
 
@@ -304,13 +304,15 @@ pub(crate) fn polled<T, S: Schedule>(
     if now.is_scheduled() {
         return Polled::Pending { woken: true }; // not lost, and no wait is stuck
     }
-    // Only a scheduler that runs its tasks on one thread keeps books, so this is between
-    // polls: safe to check.
+    // The lost-task check reads the state word, which any thread may (see
+    // `check_lost`). The cycle check reads other tasks too, and only a scheduler that
+    // polls on one thread can trust what it reads of them (see
+    // `Schedule::checks_cycles_after_polls`).
     if now.keeps_books() {
         if now.looks_lost() {
             header.check_lost();
         }
-        if header.has_known_waits() {
+        if owner.checks_cycles_after_polls() && header.has_known_waits() {
             report_certain_cycle(header);
         }
     }
@@ -633,6 +635,100 @@ fn unpark_root(root: TaskRef) {
 unsafe fn dealloc_root(header: NonNull<TaskHeader>) {
     // SAFETY: by the contract above.
     drop(unsafe { Box::from_raw(header.as_ptr()) });
+}
+
+/// What a `block_on` thread of a scheduler with many threads parks on, which a wake
+/// of its root task must end (see [`allocate_root_of`]).
+pub(crate) trait RootWaker: Send + Sync + 'static {
+    /// Ends the `block_on` thread's park, or makes its next one return at once.
+    fn wake_root(&self);
+}
+
+/// `block_on`'s own future on a scheduler whose `block_on` may run on many threads at
+/// once (a runtime's): a header, like the executor's root, and beside it what wakes
+/// the thread that polls it. `repr(C)`, header first, as every task: a `TaskRef` to
+/// it points at the header.
+#[repr(C)]
+struct RootCell<S, W> {
+    header: TaskHeader,
+    waker: W,
+    _scheduler: PhantomData<S>,
+}
+
+impl<S: Schedule, W: RootWaker> RootCell<S, W> {
+    /// What a `TaskRef` to a `RootCell<S, W>` does: a root is never queued nor run
+    /// through its vtable; a wake ends its thread's park.
+    const VTABLE: TaskVtable = TaskVtable {
+        run: |_| Ran::Skipped,
+        abandon: |_| {},
+        dealloc: Self::dealloc,
+        enqueue: Self::wake,
+        owner: owner_as_dyn::<S>,
+        drop_owner: Owner::release::<S>,
+    };
+
+    fn wake(root: TaskRef) {
+        // SAFETY: this vtable is only ever a `RootCell<S, W>`'s (`allocate_root_of`),
+        // `repr(C)` with the header first; `root` keeps it alive for the call.
+        let cell = unsafe { root.as_ptr().cast::<RootCell<S, W>>().as_ref() };
+        cell.waker.wake_root();
+    }
+
+    /// # Safety
+    /// `header` is the `Box` that `allocate_root_of` leaked, and its last reference
+    /// is gone.
+    unsafe fn dealloc(header: NonNull<TaskHeader>) {
+        // SAFETY: by the contract above.
+        drop(unsafe { Box::from_raw(header.cast::<RootCell<S, W>>().as_ptr()) });
+    }
+}
+
+/// A root task for `block_on`'s own future on `owner`, whose wakes call `waker`: it
+/// has a header, a waker and wait records like any task, so that the scheduler's
+/// diagnostics see what the future waits on (the executor's root, for a scheduler
+/// whose `block_on` threads are many). Its `JoinHandle` does not exist: not loose.
+pub(crate) fn allocate_root_of<S: Schedule, W: RootWaker>(
+    owner: &Arc<S>,
+    id: TaskId,
+    name: Option<Box<str>>,
+    spawned_at: &'static Location<'static>,
+    waker: W,
+) -> TaskRef {
+    let vtable = &RootCell::<S, W>::VTABLE;
+    let cell = Box::new(RootCell::<S, W> {
+        header: TaskHeader::new(id, owner, vtable, name, spawned_at),
+        waker,
+        _scheduler: PhantomData,
+    });
+    let cell = NonNull::from(Box::leak(cell));
+    // SAFETY: a live `RootCell<S, W>`, `repr(C)` with the header first, as its
+    // vtable's `dealloc` expects; its state word counts one reference, handed over.
+    let root = unsafe { TaskRef::from_raw(cell.cast()) };
+    root.state.set_handle_loose(false);
+    root
+}
+
+/// Polls `block_on`'s own future once if its root was woken (its `SCHEDULED` bit),
+/// as the executor polls its root: marked as the task being polled, with the root's
+/// waker, and the poll's book-keeping (see `polled`). `None` if it was not woken.
+pub(crate) fn poll_root_if_woken<F: Future, S: Schedule>(
+    root: &TaskRef,
+    owner: &S,
+    future: Pin<&mut F>,
+) -> Option<Poll<F::Output>> {
+    if !root.is_scheduled() {
+        return None;
+    }
+    let _current = CurrentTask::enter(root);
+    let waker = task_waker_ref(root);
+    // A root has no handle: nothing cancels it.
+    let polled = polled(root, owner, &waker, |_cancelled| {
+        future.poll(&mut Context::from_waker(&waker))
+    });
+    Some(match polled {
+        Polled::Ready(output) => Poll::Ready(output),
+        Polled::Pending { .. } => Poll::Pending,
+    })
 }
 
 impl<F> FutureSlot<F> {

@@ -7,6 +7,16 @@
 //! closes, describes what each stuck task waits for, and tells a deadlock it can be
 //! certain of from a wait whose other side it cannot see (a task of another executor,
 //! a lock held by a plain thread): of those it says nothing rather than cry wolf.
+//!
+//! **Step 7** follows them on the runtime too: a record is made on the worker that
+//! polls the waiting task, and withdrawn wherever the wait ends (the awaited task's
+//! end on another worker, a lock released on any thread), under the record map's own
+//! lock. What may be concluded from the records, and when, differs: the executor
+//! looks for a cycle after every poll that ends `Pending` with a known wait, since
+//! between two of its polls no task runs; a runtime's other workers may be polling
+//! the other tasks of the cycle at that very moment, so the runtime reads the graph
+//! only once every worker is idle (see `runtime::diagnostics`), and the per-poll
+//! check is the executor's alone (`Schedule::checks_cycles_after_polls`).
 
 use super::state::Snapshot;
 use super::task::{current_task, TaskHeader};
@@ -61,7 +71,7 @@ impl TaskHeader {
     }
 
     /// The task and what it waits for, in words.
-    pub(super) fn stuck(&self) -> StuckTask {
+    pub(crate) fn stuck(&self) -> StuckTask {
         let waits = self.lock_waits_on();
         let described: Vec<String> = waits.values().map(WaitTarget::describe).collect();
         StuckTask {
@@ -129,10 +139,10 @@ impl TaskHeader {
         })
     }
 
-    /// Whether the task has any known wait (cheap: one lock, no walk).
-    /// Whether the task has any known wait. Exact for the task's own thread after its
-    /// poll (the only place its waits are registered); a wait withdrawn on another
-    /// thread meanwhile may still be counted, which costs only a look at the records.
+    /// Whether the task has any known wait (cheap: one atomic load, no lock). Exact
+    /// for the thread that polled the task, right after its poll (the only place its
+    /// waits are registered); a wait withdrawn on another thread meanwhile may still
+    /// be counted, which costs only a look at the records.
     pub(super) fn has_known_waits(&self) -> bool {
         self.wait_records.load(Ordering::Acquire) > 0
     }
@@ -538,7 +548,7 @@ fn reachable_from(start: &TaskHeader) -> Vec<TaskRef> {
 /// A task that nothing outside the executor's known waits can wake: not queued, not
 /// running, not done, no waker held but by a known wait, and no wait on something
 /// the executor cannot see.
-fn stuck_for_good(task: &TaskHeader) -> bool {
+pub(crate) fn stuck_for_good(task: &TaskHeader) -> bool {
     let state = task.state.load();
     let idle = !state.is_scheduled() && !state.is_running() && !state.is_complete();
     // The count from the same reading as the flags (see `outside_wakers_in`).
@@ -575,7 +585,7 @@ pub(super) fn wait_cycle_through(start: &TaskHeader) -> Option<Vec<StuckTask>> {
 }
 
 /// Every wait cycle through `headers`, each once (whichever task it is found from).
-pub(super) fn distinct_cycles(headers: &[&TaskHeader]) -> Vec<Vec<StuckTask>> {
+pub(crate) fn distinct_cycles(headers: &[&TaskHeader]) -> Vec<Vec<StuckTask>> {
     let mut seen: Vec<Vec<TaskId>> = Vec::new();
     let mut cycles = Vec::new();
     for header in headers {

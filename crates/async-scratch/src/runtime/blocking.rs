@@ -92,6 +92,14 @@ impl BlockingPool {
         lock(&self.state).threads
     }
 
+    /// Whether no job is queued or running: every thread the pool has waits idle. A
+    /// thread between two jobs counts as busy, which only makes the deadlock check
+    /// (the one caller) say nothing.
+    pub(crate) fn is_quiet(&self) -> bool {
+        let state = lock(&self.state);
+        state.jobs.is_empty() && state.idle == state.threads
+    }
+
     /// The first half of the shutdown: refuses new jobs (they end cancelled at once),
     /// lets idle threads exit, and hands back the jobs not started, for the caller to
     /// cancel. Jobs already running go on.

@@ -19,6 +19,10 @@
 //! sees the sleeper (and wakes it) or the sleeper sees the task. The loom model at the
 //! end of this file checks every interleaving.
 //!
+//! The deadlock check (see `diagnostics`) asks one more thing of these books: whether
+//! every worker sleeps, and whether any left its sleep while the check read the tasks
+//! (`all_asleep`, from a count of departures kept under the sleepers' lock).
+//!
 //! A sleeping worker sleeps in one of two places: on its own [`Parker`], or in the
 //! runtime's reactor if it holds the driver (see `driver`). Its parker knows which,
 //! and wakes it there: the second loom model checks that a worker in the driver
@@ -154,16 +158,35 @@ impl Unpark for Parker {
 
 /// The runtime's counts of searching and sleeping workers, and who sleeps.
 pub(crate) struct Idle {
-    sleepers: Mutex<Vec<usize>>,
+    sleepers: Mutex<Sleepers>,
     searching: AtomicUsize,
     sleeping: AtomicUsize,
     workers: usize,
 }
 
+/// Who sleeps, and how many times a sleeper has left the list.
+struct Sleepers {
+    workers: Vec<usize>,
+    /// Counts every worker taken off the list (woken by `notify_one`, or back by
+    /// itself): a worker runs tasks again only after that. Read by the deadlock check,
+    /// to know that no worker woke while it looked (see `all_asleep`).
+    departures: u64,
+}
+
+impl Sleepers {
+    fn depart(&mut self, at: usize) -> usize {
+        self.departures = self.departures.wrapping_add(1);
+        self.workers.swap_remove(at)
+    }
+}
+
 impl Idle {
     pub(crate) fn new(workers: usize) -> Idle {
         Idle {
-            sleepers: Mutex::new(Vec::with_capacity(workers)),
+            sleepers: Mutex::new(Sleepers {
+                workers: Vec::with_capacity(workers),
+                departures: 0,
+            }),
             searching: AtomicUsize::new(0),
             sleeping: AtomicUsize::new(0),
             workers,
@@ -206,9 +229,10 @@ impl Idle {
         if self.searching.load(Ordering::SeqCst) != 0 {
             return false;
         }
-        let Some(worker) = sleepers.pop() else {
+        let Some(last) = sleepers.workers.len().checked_sub(1) else {
             return false;
         };
+        let worker = sleepers.depart(last);
         // Counted as searching before it even wakes: the next spawns wake no one else.
         self.searching.fetch_add(1, Ordering::SeqCst);
         self.sleeping.fetch_sub(1, Ordering::SeqCst);
@@ -222,7 +246,7 @@ impl Idle {
     /// really parks.
     pub(crate) fn register_sleeper(&self, worker: usize, was_searching: bool) {
         let mut sleepers = lock(&self.sleepers);
-        sleepers.push(worker);
+        sleepers.workers.push(worker);
         self.sleeping.fetch_add(1, Ordering::SeqCst);
         if was_searching {
             self.searching.fetch_sub(1, Ordering::SeqCst);
@@ -235,14 +259,33 @@ impl Idle {
     /// ended). Returns whether it is searching: a `notify_one` chose it, and counted it.
     pub(crate) fn unregister_sleeper(&self, worker: usize) -> bool {
         let mut sleepers = lock(&self.sleepers);
-        match sleepers.iter().position(|&sleeper| sleeper == worker) {
+        match sleepers
+            .workers
+            .iter()
+            .position(|&sleeper| sleeper == worker)
+        {
             Some(at) => {
-                sleepers.swap_remove(at);
+                sleepers.depart(at);
                 self.sleeping.fetch_sub(1, Ordering::SeqCst);
                 false
             }
             None => true,
         }
+    }
+
+    /// Whether every worker is registered asleep (the caller among them): if so, a
+    /// mark of this moment, which stays the same until a worker leaves its sleep. Two
+    /// equal marks say that no worker ran a task between them: a worker polls only
+    /// once off the list, and its last poll before it registered happened before the
+    /// registration, under this lock that both readings take.
+    ///
+    /// Cheap when some worker is awake: one load, no lock.
+    pub(crate) fn all_asleep(&self) -> Option<u64> {
+        if self.sleeping.load(Ordering::SeqCst) != self.workers {
+            return None;
+        }
+        let sleepers = lock(&self.sleepers);
+        (sleepers.workers.len() == self.workers).then_some(sleepers.departures)
     }
 }
 

@@ -40,8 +40,12 @@
 //! ([`Builder::stall_watchdog`], [`Builder::diagnostics`], [`Builder::on_diagnostic`];
 //! see `diagnostics`).
 //!
-//! Not here yet: the deadlock report. It needs the books of who waits on whom, which
-//! the executor keeps on its one thread; across workers they are not kept yet.
+//! And the deadlock report ([`Diagnostic::Deadlock`]): the books of who waits on whom
+//! are kept for runtime tasks too, and read when every worker is idle, with no timer,
+//! no socket and no blocking job that could wake a task; a wait cycle is reported from
+//! there, never after a single poll as on the executor (see `diagnostics` for why).
+//! `block_on`'s own future is a task in those books, as on the executor, but a
+//! deadlock does not make `block_on` panic: the report is the answer.
 //!
 //! ```
 //! use async_scratch::runtime::{self, Runtime};
@@ -78,7 +82,7 @@ use std::panic::Location;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -86,6 +90,8 @@ pub use crate::executor::JoinError;
 pub use crate::executor::JoinHandle;
 
 use crate::diagnostics::{print_to_stderr, Diagnostic, Reporter};
+use crate::executor::schedule::Schedule;
+use crate::executor::task::poll_root_if_woken;
 use crate::reactor;
 use blocking::{BlockingJob, BlockingPool};
 use diagnostics::Diagnostics;
@@ -224,13 +230,62 @@ impl Builder {
     /// lost.abort();
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    ///
+    /// It also turns on the deadlock report: when every worker is idle, no timer is
+    /// pending, no socket is registered and no blocking job runs, and every pending
+    /// task waits only on other tasks of this runtime through our own primitives (a
+    /// [`JoinHandle`], the async [`Mutex`](crate::mutex::Mutex)), nothing can ever wake
+    /// them: [`Diagnostic::Deadlock`] names each and the wait cycles among them, once
+    /// per stuck spell. A waker held anywhere else (another thread, a timer, a socket),
+    /// a `JoinHandle` that someone could abort, a lock held by a plain thread or a wait
+    /// on another runtime's task is a wake the runtime cannot rule out: then it says
+    /// nothing. It costs a task nothing unless it waits through our primitives (then a
+    /// record of the wait, as on the executor).
+    ///
+    /// ```
+    /// use std::sync::{mpsc, Arc};
+    /// use async_scratch::diagnostics::Diagnostic;
+    /// use async_scratch::mutex::Mutex;
+    /// use async_scratch::runtime::Runtime;
+    ///
+    /// let (reports, reported) = mpsc::channel();
+    /// let reports = std::sync::Mutex::new(reports);
+    /// let runtime = Runtime::builder()
+    ///     .worker_threads(2)
+    ///     .on_diagnostic(move |d: &Diagnostic| {
+    ///         let _ = reports.lock().unwrap().send(d.clone());
+    ///     })
+    ///     .build()?;
+    /// // Each task takes one lock, then waits for the other's: a lock cycle.
+    /// let (first, second) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
+    /// let gate = Arc::new(Mutex::new(()));
+    /// let closed = gate.try_lock().unwrap(); // until both hold their first lock
+    /// let (holding, holds) = mpsc::channel();
+    /// for (mine, theirs) in [(&first, &second), (&second, &first)] {
+    ///     let (mine, theirs, gate, holding) =
+    ///         (mine.clone(), theirs.clone(), gate.clone(), holding.clone());
+    ///     // Detached: a handle kept here could abort the task, a possible wake.
+    ///     drop(runtime.spawn(async move {
+    ///         let _mine = mine.lock().await;
+    ///         holding.send(()).unwrap();
+    ///         drop(gate.lock().await);
+    ///         let _theirs = theirs.lock().await;
+    ///     }));
+    /// }
+    /// holds.recv().unwrap();
+    /// holds.recv().unwrap();
+    /// drop(closed);
+    /// let report = reported.iter().find(|d| matches!(d, Diagnostic::Deadlock(_))).unwrap();
+    /// assert!(report.to_string().contains("they wait on each other in a cycle"), "{report}");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn diagnostics(mut self, on: bool) -> Builder {
         self.lost_tasks = on;
         self
     }
 
     /// Where diagnostics go (default: [`print_to_stderr`]): the stall watchdog's
-    /// reports, lost tasks, and the panics the runtime caught in user code that nobody waits to be
+    /// reports, lost tasks, deadlocks, and the panics the runtime caught in user code that nobody waits to be
     /// handed (a `JoinHandle` waiter's waker, a timer's waker and its `Drop`, the `Drop`
     /// of a detached task's output). Called from whichever thread found the report: a worker, the
     /// watchdog, a blocking thread, a thread dropping the runtime.
@@ -319,6 +374,11 @@ pub struct RuntimeStats {
     pub steals: u64,
     /// How many times a worker parked for lack of work.
     pub parks: u64,
+    /// How many times a worker about to park found every other worker asleep, and
+    /// looked for a deadlock while they all slept on (with [`Builder::diagnostics`]
+    /// on; see its doc). A test can wait on it: a look counted after a task's poll
+    /// has begun saw what that poll left.
+    pub deadlock_checks: u64,
     /// How many polls each worker made, by worker index.
     pub polls_per_worker: Vec<u64>,
     /// How many threads the blocking pool has now.
@@ -350,9 +410,16 @@ impl Runtime {
     /// tasks it spawns. Inside it, [`spawn`], [`spawn_blocking`] and `time::sleep`
     /// use this runtime.
     ///
+    /// The future is polled as a task of the runtime's own (its *root*, as the
+    /// executor's `block_on` has), so that the deadlock check knows what it waits on:
+    /// if it waits, with tasks of this runtime, in a deadlock nothing can end, the
+    /// deadlock is reported ([`Builder::diagnostics`]), naming "block_on's future"
+    /// where this was called; `block_on` itself waits on, as it cannot be woken.
+    ///
     /// # Panics
     /// When called from a task running on a worker: a worker must not block. Await
     /// the future instead.
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         assert!(
             context::worker().is_none(),
@@ -361,24 +428,31 @@ impl Runtime {
         );
         let _context = context::enter(self.shared.clone(), None);
         let _timers = crate::time::use_timers(crate::time::Clock::Real, self.shared.timers.clone());
-        let thread_waker = Arc::new(ThreadWaker(Parker::new()));
-        let waker = Waker::from(thread_waker.clone());
-        let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
+        let parker = Arc::new(Parker::new());
+        let root = task::new_root(&self.shared, Location::caller(), Arc::clone(&parker));
+        let root = RootGuard::enter(&self.shared, root);
         loop {
-            let polled = crate::coop::with_budget(&waker, || future.as_mut().poll(&mut cx));
-            if let Poll::Ready(output) = polled {
-                return output;
+            let polled = poll_root_if_woken(&root.0, &*self.shared, future.as_mut());
+            match polled {
+                Some(Poll::Ready(output)) => return output,
+                // A poll that ended pending may have made a deadlock certain that a
+                // worker, parked undecided while the root was in its poll, could not
+                // claim: as on the executor, every pending poll is looked at.
+                Some(Poll::Pending) => self.shared.look_again_if_undecided(),
+                None => {}
             }
             // The workers may all be parked: the timers this thread set are its own
             // to fire.
             self.shared.fire_timers();
-            let timeout = self
-                .shared
-                .timers
-                .next_deadline()
-                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
-            thread_waker.0.park(timeout);
+            if !root.0.is_scheduled() {
+                let timeout = self
+                    .shared
+                    .timers
+                    .next_deadline()
+                    .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+                parker.park(timeout);
+            }
             self.shared.fire_timers();
         }
     }
@@ -465,6 +539,7 @@ impl Runtime {
             workers: self.shared.locals.len(),
             steals: stats.steals.load(Ordering::Relaxed),
             parks: stats.parks.load(Ordering::Relaxed),
+            deadlock_checks: stats.deadlock_checks.load(Ordering::Relaxed),
             polls_per_worker: stats
                 .polls
                 .iter()
@@ -592,16 +667,22 @@ fn shut_down(
     drop(shared.injector.close());
 }
 
-/// A `block_on` thread's waker: unparks that thread.
-struct ThreadWaker(Parker);
+/// A `block_on`'s root while it runs: known to the deadlock check, and, at its end
+/// (its future's output taken, or its panic unwinding), finished before its future
+/// is dropped, so that the wakers the future drops report no lost task.
+struct RootGuard<'a>(task::Runnable, &'a Shared);
 
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
+impl<'a> RootGuard<'a> {
+    fn enter(shared: &'a Shared, root: task::Runnable) -> RootGuard<'a> {
+        shared.add_root(root.clone());
+        RootGuard(root, shared)
     }
+}
 
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
+impl Drop for RootGuard<'_> {
+    fn drop(&mut self) {
+        self.0.mark_finished();
+        self.1.remove_root(&self.0);
     }
 }
 

@@ -79,6 +79,15 @@ impl Owned {
         drop(removed); // outside the lock: it may be the task's last reference
     }
 
+    /// A reference to every task in the list now, for the deadlock check.
+    pub(crate) fn snapshot(&self) -> Vec<Runnable> {
+        let mut all = Vec::new();
+        for shard in &self.shards {
+            all.extend(lock(shard).tasks.values().cloned());
+        }
+        all
+    }
+
     /// Closes the list (no task is added after) and takes every task in it.
     pub(crate) fn close(&self) -> Vec<Runnable> {
         let mut all = Vec::new();

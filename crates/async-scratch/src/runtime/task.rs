@@ -21,8 +21,10 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::idle::Parker;
 use crate::diagnostics::TaskId;
 use crate::executor::schedule::Schedule;
+use crate::executor::task::{allocate_root_of, RootWaker};
 use crate::executor::JoinHandle;
 
 pub(crate) use crate::executor::task_ref::{Ran, TaskRef as Runnable};
@@ -57,4 +59,23 @@ where
     // which one worker (or blocking thread) holds at a time, and abandons its tasks
     // only after its workers have stopped (`shut_down`).
     unsafe { crate::executor::task::new_task(owner, next_id(), None, spawned_at, future) }
+}
+
+/// `Runtime::block_on`'s own future as a task of `owner`, woken by unparking
+/// `parker` (the `block_on` thread's): so that the deadlock check sees what it waits
+/// for (a `JoinHandle` it awaits is a known wait, not a loose handle; a lock it holds
+/// is held by it, not by a plain thread).
+pub(crate) fn new_root<S: Schedule>(
+    owner: &Arc<S>,
+    spawned_at: &'static Location<'static>,
+    parker: Arc<Parker>,
+) -> Runnable {
+    let name = Some("block_on's future".into());
+    allocate_root_of(owner, next_id(), name, spawned_at, parker)
+}
+
+impl RootWaker for Arc<Parker> {
+    fn wake_root(&self) {
+        self.unpark();
+    }
 }

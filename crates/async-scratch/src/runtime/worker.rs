@@ -15,6 +15,10 @@
 //! Sockets: the runtime has one reactor (see `driver`). The worker about to park
 //! parks in it if no other worker does, and parks on its own parker otherwise; a busy
 //! worker polls it every 61st turn, with the timers.
+//!
+//! Deadlocks: the worker about to park, once registered asleep, looks for one if every
+//! other worker sleeps too (`look_for_deadlock`; the argument is in `diagnostics`).
+//! While another worker is awake, the look costs one load.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,7 +27,7 @@ use std::time::Instant;
 
 use super::blocking::BlockingPool;
 use super::context;
-use super::diagnostics::Diagnostics;
+use super::diagnostics::{all_stuck, describe_deadlock, Diagnostics};
 use super::driver::Driver;
 use super::idle::{Idle, Parker};
 use super::injector::Injector;
@@ -67,6 +71,9 @@ pub(crate) struct Shared {
     pub(crate) injector: Injector,
     pub(crate) idle: Idle,
     pub(crate) owned: Owned,
+    /// The roots of the `block_on` calls running now (their own futures, as tasks),
+    /// for the deadlock check: a lock or a waker they hold is part of the picture.
+    roots: Mutex<Vec<Runnable>>,
     pub(crate) timers: Arc<TimerQueue>,
     /// The reactor, driven by one parking worker at a time.
     pub(crate) driver: Driver,
@@ -80,6 +87,7 @@ pub(crate) struct Shared {
 pub(crate) struct Stats {
     pub(crate) steals: AtomicU64,
     pub(crate) parks: AtomicU64,
+    pub(crate) deadlock_checks: AtomicU64,
     pub(crate) polls: Box<[Padded<AtomicU64>]>,
 }
 
@@ -91,14 +99,19 @@ impl Shared {
         diagnostics: Diagnostics,
     ) -> Shared {
         Shared {
-            locals: (0..workers).map(|_| Padded::new(LocalQueue::new())).collect(),
-            lifo: (0..workers).map(|_| Padded::new(Mutex::new(None))).collect(),
+            locals: (0..workers)
+                .map(|_| Padded::new(LocalQueue::new()))
+                .collect(),
+            lifo: (0..workers)
+                .map(|_| Padded::new(Mutex::new(None)))
+                .collect(),
             parkers: (0..workers)
                 .map(|_| Parker::with_driver(driver.unparker()))
                 .collect(),
             injector: Injector::new(),
             idle: Idle::new(workers),
             owned: Owned::new(),
+            roots: Mutex::new(Vec::new()),
             timers: Arc::default(),
             driver,
             blocking,
@@ -106,7 +119,10 @@ impl Shared {
             stats: Stats {
                 steals: AtomicU64::new(0),
                 parks: AtomicU64::new(0),
-                polls: (0..workers).map(|_| Padded::new(AtomicU64::new(0))).collect(),
+                deadlock_checks: AtomicU64::new(0),
+                polls: (0..workers)
+                    .map(|_| Padded::new(AtomicU64::new(0)))
+                    .collect(),
             },
             diagnostics,
         }
@@ -118,6 +134,82 @@ impl Shared {
         lock(&self.lifo[worker]).is_some()
             || !self.injector.is_empty()
             || self.locals.iter().any(|local| !local.is_empty())
+    }
+
+    /// Adds the root of a `block_on` starting; `remove_root` takes it out at its end.
+    pub(crate) fn add_root(&self, root: Runnable) {
+        lock(&self.roots).push(root);
+    }
+
+    pub(crate) fn remove_root(&self, root: &Runnable) {
+        let mut roots = lock(&self.roots);
+        let at = roots.iter().position(|other| other.id() == root.id());
+        let removed = at.map(|at| roots.swap_remove(at));
+        drop(roots);
+        drop(removed); // with no lock held: it may be the root's last reference
+    }
+
+    /// Whether any task is queued anywhere: a LIFO slot, a worker's queue, the
+    /// injector.
+    fn any_queued(&self) -> bool {
+        (0..self.locals.len()).any(|worker| self.has_work(worker))
+    }
+
+    /// Whether nothing but a task of this runtime can wake one: no timer pending, no
+    /// socket registered with the reactor, no blocking job queued or running.
+    fn nothing_else_can_wake(&self) -> bool {
+        self.timers.is_empty() && self.driver.handle().registered() == 0 && self.blocking.is_quiet()
+    }
+
+    /// The deadlock check, by a worker about to park, itself registered asleep: if
+    /// every other worker sleeps too, decides whether every pending task (and every
+    /// `block_on`'s root) is stuck for good, and reports it if so (once a stuck spell).
+    /// Returns whether the worker parks undecided: tasks are pending that something
+    /// outside them may yet wake, or may not.
+    ///
+    /// Why the reads, one task after another, add up to a certain answer: no worker
+    /// runs a task while they are made (`Idle::all_asleep` marks the same moment
+    /// before and after them), so every change to a task comes from outside the
+    /// workers, and each outside way to wake a task (a waker held elsewhere, a loose
+    /// `JoinHandle`, a lock held by a plain thread) is a possible wake that makes the
+    /// task's own reading say it may go on. The queues are looked at after the tasks,
+    /// as on the executor: a wake sets `SCHEDULED` before it queues its task.
+    fn look_for_deadlock(&self) -> bool {
+        if !self.diagnostics.follows_waits() {
+            return false;
+        }
+        let Some(mark) = self.idle.all_asleep() else {
+            return false; // a worker is awake: the last to park looks
+        };
+        let undecided = self.decide_deadlock(mark);
+        // Counted only if every worker slept through the whole look: then it saw
+        // whatever the tasks had done before (the count is for tests to wait on).
+        if self.idle.all_asleep() == Some(mark) {
+            self.stats.deadlock_checks.fetch_add(1, Ordering::Relaxed);
+        }
+        undecided
+    }
+
+    /// `look_for_deadlock` once every worker was seen asleep, at `mark`.
+    fn decide_deadlock(&self, mark: u64) -> bool {
+        if !self.nothing_else_can_wake() {
+            return false; // a timer, a socket or a job may wake a task
+        }
+        self.diagnostics.about_to_read();
+        let mut tasks = lock(&self.roots).clone();
+        let roots = tasks.len();
+        tasks.extend(self.owned.snapshot());
+        if !all_stuck(&tasks) {
+            return true;
+        }
+        let still = self.idle.all_asleep() == Some(mark);
+        let root_woken = tasks[..roots].iter().any(|root| root.is_scheduled());
+        if !still || self.any_queued() || root_woken || !self.nothing_else_can_wake() {
+            return true; // something moved while the tasks were read: no claim
+        }
+        self.diagnostics.decided();
+        self.diagnostics.report_deadlock(describe_deadlock(&tasks));
+        false
     }
 
     /// Fires the due timers (their tasks are queued by their wakers).
@@ -198,6 +290,19 @@ impl Schedule for Shared {
 
     fn keeps_books(&self) -> bool {
         self.diagnostics.lost_tasks
+    }
+
+    /// Waits are recorded from any worker; only the all-idle check reads them (see
+    /// `look_for_deadlock`), never a poll's end.
+    fn follows_waits(&self) -> bool {
+        self.diagnostics.follows_waits()
+    }
+
+    /// A waker or a handle went: if a worker parked undecided, one looks again.
+    fn look_again_if_undecided(&self) {
+        if self.diagnostics.should_look_again() {
+            self.idle.notify_one(&self.parkers);
+        }
     }
 
     /// The word read with the last waker's release said the task was pending, not
@@ -338,6 +443,7 @@ impl Worker {
             self.searching = shared.idle.unregister_sleeper(self.index);
             return;
         }
+        let undecided = shared.look_for_deadlock();
         let deadline = shared.timers.next_deadline();
         shared.stats.parks.fetch_add(1, Ordering::Relaxed);
         let parker = &shared.parkers[self.index];
@@ -347,6 +453,9 @@ impl Worker {
                 .park(deadline.map(|deadline| deadline.saturating_duration_since(Instant::now())));
         }
         self.searching = shared.idle.unregister_sleeper(self.index);
+        if undecided {
+            shared.diagnostics.decided();
+        }
         shared.fire_timers();
     }
 

@@ -215,6 +215,10 @@ impl Schedule for Shared {
         self.keeps_books
     }
 
+    fn observed(&self) -> bool {
+        self.observer.is_some()
+    }
+
     fn suspect(&self, task: &TaskHeader) {
         Shared::suspect(self, task.id);
     }

@@ -82,7 +82,7 @@ impl TaskHeader {
         TaskHeader {
             id,
             // A new task is queued at once.
-            state: State::new_task(owner.keeps_books()),
+            state: State::new_task(owner.keeps_books(), owner.observed()),
             internal_waits: AtomicU32::new(0),
             wait_records: AtomicU32::new(0),
             waits_on: WaitRecords::new(),

@@ -119,7 +119,10 @@ const _: () =
 
 /// The state word of one task. Every method is one atomic operation (or, for the rare
 /// `complete`, one loop of them), `AcqRel`: whoever sees a transition also sees what
-/// its thread did before it (the outcome written before `COMPLETE`, say).
+/// its thread did before it (the outcome written before `COMPLETE`, say). The four
+/// that every poll makes (`load`, `start_poll`, `wake`, `end_poll`) are `#[inline]`:
+/// a poll runs in the task's vtable, made in the crate that spawned the task, which
+/// could not inline them otherwise, and would pay a call for each atomic step.
 pub(crate) struct State(AtomicU64);
 
 /// One reading of the word: what a transition found, or what `load` saw.
@@ -252,6 +255,7 @@ impl State {
     /// parks, a thread releases a waker and then looks whether the executor parked,
     /// and one of the two must see the other (see `Shared::parked_undecided`). On
     /// x86 and ARM this costs what `Acquire` costs.
+    #[inline]
     pub(crate) fn load(&self) -> Snapshot {
         Snapshot(self.0.load(Ordering::SeqCst))
     }
@@ -260,6 +264,7 @@ impl State {
     /// ([`Snapshot::is_news`]) and whether the caller must queue the task
     /// ([`Snapshot::needs_queueing`]). Many wakes before a poll queue it once, and a
     /// wake during a poll queues nothing: the poll's end does (see `end_poll`).
+    #[inline]
     pub(crate) fn wake(&self) -> Snapshot {
         Snapshot(self.0.fetch_or(SCHEDULED, Ordering::AcqRel))
     }
@@ -292,6 +297,7 @@ impl State {
     /// # Panics
     /// If the task was not queued, is being polled, or is complete: the executor would
     /// have polled a task twice at once, or one that ended.
+    #[inline]
     pub(crate) fn start_poll(&self) -> Snapshot {
         let before = Snapshot(self.0.fetch_xor(SCHEDULED | RUNNING, Ordering::AcqRel));
         assert!(
@@ -307,6 +313,7 @@ impl State {
     ///
     /// # Panics
     /// If the task was not being polled.
+    #[inline]
     pub(crate) fn end_poll(&self) -> Snapshot {
         let before = Snapshot(self.0.fetch_and(!RUNNING, Ordering::AcqRel));
         assert!(before.is_running(), "end_poll on a task that is {before:?}");

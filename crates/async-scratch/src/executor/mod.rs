@@ -156,7 +156,7 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
 pub(crate) use task::current_task;
-use task::{allocate_root, new_task, polled, Polled, Runnable, TaskHeader, ROOT};
+use task::{allocate_root, new_task, polled, CurrentTask, Polled, Runnable, TaskHeader, ROOT};
 use task_ref::{Ran, TaskRef};
 use task_waker::task_waker_ref;
 use wait_watch::WaitWatch;
@@ -759,6 +759,7 @@ impl Core {
     /// Polls `block_on`'s own future once.
     fn poll_root<F: Future>(&self, root: &TaskRef, future: Pin<&mut F>) -> Poll<F::Output> {
         self.note_progress();
+        let _current = CurrentTask::enter(root);
         let waker = task_waker_ref(root);
         // `block_on`'s own future has no handle, so nothing can cancel it.
         let polled = polled(root, &*self.shared, &waker, |_cancelled| {

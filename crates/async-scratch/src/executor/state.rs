@@ -42,7 +42,7 @@
 //! | [`wake_by_waker`](State::wake_by_waker) | as `wake`, with a waker | as `wake`, one waker fewer | as `wake`, with the waker's reference |
 //! | [`cancel`](State::cancel) | any | `CANCELLED`, and as `wake` | queues the task, as `wake` says |
 //! | [`start_poll`](State::start_poll) | `SCHEDULED`, not `RUNNING`, not `COMPLETE` | `RUNNING` | polls, unless the word it got back says `CANCELLED` |
-//! | [`end_poll`](State::end_poll) | `RUNNING` | not `RUNNING`; `SCHEDULED` too if the task woke itself on the poller's thread (see below) | queues the task again if `SCHEDULED` (woken during the poll); else checks it is not lost (no waker) |
+//! | [`end_poll`](State::end_poll) | `RUNNING` | not `RUNNING` | queues the task again if `SCHEDULED` (woken during the poll); else checks it is not lost (no waker) |
 //! | [`complete`](State::complete) | any but `COMPLETE` | `COMPLETE`, not `RUNNING` | delivers the outcome |
 //! | [`deliver`](State::deliver) | not `DELIVERED` | `DELIVERED` | drops the outcome if the word it got back has no `JOIN_INTEREST`; wakes the awaiter if it has `JOIN_WAKER` |
 //! | [`set_join_waker`](State::set_join_waker) | not `JOIN_WAKER`, not `DELIVERED` | `JOIN_WAKER` | waits for the wake; if refused (`DELIVERED`), takes the outcome |
@@ -83,15 +83,7 @@
 //! that wakes itself (`yield_now`, a spent budget) does it at every poll. So the wake
 //! only sets `SCHEDULED`, and the poll's end, seeing it, queues the task with the
 //! reference it already holds. (tokio's task state does the same: a task notified
-//! while running is rescheduled by the worker that ran it.) A task that wakes itself
-//! during its poll, on the thread polling it (`yield_now`, a spent budget), does not
-//! even set `SCHEDULED`: the wake is noted in that thread's record of the poll
-//! (`task::note_wake_of_current`), and `end_poll` sets `SCHEDULED` in the same step
-//! that clears `RUNNING`: one atomic step a yield saved, out of three. Nobody misses
-//! the bit meanwhile: until `end_poll` the task is in the poller's hands, a wake from
-//! anywhere else still goes through the word, and `end_poll` reads both. (Only for a
-//! task nobody observes: the observer is told of a wake when it happens, and the
-//! word's news is what tells it.) The loom model at the end of this file checks every interleaving
+//! while running is rescheduled by the worker that ran it.) The loom model at the end of this file checks every interleaving
 //! of a poll, a wake, an abort and a waker drop (`RUSTFLAGS="--cfg loom" cargo test -p
 //! async-scratch --lib --release loom`).
 
@@ -315,25 +307,17 @@ impl State {
         before
     }
 
-    /// The poll returned `Pending`: clears `RUNNING`, and sets `SCHEDULED` if
-    /// `woken_here` (the task woke itself during the poll, on the poller's thread, which
-    /// noted it there rather than in the word: see `task::note_wake_of_current`).
-    /// Returns the word as it is now: with `SCHEDULED`, the task was woken during the
-    /// poll, here or from anywhere, and the caller queues it again, with the reference
-    /// it polled it through (that wake queued nothing).
+    /// The poll returned `Pending`: clears `RUNNING`. Returns the word as it is now:
+    /// with `SCHEDULED`, the task was woken during the poll, and the caller queues it
+    /// again, with the reference it polled it through (that wake queued nothing).
     ///
     /// # Panics
     /// If the task was not being polled.
     #[inline]
-    pub(crate) fn end_poll(&self, woken_here: bool) -> Snapshot {
-        let woken = if woken_here { SCHEDULED } else { 0 };
-        let update = |word: u64| Some((word | woken) & !RUNNING);
-        let before = self
-            .0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, update);
-        let before = Snapshot(before.unwrap_or_else(|word| word));
+    pub(crate) fn end_poll(&self) -> Snapshot {
+        let before = Snapshot(self.0.fetch_and(!RUNNING, Ordering::AcqRel));
         assert!(before.is_running(), "end_poll on a task that is {before:?}");
-        Snapshot((before.0 | woken) & !RUNNING)
+        Snapshot(before.0 & !RUNNING)
     }
 
     /// The task is over (its poll returned `Ready`, it was cancelled, or its executor
@@ -512,36 +496,15 @@ mod tests {
         );
         assert!(!state.wake().is_news());
         assert!(
-            state.end_poll(false).is_scheduled(),
+            state.end_poll().is_scheduled(),
             "so the poll's end queues it again"
         );
         state.start_poll();
-        state.end_poll(false);
+        state.end_poll();
         assert!(
             state.wake().needs_queueing(),
             "between polls, a wake queues"
         );
-    }
-
-    /// A task that woke itself during its poll, on the poller's thread (noted there,
-    /// not in the word), is `SCHEDULED` by the poll's end, in the step that clears
-    /// `RUNNING`; a wake after that, from anywhere, queues nothing more; and a wake
-    /// through the word in the same poll changes none of it.
-    #[test]
-    fn a_wake_noted_by_the_poller_is_written_by_the_polls_end() {
-        let state = State::new_scheduled();
-        state.start_poll();
-        let now = state.end_poll(true);
-        assert!(now.is_scheduled() && !now.is_running(), "{now:?}");
-        assert_eq!(now, state.load(), "what it returns is the word");
-        assert!(!state.wake().is_news(), "queued already");
-        state.start_poll();
-        assert!(
-            state.wake().is_news(),
-            "a wake from elsewhere, in the same poll"
-        );
-        assert!(state.end_poll(true).is_scheduled());
-        assert!(!state.wake().needs_queueing());
     }
 
     #[test]
@@ -552,7 +515,7 @@ mod tests {
             !state.cancel().needs_queueing(),
             "during the poll, the abort leaves the queueing to the poll's end"
         );
-        assert!(state.end_poll(false).is_scheduled());
+        assert!(state.end_poll().is_scheduled());
         assert!(state.start_poll().is_cancelled());
     }
 
@@ -572,7 +535,7 @@ mod tests {
         let state = State::new_scheduled();
         state.waker_created();
         state.start_poll();
-        assert!(!state.end_poll(false).looks_lost(), "a waker is left");
+        assert!(!state.end_poll().looks_lost(), "a waker is left");
         assert!(state.waker_released().looks_lost());
         assert!(state.mark_lost_reported());
         assert!(!state.mark_lost_reported(), "reported once");
@@ -600,7 +563,7 @@ mod tests {
     fn polling_a_task_that_is_not_queued_is_refused() {
         let state = State::new_scheduled();
         state.start_poll();
-        state.end_poll(false);
+        state.end_poll();
         state.start_poll();
     }
 
@@ -674,7 +637,7 @@ mod loom_model {
                     return true;
                 }
                 // Woken during the poll: queued again by the poll's end.
-                self.queue_if(self.state.end_poll(false).is_scheduled());
+                self.queue_if(self.state.end_poll().is_scheduled());
             }
             self.state.load().is_complete()
         }
@@ -715,29 +678,6 @@ mod loom_model {
             let end = task.state.load();
             assert_eq!(end.wakers(), 0);
             assert!(!end.looks_lost());
-        });
-    }
-
-    /// A poll that wakes itself on the poller's thread (noted there, written into the
-    /// word by `end_poll`) racing an abort: the task is never queued twice, and the
-    /// abort reaches it.
-    #[test]
-    fn a_wake_noted_by_the_poller_racing_an_abort_is_never_lost() {
-        loom::model(|| {
-            let task = Task::new();
-            let aborter = {
-                let task = Arc::clone(&task);
-                thread::spawn(move || task.queue_if(task.state.cancel().needs_queueing()))
-            };
-            assert!(task.take_entry());
-            if task.state.start_poll().is_cancelled() {
-                assert!(task.state.complete());
-            } else {
-                // The poll yields: `yield_now`'s wake, noted by the poller.
-                task.queue_if(task.state.end_poll(true).is_scheduled());
-            }
-            aborter.join().unwrap();
-            assert!(task.run_queued(), "the abort reached the task");
         });
     }
 
@@ -954,7 +894,7 @@ mod loom_model {
                 while task.take_entry() {
                     task.state.start_poll();
                     seen = message.load(Ordering::Relaxed);
-                    task.queue_if(task.state.end_poll(false).is_scheduled());
+                    task.queue_if(task.state.end_poll().is_scheduled());
                 }
             };
             poll_all();

@@ -235,72 +235,44 @@ impl Drop for TaskHeader {
 /// it needs no lookup. It may be pushed from any thread, by a waker.
 pub(crate) type Runnable = TaskRef;
 
-/// What this thread is polling: the task, and whether it woke itself here.
-#[derive(Clone, Copy)]
-struct Polling {
-    /// The task being polled, as a raw pointer: set for the length of each poll, where
-    /// the poller holds a `TaskRef` to it (see `CurrentTask`).
-    task: Option<NonNull<TaskHeader>>,
-    /// Whether the task was woken during its poll, on this thread, through a borrowed
-    /// waker (a `yield_now`, a spent budget): a wake the state word has not seen yet,
-    /// which the poll's end writes into it (see `note_wake_of_current`).
-    woken_here: bool,
-}
-
 thread_local! {
-    /// What this thread is polling. A `const` with no destructor: reading it is one
-    /// move from the thread's own block, and it is never torn down.
-    static CURRENT_TASK: Cell<Polling> = const {
-        Cell::new(Polling {
-            task: None,
-            woken_here: false,
-        })
-    };
+    /// The task being polled on this thread, as a raw pointer: set for the length of
+    /// each poll, where the poller holds an `Arc` to the task (see `CurrentTask`).
+    static CURRENT_TASK: Cell<Option<NonNull<TaskHeader>>> = const { Cell::new(None) };
 }
 
-/// Marks a task as the one being polled on this thread, until dropped (or `leave`s).
-/// It borrows a reference to the task for its whole life, so the task outlives the
-/// mark.
+/// Marks a task as the one being polled on this thread, until dropped. It borrows a
+/// reference to the task for its whole life, so the task outlives the mark.
 pub(crate) struct CurrentTask<'a> {
-    previous: Polling,
+    previous: Option<NonNull<TaskHeader>>,
     _task: std::marker::PhantomData<&'a TaskRef>,
 }
 
 impl<'a> CurrentTask<'a> {
-    /// Inlined, as is the rest of the guard: a poll is entered from a task's vtable,
-    /// made in the crate that spawned the task, where a call into this crate cannot be
+    /// Inlined, as is the guard's drop: a poll is entered from a task's vtable, made
+    /// in the crate that spawned the task, where a call into this crate cannot be
     /// inlined unless it says so, and each poll would pay two calls for two moves.
     #[inline]
     pub(crate) fn enter(task: &'a TaskRef) -> CurrentTask<'a> {
-        let polling = Polling {
-            task: Some(task.as_ptr()),
-            woken_here: false,
-        };
-        let previous = CURRENT_TASK.with(|current| current.replace(polling));
+        let pointer = task.as_ptr();
+        let previous = CURRENT_TASK.with(|current| current.replace(Some(pointer)));
         CurrentTask {
             previous,
             _task: std::marker::PhantomData,
         }
-    }
-
-    /// Ends the mark; returns whether the task woke itself here meanwhile, a wake the
-    /// caller must now write into the task's state word (`State::end_poll`).
-    #[inline]
-    fn leave(self) -> bool {
-        CURRENT_TASK.with(Cell::get).woken_here
     }
 }
 
 impl Drop for CurrentTask<'_> {
     #[inline]
     fn drop(&mut self) {
-        CURRENT_TASK.with(|current| current.set(self.previous));
+        let _ = CURRENT_TASK.try_with(|current| current.set(self.previous));
     }
 }
 
 /// The task being polled on this thread, if any.
 pub(crate) fn current_task() -> Option<TaskRef> {
-    let pointer = CURRENT_TASK.with(Cell::get).task?;
+    let pointer = CURRENT_TASK.try_with(Cell::get).ok().flatten()?;
     // SAFETY: `CURRENT_TASK` holds a pointer only while a `CurrentTask` guard lives,
     // and the guard borrows a `TaskRef` of that task for its whole life (its lifetime
     // parameter), so the task is live and has a reference; the pointer is that
@@ -309,47 +281,21 @@ pub(crate) fn current_task() -> Option<TaskRef> {
     Some(unsafe { TaskRef::clone_from_raw(pointer) })
 }
 
-/// A wake of the task at `header`, if it is the one being polled on this thread: noted
-/// here, with no atomic step, and written into the state word by the poll's end, which
-/// takes an atomic step anyway (`State::end_poll`). Returns whether it was; if not,
-/// the caller wakes the task through its word.
-///
-/// Only the poller reads the note, and only after the poll: until then the task is in
-/// its hands, and a wake would queue nothing anyway (see `state`). Any other thread
-/// wakes through the word, which the poll's end reads in the same step.
-#[inline]
-pub(crate) fn note_wake_of_current(header: NonNull<TaskHeader>) -> bool {
-    CURRENT_TASK.with(|current| {
-        let mut polling = current.get();
-        if polling.task != Some(header) {
-            return false;
-        }
-        polling.woken_here = true;
-        current.set(polling);
-        true
-    })
-}
-
-/// Runs one poll of `task`, whose scheduler is `owner`, keeping its state word and the
-/// watchdog up to date, and checking afterwards whether a pending task kept any
-/// waker. `poll` is told whether the task was cancelled: read in the same atomic step
-/// that unqueues it, so an abort is either seen by this poll or queues the task again
-/// (see `state`). For the length of `poll` only, the task is this thread's current
-/// one, with a fresh budget: user code that runs after it (the observer, a reporter)
-/// finds neither, and a wake from it goes through the word.
+/// Runs one poll of the task with `header`, whose scheduler is `owner`, keeping its
+/// state word and the watchdog up to date, and checking afterwards whether a pending
+/// task kept any waker. `poll` is told whether the task was cancelled: read in the same
+/// atomic step that unqueues it, so an abort is either seen by this poll or queues the
+/// task again (see `state`).
 pub(crate) fn polled<T, S: Schedule>(
-    task: &TaskRef,
+    header: &TaskHeader,
     owner: &S,
     own_waker: &Waker,
     poll: impl FnOnce(bool) -> Poll<T>,
 ) -> Polled<T> {
-    let header: &TaskHeader = task;
     let cancelled = header.state.start_poll().is_cancelled();
     owner.observe(|| Event::Polling { task: header.id });
     owner.poll_started(header);
-    let current = CurrentTask::enter(task);
     let outcome = coop::with_budget(own_waker, || poll(cancelled));
-    let woken_here = current.leave();
     owner.poll_ended();
     let ready = outcome.is_ready();
     owner.observe(|| Event::Polled {
@@ -360,7 +306,7 @@ pub(crate) fn polled<T, S: Schedule>(
         header.mark_finished();
         return Polled::Ready(output);
     }
-    let now = header.state.end_poll(woken_here);
+    let now = header.state.end_poll();
     if now.is_scheduled() {
         return Polled::Pending { woken: true }; // not lost, and no wait is stuck
     }
@@ -591,6 +537,7 @@ where
             // it is only ever dropped in place (`drop_future`); it has not been
             // dropped, since the task is not complete.
             let future = unsafe { Pin::new_unchecked(&mut *slot.future) };
+            let _current = CurrentTask::enter(task);
             // The waker is borrowed from the queue's reference: the poll takes no
             // reference; only a future that keeps a clone does.
             let waker = task_waker_ref(task);

@@ -17,7 +17,7 @@
 //! the header's own vtable.
 
 use super::state::{Snapshot, State};
-use super::task::{note_wake_of_current, TaskHeader};
+use super::task::TaskHeader;
 use super::task_ref::TaskRef;
 use crate::waker::{borrowed_waker, WakerRef};
 use std::ptr::NonNull;
@@ -81,14 +81,6 @@ unsafe fn wake_by_ref(data: *const ()) {
 /// `header` is a task's pointer with the provenance of its whole allocation (a waker's
 /// data pointer, or a `TaskRef`'s), kept alive by the caller.
 pub(crate) unsafe fn wake_task(header: NonNull<TaskHeader>) {
-    // SAFETY: by the contract above.
-    let task = unsafe { header.as_ref() };
-    // A task waking itself in its poll (`yield_now`) needs no atomic step: the poll's
-    // end writes the wake into the word (see `note_wake_of_current`). Unless it is
-    // observed: the observer is told of each wake as it happens, by the word's news.
-    if !task.state.load().is_observed() && note_wake_of_current(header) {
-        return;
-    }
     // SAFETY: by the contract above.
     unsafe { schedule_with(header, State::wake) };
 }

@@ -60,6 +60,9 @@ pub(crate) fn with_budget<T>(own_waker: &Waker, poll: impl FnOnce() -> T) -> T {
     /// Puts the previous budget back, even if `poll` unwinds.
     struct Restore(Option<Budget>);
     impl Drop for Restore {
+        // Inlined with `with_budget`, into the poll of a task whose type another crate
+        // made: without it, every poll pays a call to put back a few words.
+        #[inline]
         fn drop(&mut self) {
             let _ = BUDGET.try_with(|budget| budget.set(self.0));
         }

@@ -50,8 +50,15 @@ pub(crate) trait Schedule: Send + Sync + 'static {
     fn report(&self, diagnostic: &Diagnostic);
 
     /// Whether the books of lost tasks and of waits are kept: read once, when a task
-    /// is made, into its state word (see `State::new_scheduled`).
+    /// is made, into its state word (see `State::new_task`).
     fn keeps_books(&self) -> bool {
+        false
+    }
+
+    /// Whether an observer is told of wakes ([`woken`](Schedule::woken)): read once,
+    /// when a task is made, into its state word, so that a wake of a task nobody
+    /// observes makes no call to find that out (see `task_waker::announce_wake`).
+    fn observed(&self) -> bool {
         false
     }
 
@@ -90,7 +97,8 @@ pub(crate) trait Schedule: Send + Sync + 'static {
         self.report(&diagnostic);
     }
 
-    /// A wake that was news for `task`, for the observer, if there is one.
+    /// A wake that was news for `task`, for the observer. Called only for a task made
+    /// while [`observed`](Schedule::observed) said yes.
     fn woken(&self, _task: TaskId) {}
 
     /// Tells the observer of the event `event` makes, if there is an observer. Only on

@@ -58,12 +58,22 @@ impl Shared {
     /// The observer is user code, called in the middle of the executor's bookkeeping
     /// (between a poll's start and end, between a wake and its queueing): a panic in
     /// it is caught and reported, never let loose halfway through a step.
+    ///
+    /// Inlined, down to the one branch: every poll passes here twice, and a call that
+    /// only finds no observer would cost more than the branch.
+    #[inline]
     pub(super) fn observe(&self, event: impl FnOnce() -> Event) {
         if let Some(observer) = &self.observer {
-            let event = event();
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| observer(&event))) {
-                self.report_caught_panic(None, "the observer (ExecutorBuilder::observe)", payload);
-            }
+            self.tell(observer, &event());
+        }
+    }
+
+    /// Tells `observer` of `event`, catching its panic (see `observe`). Kept out of
+    /// line: it is the rare path.
+    #[inline(never)]
+    fn tell(&self, observer: &Observer, event: &Event) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| observer(event))) {
+            self.report_caught_panic(None, "the observer (ExecutorBuilder::observe)", payload);
         }
     }
 
@@ -218,6 +228,10 @@ impl Schedule for Shared {
     /// One thread polls every task: between two polls, none runs.
     fn checks_cycles_after_polls(&self) -> bool {
         self.keeps_books
+    }
+
+    fn observed(&self) -> bool {
+        self.observer.is_some()
     }
 
     fn suspect(&self, task: &TaskHeader) {

@@ -24,11 +24,12 @@
 //! | 7 | `DELIVERED` | the task's end, once its outcome is in the slot | never |
 //! | 8 | `JOIN_WAKER` | the handle, once it stored its awaiter's waker in the slot | the handle, to change the waker (only before `DELIVERED`); the task, once it woke it |
 //! | 9 | `KEEPS_BOOKS` | a new task whose scheduler keeps the books of lost tasks and waits (see `schedule`) | never: it never changes, and lives here so that a waker's drop reads it in the same step |
-//! | 10..37 | waker count | an owning waker made (`+1`) | one dropped or consumed (`-1`) |
-//! | 37..64 | reference count | a [`TaskRef`](super::task_ref::TaskRef) made: the executor's list, a queue entry, a waker, the `JoinHandle`, a wait record (`+1`) | one dropped (`-1`); the last frees the task |
+//! | 10 | `OBSERVED` | a new task whose scheduler has an observer (see `schedule`) | never: like `KEEPS_BOOKS`, it lives here so that a wake reads it in the step it makes, and a task with no observer pays no call to say it was woken |
+//! | 11..38 | waker count | an owning waker made (`+1`) | one dropped or consumed (`-1`) |
+//! | 38..64 | reference count | a [`TaskRef`](super::task_ref::TaskRef) made: the executor's list, a queue entry, a waker, the `JoinHandle`, a wait record (`+1`) | one dropped (`-1`); the last frees the task |
 //!
-//! The word is 64 bits on every target: two counts of 27 bits each, over 134 million,
-//! which a program reaching is a program leaking (both abort the process, as
+//! The word is 64 bits on every target: two counts of 27 and 26 bits, each stopped at
+//! over 33 million, which a program reaching is a program leaking (both abort the process, as
 //! `Arc`'s count does, rather than overflow into the flags).
 //!
 //! # Transitions
@@ -102,19 +103,26 @@ const JOIN_INTEREST: u64 = 1 << 6;
 const DELIVERED: u64 = 1 << 7;
 const JOIN_WAKER: u64 = 1 << 8;
 const KEEPS_BOOKS: u64 = 1 << 9;
+const OBSERVED: u64 = 1 << 10;
 /// The waker count lives above the flags; one waker is this much of the word.
-const WAKER_SHIFT: u32 = 10;
+const WAKER_SHIFT: u32 = 11;
 const ONE_WAKER: u64 = 1 << WAKER_SHIFT;
 /// The reference count lives above the waker count.
-const REF_SHIFT: u32 = 37;
+const REF_SHIFT: u32 = 38;
 const ONE_REF: u64 = 1 << REF_SHIFT;
-/// The most either count may reach: half its field, so that an increment past it is
-/// seen (and the process aborted) long before it could carry into the next field.
-const COUNT_LIMIT: u64 = 1 << 26;
+/// The most either count may reach: half the smaller field (the reference count's 26
+/// bits), so that an increment past it is seen (and the process aborted) long before
+/// it could carry into the next field.
+const COUNT_LIMIT: u64 = 1 << 25;
+const _: () =
+    assert!(COUNT_LIMIT * 2 <= ONE_REF / ONE_WAKER && COUNT_LIMIT * 2 <= 1 << (64 - REF_SHIFT));
 
 /// The state word of one task. Every method is one atomic operation (or, for the rare
 /// `complete`, one loop of them), `AcqRel`: whoever sees a transition also sees what
-/// its thread did before it (the outcome written before `COMPLETE`, say).
+/// its thread did before it (the outcome written before `COMPLETE`, say). The four
+/// that every poll makes (`load`, `start_poll`, `wake`, `end_poll`) are `#[inline]`:
+/// a poll runs in the task's vtable, made in the crate that spawned the task, which
+/// could not inline them otherwise, and would pay a call for each atomic step.
 pub(crate) struct State(AtomicU64);
 
 /// One reading of the word: what a transition found, or what `load` saw.
@@ -131,11 +139,15 @@ impl State {
     }
 
     /// A new task, as [`new_scheduled`](State::new_scheduled), whose scheduler keeps
-    /// the books of lost tasks and waits if `keeps_books`.
-    pub(crate) fn new_task(keeps_books: bool) -> State {
+    /// the books of lost tasks and waits if `keeps_books`, and has an observer if
+    /// `observed`.
+    pub(crate) fn new_task(keeps_books: bool, observed: bool) -> State {
         let state = State::new_scheduled();
         if keeps_books {
             state.0.fetch_or(KEEPS_BOOKS, Ordering::Relaxed);
+        }
+        if observed {
+            state.0.fetch_or(OBSERVED, Ordering::Relaxed);
         }
         state
     }
@@ -243,6 +255,7 @@ impl State {
     /// parks, a thread releases a waker and then looks whether the executor parked,
     /// and one of the two must see the other (see `Shared::parked_undecided`). On
     /// x86 and ARM this costs what `Acquire` costs.
+    #[inline]
     pub(crate) fn load(&self) -> Snapshot {
         Snapshot(self.0.load(Ordering::SeqCst))
     }
@@ -251,6 +264,7 @@ impl State {
     /// ([`Snapshot::is_news`]) and whether the caller must queue the task
     /// ([`Snapshot::needs_queueing`]). Many wakes before a poll queue it once, and a
     /// wake during a poll queues nothing: the poll's end does (see `end_poll`).
+    #[inline]
     pub(crate) fn wake(&self) -> Snapshot {
         Snapshot(self.0.fetch_or(SCHEDULED, Ordering::AcqRel))
     }
@@ -283,6 +297,7 @@ impl State {
     /// # Panics
     /// If the task was not queued, is being polled, or is complete: the executor would
     /// have polled a task twice at once, or one that ended.
+    #[inline]
     pub(crate) fn start_poll(&self) -> Snapshot {
         let before = Snapshot(self.0.fetch_xor(SCHEDULED | RUNNING, Ordering::AcqRel));
         assert!(
@@ -298,6 +313,7 @@ impl State {
     ///
     /// # Panics
     /// If the task was not being polled.
+    #[inline]
     pub(crate) fn end_poll(&self) -> Snapshot {
         let before = Snapshot(self.0.fetch_and(!RUNNING, Ordering::AcqRel));
         assert!(before.is_running(), "end_poll on a task that is {before:?}");
@@ -400,6 +416,11 @@ impl Snapshot {
         self.0 & KEEPS_BOOKS != 0
     }
 
+    /// Whether the task's scheduler has an observer, to be told of its wakes.
+    pub(crate) fn is_observed(self) -> bool {
+        self.0 & OBSERVED != 0
+    }
+
     /// Whether a wake that found this word woke the task: it was neither woken already
     /// nor over.
     pub(crate) fn is_news(self) -> bool {
@@ -427,6 +448,7 @@ impl fmt::Debug for Snapshot {
             (DELIVERED, "DELIVERED"),
             (JOIN_WAKER, "JOIN_WAKER"),
             (KEEPS_BOOKS, "KEEPS_BOOKS"),
+            (OBSERVED, "OBSERVED"),
         ];
         let set: Vec<&str> = names
             .iter()

@@ -82,7 +82,7 @@ impl TaskHeader {
         TaskHeader {
             id,
             // A new task is queued at once.
-            state: State::new_task(owner.keeps_books()),
+            state: State::new_task(owner.keeps_books(), owner.observed()),
             internal_waits: AtomicU32::new(0),
             wait_records: AtomicU32::new(0),
             waits_on: WaitRecords::new(),
@@ -212,6 +212,7 @@ impl TaskHeader {
         }
     }
 
+    #[inline]
     pub(crate) fn is_complete(&self) -> bool {
         self.state.load().is_complete()
     }
@@ -248,6 +249,10 @@ pub(crate) struct CurrentTask<'a> {
 }
 
 impl<'a> CurrentTask<'a> {
+    /// Inlined, as is the guard's drop: a poll is entered from a task's vtable, made
+    /// in the crate that spawned the task, where a call into this crate cannot be
+    /// inlined unless it says so, and each poll would pay two calls for two moves.
+    #[inline]
     pub(crate) fn enter(task: &'a TaskRef) -> CurrentTask<'a> {
         let pointer = task.as_ptr();
         let previous = CURRENT_TASK.with(|current| current.replace(Some(pointer)));
@@ -259,6 +264,7 @@ impl<'a> CurrentTask<'a> {
 }
 
 impl Drop for CurrentTask<'_> {
+    #[inline]
     fn drop(&mut self) {
         let _ = CURRENT_TASK.try_with(|current| current.set(self.previous));
     }

@@ -111,9 +111,12 @@ unsafe fn schedule_with(header: NonNull<TaskHeader>, transition: fn(&State) -> S
 }
 
 /// After a wake (or an abort) that found the word `before`: tells the observer if it
-/// woke the task, and returns whether the caller must queue it.
+/// woke the task, and returns whether the caller must queue it. The word says whether
+/// there is an observer (`OBSERVED`): without one, a wake reaches for no scheduler at
+/// all (that would be two calls through vtables, on every wake).
+#[inline]
 fn announce_wake(task: &TaskHeader, before: Snapshot) -> bool {
-    if before.is_news() {
+    if before.is_news() && before.is_observed() {
         task.owner().woken(task.id);
     }
     before.needs_queueing()

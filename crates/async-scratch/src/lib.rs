@@ -31,6 +31,7 @@
 //! | 6 | the reactor: the executor parks in `epoll_wait`; ready sockets wake their tasks | [`reactor`] | `cargo test -p async-scratch --test net` |
 //! | 6 | TCP sockets that wait by returning `Pending`: accept, connect, read, write | [`net`] | `cargo run -p async-scratch --example echo` |
 //! | 7 | the multi-threaded runtime: workers, local queues, stealing, idle workers parked, a blocking pool, one reactor driven by the worker about to park | [`runtime`] | `cargo test -p async-scratch --test runtime`, `--test runtime_net` |
+//! | 7 | one task core, two schedulers: the runtime's tasks are the executor's, behind the `Schedule` seam; lost tasks and deadlocks reported across workers | [`runtime`], [`executor`] | `cargo test -p async-scratch --test runtime_lost`, `--test runtime_deadlock` |
 //!
 //! # The whole story in one example
 //!

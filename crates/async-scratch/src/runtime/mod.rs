@@ -25,7 +25,10 @@
 //!   a busy worker polls it every 61st turn (`driver`). Sockets register with it
 //!   through [`Runtime::reactor`], or [`reactor()`] from inside;
 //! - dropping the runtime stops the workers, then drops every pending future exactly
-//!   once (`owned`).
+//!   once (`owned`);
+//! - what each worker writes at every poll (its queue's ends, its LIFO slot, its poll
+//!   count) sits on cache lines of its own, so that two workers do not bounce one line
+//!   between their cores (`padded`).
 //!
 //! A runtime task is the one-thread executor's task (`task`): the same allocation, state
 //! word, wakers, outcome slot and [`JoinHandle`], with the runtime as its scheduler

@@ -127,3 +127,136 @@ fn no_deadlock_report_for_a_lock_guard_sent_to_a_plain_thread() {
     is_done.recv_timeout(GIVE_UP_AFTER).expect("the tasks go on");
     assert!(wolf.is_empty(), "cried wolf: {}", wolf[0]);
 }
+
+/// A slot where a task leaves its waker, and the task's side telling it is there.
+type WakerSlot = std::sync::Arc<Mutex<Option<Waker>>>;
+
+/// Pending until woken once: leaves its waker in `slot` (and says so on `stored`) at
+/// its first poll, ready at the next.
+fn waits_for_one_wake(
+    slot: WakerSlot,
+    stored: mpsc::Sender<()>,
+) -> impl Future<Output = u32> + Send {
+    let mut polled = false;
+    poll_fn(move |cx| {
+        if polled {
+            return Poll::Ready(7);
+        }
+        polled = true;
+        *slot.lock().unwrap() = Some(cx.waker().clone());
+        stored.send(()).unwrap();
+        Poll::Pending
+    })
+}
+
+/// A waker of runtime A's task, woken (by value) on a worker of runtime B, queues
+/// the task on A (the injector, not B's LIFO slot), and A runs it to its end.
+#[test]
+fn a_waker_of_one_runtime_woken_on_a_worker_of_another() {
+    let a = Runtime::builder().worker_threads(1).build().unwrap();
+    let b = Runtime::builder().worker_threads(1).build().unwrap();
+    let slot = WakerSlot::default();
+    let (stored, is_stored) = mpsc::channel();
+    let task = a.spawn(waits_for_one_wake(slot.clone(), stored));
+    is_stored.recv().unwrap();
+    let waker = slot.lock().unwrap().take().unwrap();
+    let on_b = b.spawn(async move {
+        let worker = runtime::current_worker();
+        waker.wake();
+        worker
+    });
+    assert_eq!(b.block_on(on_b), Ok(Some(0)), "woken on B's worker");
+    assert_eq!(a.block_on(task), Ok(7));
+}
+
+/// A waker of runtime A's task, held by a task of runtime B, outlives A: B's worker
+/// wakes it and drops it after A is gone, and with it the last reference to A's
+/// task, and to A's `Shared`, on B's worker.
+#[test]
+fn a_waker_woken_and_dropped_on_another_runtime_after_its_own_is_gone() {
+    let b = Runtime::builder().worker_threads(1).build().unwrap();
+    let slot = WakerSlot::default();
+    let (stored, is_stored) = mpsc::channel();
+    let a = Runtime::builder().worker_threads(1).build().unwrap();
+    let task = a.spawn(waits_for_one_wake(slot.clone(), stored));
+    is_stored.recv().unwrap();
+    drop(a);
+    assert_eq!(
+        b.block_on(task),
+        Err(async_scratch::runtime::JoinError::Cancelled)
+    );
+    let waker = slot.lock().unwrap().take().unwrap();
+    let on_b = b.spawn(async move {
+        waker.wake_by_ref();
+        waker.wake_by_ref();
+        drop(waker);
+    });
+    assert_eq!(b.block_on(on_b), Ok(()));
+}
+
+/// A plain thread wakes a task over and over while its runtime is dropped: every
+/// wake either queues the task or finds the runtime closed; the thread's last waker
+/// frees the task, whichever thread it is on.
+#[test]
+fn wakes_from_a_plain_thread_while_the_runtime_drops() {
+    let rounds = if cfg!(miri) { 2 } else { 50 };
+    for _ in 0..rounds {
+        let runtime = Runtime::builder().worker_threads(2).build().unwrap();
+        let slot = WakerSlot::default();
+        let keeps = slot.clone();
+        let (stored, is_stored) = mpsc::channel();
+        let task = runtime.spawn(poll_fn(move |cx| {
+            *keeps.lock().unwrap() = Some(cx.waker().clone());
+            let _ = stored.send(());
+            Poll::<()>::Pending
+        }));
+        is_stored.recv().unwrap();
+        let waker = slot.lock().unwrap().clone().unwrap();
+        let (started, has_started) = mpsc::channel();
+        let waking = thread::spawn(move || {
+            started.send(()).unwrap();
+            for _ in 0..20 {
+                waker.wake_by_ref();
+                thread::yield_now();
+            }
+            waker.wake();
+        });
+        has_started.recv().unwrap();
+        drop(runtime);
+        waking.join().unwrap();
+        drop(slot);
+        drop(task);
+    }
+}
+
+/// Aborts race the task's own end: the handle says one or the other, and the output,
+/// if made, is dropped exactly once (by the handle's owner, here).
+#[test]
+fn abort_racing_completion_on_the_runtime() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Counted(std::sync::Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let rounds = if cfg!(miri) { 4 } else { 200 };
+    let runtime = Runtime::builder().worker_threads(2).build().unwrap();
+    for _ in 0..rounds {
+        let drops = std::sync::Arc::new(AtomicUsize::new(0));
+        let (go, gone) = mpsc::channel::<()>();
+        let output_drops = drops.clone();
+        let task = runtime.spawn(async move {
+            let _ = gone.recv();
+            Counted(output_drops)
+        });
+        thread::scope(|scope| {
+            scope.spawn(|| task.abort());
+            go.send(()).unwrap();
+        });
+        let outcome = runtime.block_on(task);
+        let made = outcome.is_ok();
+        drop(outcome);
+        assert_eq!(drops.load(Ordering::SeqCst), usize::from(made));
+    }
+}

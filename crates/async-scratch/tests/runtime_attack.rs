@@ -266,3 +266,35 @@ fn abort_racing_completion_on_the_runtime() {
         assert_eq!(drops.load(Ordering::SeqCst), usize::from(made));
     }
 }
+
+/// Panics in `Drop`s on the runtime: a detached task's output, and a pending future
+/// dropped by the runtime's shutdown. Each is reported as a caught panic; the worker
+/// that ran the first goes on to run the next task, and the shutdown ends the other.
+#[test]
+fn panics_in_drops_of_outputs_and_futures_are_caught_and_reported() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("a drop that panics");
+        }
+    }
+    let (runtime, reported) = reporting_runtime(Runtime::builder());
+    drop(runtime.spawn(async { PanicsOnDrop }));
+    assert_eq!(runtime.block_on(runtime.spawn(async { 1 })), Ok(1));
+    let caught = reported.recv_timeout(GIVE_UP_AFTER).expect("a report");
+    assert!(
+        matches!(&caught, Diagnostic::CaughtPanic { message, .. } if message == "a drop that panics"),
+        "{caught}"
+    );
+    let (polled, was_polled) = mpsc::channel();
+    let pending = runtime.spawn(async move {
+        let _guard = PanicsOnDrop;
+        keeps_its_own_waker(polled).await;
+    });
+    was_polled.recv().unwrap();
+    drop(runtime);
+    assert!(
+        pending.is_finished(),
+        "the shutdown ended the task whose future panicked in its drop"
+    );
+}

@@ -309,8 +309,14 @@ impl Schedule for Shared {
     /// queued, not being polled: reported here, on the thread that dropped the waker
     /// (see `diagnostics`). `check_lost` reads the word once more, so that a task
     /// aborted meanwhile (queued, or being polled for its end) is not reported.
+    ///
+    /// Not once the runtime shuts down: then every pending task is cancelled, none
+    /// lost, and `shut_down` drops their futures outside any poll, which releases the
+    /// wakers they kept (their own, or each other's) while the tasks look idle.
     fn suspect(&self, task: &TaskHeader) {
-        task.check_lost();
+        if !self.shutdown.load(Ordering::Acquire) {
+            task.check_lost();
+        }
     }
 }
 

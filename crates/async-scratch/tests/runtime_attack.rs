@@ -4,6 +4,8 @@
 //! deadlocks. Ordered by channels; a wait below is a bound on a failure, never what a
 //! pass depends on.
 
+mod common;
+
 use std::future::{poll_fn, Future};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Mutex;
@@ -13,31 +15,11 @@ use std::time::{Duration, Instant};
 
 use async_scratch::diagnostics::Diagnostic;
 use async_scratch::mutex::{Mutex as AsyncMutex, MutexGuard};
-use async_scratch::runtime::{self, Builder, Runtime};
+use async_scratch::runtime::{self, Runtime};
+use common::runtime::{lost_reports, reporting_runtime};
 
 /// Long enough for any machine to do what a test waits for.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(20);
-
-/// A runtime on two workers whose reports arrive on the returned channel.
-fn reporting_runtime(builder: Builder) -> (Runtime, Receiver<Diagnostic>) {
-    let (reports, reported) = mpsc::channel();
-    let reports = Mutex::new(reports);
-    let runtime = builder
-        .worker_threads(2)
-        .on_diagnostic(move |diagnostic: &Diagnostic| {
-            let _ = reports.lock().unwrap().send(diagnostic.clone());
-        })
-        .build()
-        .unwrap();
-    (runtime, reported)
-}
-
-fn lost_reports(reported: &Receiver<Diagnostic>) -> Vec<Diagnostic> {
-    reported
-        .try_iter()
-        .filter(|report| matches!(report, Diagnostic::LostTask { .. }))
-        .collect()
-}
 
 /// A future pending for ever that keeps its own waker in itself (as a channel
 /// receiver keeps its waker in state only it owns): the task is never lost while its

@@ -14,7 +14,7 @@ mod common;
 
 use std::future::{poll_fn, Future};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -22,21 +22,8 @@ use std::time::{Duration, Instant};
 use async_scratch::diagnostics::{Deadlock, Diagnostic};
 use async_scratch::mutex::Mutex;
 use async_scratch::runtime::{JoinHandle, Runtime};
+use common::runtime::reporting_runtime;
 use common::{receive_or_give_up, GIVE_UP_AFTER};
-
-/// A runtime on two workers whose reports arrive on the returned channel.
-fn reporting_runtime() -> (Runtime, Receiver<Diagnostic>) {
-    let (reports, reported) = mpsc::channel();
-    let reports = StdMutex::new(reports);
-    let runtime = Runtime::builder()
-        .worker_threads(2)
-        .on_diagnostic(move |diagnostic: &Diagnostic| {
-            let _ = reports.lock().unwrap().send(diagnostic.clone());
-        })
-        .build()
-        .unwrap();
-    (runtime, reported)
-}
 
 /// The next deadlock report, skipping any other; fails after [`GIVE_UP_AFTER`].
 fn next_deadlock(reported: &Receiver<Diagnostic>) -> Deadlock {
@@ -161,7 +148,7 @@ fn at_line(line: u32) -> String {
 /// awaiting the other, and the cycle.
 #[test]
 fn two_tasks_awaiting_each_others_handles_are_reported() {
-    let (runtime, reported) = reporting_runtime();
+    let (runtime, reported) = reporting_runtime(Runtime::builder());
     let slot_a: HandleSlot = Arc::new(Mutex::new(None));
     let slot_b: HandleSlot = Arc::new(Mutex::new(None));
     let mut fill_a = slot_a.try_lock().unwrap();
@@ -202,7 +189,7 @@ fn two_tasks_awaiting_each_others_handles_are_reported() {
 /// async `Mutex`, on a runtime of two workers. Reported, with both locks named.
 #[test]
 fn a_lock_cycle_between_two_tasks_is_reported() {
-    let (runtime, reported) = reporting_runtime();
+    let (runtime, reported) = reporting_runtime(Runtime::builder());
     let first = Arc::new(Mutex::named("first", ()));
     let second = Arc::new(Mutex::named("second", ()));
     // Held by the test thread until both tasks hold their own lock.
@@ -242,7 +229,7 @@ fn a_lock_cycle_between_two_tasks_is_reported() {
 #[cfg(not(miri))] // the thread left behind would outlive the test
 #[test]
 fn block_on_awaiting_a_deadlocked_task_is_reported() {
-    let (runtime, reported) = reporting_runtime();
+    let (runtime, reported) = reporting_runtime(Runtime::builder());
     let runtime = Arc::new(runtime);
     let hangs = Arc::clone(&runtime);
     let line = line!() + 2;
@@ -278,7 +265,7 @@ fn block_on_awaiting_a_deadlocked_task_is_reported() {
 /// whether it will, and says nothing. Woken, the task ends.
 #[test]
 fn no_report_for_a_waker_held_by_a_plain_thread() {
-    let (runtime, reported) = reporting_runtime();
+    let (runtime, reported) = reporting_runtime(Runtime::builder());
     let (wakers, waker_arrives) = mpsc::channel::<Waker>();
     let (pause, paused) = pause();
     let mut first = true;
@@ -308,7 +295,7 @@ fn no_report_for_a_waker_held_by_a_plain_thread() {
 /// runtime.)
 #[test]
 fn no_report_for_a_task_awaiting_a_sleep() {
-    let (runtime, reported) = reporting_runtime();
+    let (runtime, reported) = reporting_runtime(Runtime::builder());
     let (pause, paused) = pause();
     let _never = detached(&runtime, async move {
         pause.here();
@@ -322,7 +309,7 @@ fn no_report_for_a_task_awaiting_a_sleep() {
 #[cfg(not(miri))] // no TCP for the runtime's reactor under Miri
 #[test]
 fn no_report_for_a_task_awaiting_a_socket_read() {
-    let (runtime, reported) = reporting_runtime();
+    let (runtime, reported) = reporting_runtime(Runtime::builder());
     let handle = runtime.reactor();
     let (pause, paused) = pause();
     let (clients, client_arrives) = mpsc::channel();
@@ -346,8 +333,8 @@ fn no_report_for_a_task_awaiting_a_socket_read() {
 /// nothing. Released, both end.
 #[test]
 fn no_report_for_a_task_awaiting_another_runtimes_task() {
-    let (runtime, reported) = reporting_runtime();
-    let (elsewhere, _elsewhere_reported) = reporting_runtime();
+    let (runtime, reported) = reporting_runtime(Runtime::builder());
+    let (elsewhere, _elsewhere_reported) = reporting_runtime(Runtime::builder());
     let lock = Arc::new(Mutex::new(()));
     let held = lock.try_lock().unwrap();
     let other_task = elsewhere.spawn({
@@ -370,7 +357,7 @@ fn no_report_for_a_task_awaiting_another_runtimes_task() {
 /// task ends.
 #[test]
 fn no_report_while_block_on_holds_a_lock_and_waits_on_a_thread() {
-    let (runtime, reported) = reporting_runtime();
+    let (runtime, reported) = reporting_runtime(Runtime::builder());
     let runtime = Arc::new(runtime);
     let (pause, paused) = pause();
     let (wakers, waker_arrives) = mpsc::channel::<Waker>();
@@ -417,7 +404,7 @@ fn no_report_while_block_on_holds_a_lock_and_waits_on_a_thread() {
 /// see when the thread lets it go, and says nothing. Released, the task ends.
 #[test]
 fn no_report_for_a_lock_held_by_a_plain_thread() {
-    let (runtime, reported) = reporting_runtime();
+    let (runtime, reported) = reporting_runtime(Runtime::builder());
     let lock = Arc::new(Mutex::named("held by a thread", ()));
     let (taken, is_taken) = mpsc::channel();
     let (release, released) = mpsc::channel::<()>();
@@ -450,7 +437,7 @@ fn no_report_for_a_lock_held_by_a_plain_thread() {
 fn tasks_that_wait_on_each_other_and_end_are_never_reported() {
     const ROUNDS: usize = if cfg!(miri) { 4 } else { 200 };
     const CHAIN: usize = if cfg!(miri) { 3 } else { 8 };
-    let (runtime, reported) = reporting_runtime();
+    let (runtime, reported) = reporting_runtime(Runtime::builder());
     let runtime = Arc::new(runtime);
     // Each first task's waker, and whether to wait for a look before waking it.
     let (wakers, to_wake) = mpsc::channel::<(Waker, Option<Paused>)>();

@@ -4,40 +4,22 @@
 //! certainty. Ordered by channels; the one wait below is a bound on a failure, never
 //! what a pass depends on.
 
+mod common;
+
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
 use async_scratch::diagnostics::Diagnostic;
-use async_scratch::runtime::{Builder, JoinError, Runtime};
+use async_scratch::runtime::{JoinError, Runtime};
+use common::runtime::{lost_reports, reporting_runtime};
 
 /// Long enough for any machine to deliver a report that is coming.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A runtime on two workers whose reports arrive on the returned channel.
-fn reporting_runtime(builder: Builder) -> (Runtime, Receiver<Diagnostic>) {
-    let (reports, reported) = mpsc::channel();
-    let reports = Mutex::new(reports);
-    let runtime = builder
-        .worker_threads(2)
-        .on_diagnostic(move |diagnostic: &Diagnostic| {
-            let _ = reports.lock().unwrap().send(diagnostic.clone());
-        })
-        .build()
-        .unwrap();
-    (runtime, reported)
-}
-
-fn lost_reports(reported: &Receiver<Diagnostic>) -> Vec<Diagnostic> {
-    reported
-        .try_iter()
-        .filter(|report| matches!(report, Diagnostic::LostTask { .. }))
-        .collect()
-}
 
 /// A future that is pending at every poll and keeps no waker: it tells `polled` each
 /// time it was polled.

@@ -3,6 +3,7 @@
 
 pub mod futures;
 pub mod net;
+pub mod runtime;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, Once};

@@ -30,7 +30,7 @@ use super::context;
 use super::diagnostics::{all_stuck, describe_deadlock, Diagnostics};
 use super::driver::Driver;
 use super::idle::{Idle, Parker};
-use super::injector::Injector;
+use super::injector::{Injector, MAX_SHARE};
 use super::owned::Owned;
 use super::padded::Padded;
 use super::queue::LocalQueue;
@@ -330,6 +330,9 @@ struct Worker {
     lifo_streak: u32,
     /// A xorshift state, to pick where stealing starts.
     random: u32,
+    /// Tasks taken from the injector on their way to this worker's queue (kept, so
+    /// that taking a share allocates nothing).
+    share: Vec<Runnable>,
 }
 
 /// The body of worker thread `index`.
@@ -343,6 +346,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         tick: 0,
         lifo_streak: 0,
         random: 0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1,
+        share: Vec::with_capacity(MAX_SHARE),
     };
     worker.run();
 }
@@ -381,7 +385,23 @@ impl Worker {
         // SAFETY: this thread is worker `self.index`, its queue's owner.
         let own = unsafe { shared.locals[self.index].pop() };
         own.or_else(|| lock(&shared.lifo[self.index]).take())
-            .or_else(|| shared.injector.pop())
+            .or_else(|| self.take_share_of_injector())
+    }
+
+    /// Its own queue empty, the worker takes a task from the injector, and its share of
+    /// the rest into its own queue (where the other workers may steal them back).
+    fn take_share_of_injector(&mut self) -> Option<Runnable> {
+        let shared = &self.shared;
+        let first = shared
+            .injector
+            .pop_share(shared.locals.len(), &mut self.share)?;
+        for task in self.share.drain(..) {
+            // SAFETY: this thread is worker `self.index`, its queue's owner. The queue
+            // was empty, and a share fits in it; a task refused (the runtime shutting
+            // down) is let go, as by `push`.
+            drop(unsafe { shared.locals[self.index].push(task, &shared.injector) });
+        }
+        Some(first)
     }
 
     /// Steals half of another worker's queue, if this worker may search.

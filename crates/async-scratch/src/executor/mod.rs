@@ -156,9 +156,8 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
 pub(crate) use task::current_task;
-use task::{allocate_root, new_task, polled, CurrentTask, Polled, Runnable, TaskHeader, ROOT};
+use task::{allocate_root, new_task, Runnable, TaskHeader, ROOT};
 use task_ref::{Ran, TaskRef};
-use task_waker::task_waker_ref;
 use wait_watch::WaitWatch;
 use waits::distinct_cycles;
 use watchdog::start_watchdog;
@@ -581,8 +580,9 @@ impl Executor {
         let _running = RunGuard::enter(&self.core);
         let mut future = pin!(future);
         let name = Some("block_on's future".into());
-        let root = allocate_root(&self.core.shared, name, Location::caller());
-        root.state.set_handle_loose(false); // `block_on`'s own future has no handle
+        let shared = &self.core.shared;
+        let unparker = Arc::clone(&shared.unparker);
+        let root = allocate_root(shared, ROOT, name, Location::caller(), unparker);
         let outcome = loop {
             if root.is_scheduled() {
                 if let Poll::Ready(output) = self.core.poll_root(&root, future.as_mut()) {
@@ -759,17 +759,7 @@ impl Core {
     /// Polls `block_on`'s own future once.
     fn poll_root<F: Future>(&self, root: &TaskRef, future: Pin<&mut F>) -> Poll<F::Output> {
         self.note_progress();
-        let _current = CurrentTask::enter(root);
-        let waker = task_waker_ref(root);
-        // `block_on`'s own future has no handle, so nothing can cancel it.
-        let polled = polled(root, &*self.shared, &waker, |_cancelled| {
-            future.poll(&mut Context::from_waker(&waker))
-        });
-        // Woken during its poll, the root is polled again because it is `SCHEDULED`.
-        match polled {
-            Polled::Ready(output) => Poll::Ready(output),
-            Polled::Pending { .. } => Poll::Pending,
-        }
+        task::poll_root(root, &*self.shared, future)
     }
 
     /// Waits until something may be ready: parks the thread, or jumps a manual clock.

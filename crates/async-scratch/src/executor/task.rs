@@ -14,7 +14,6 @@
 
 use super::join_handle::{JoinError, JoinHandle, JoinSlot};
 use super::schedule::{owner_as_dyn, Owner, Schedule};
-use super::shared::Shared;
 use super::state::{Snapshot, State};
 use super::task_ref::{Ran, TaskRef, TaskVtable};
 use super::task_waker::task_waker_ref;
@@ -22,6 +21,7 @@ use super::waits::{report_certain_cycle, WaitRecords};
 use crate::coop;
 use crate::diagnostics::{Diagnostic, TaskId, TaskInfo};
 use crate::observe::Event;
+use crate::park::Unpark;
 use crate::unwind::{into_message, Payload};
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
@@ -602,67 +602,22 @@ where
     }
 }
 
-/// `block_on`'s own future: a task with a header and nothing else, so that it has a
-/// waker, a state word and wait records like any task. It is never on a queue and never
-/// polled through its vtable (`block_on` polls it whenever its `SCHEDULED` bit is on),
-/// so waking it only has to end the executor's park.
-pub(super) fn allocate_root(
-    shared: &Arc<Shared>,
-    name: Option<Box<str>>,
-    spawned_at: &'static Location<'static>,
-) -> TaskRef {
-    const ROOT_VTABLE: TaskVtable = TaskVtable {
-        run: |_| Ran::Skipped,
-        abandon: |_| {},
-        dealloc: dealloc_root,
-        enqueue: unpark_root,
-        owner: owner_as_dyn::<Shared>,
-        drop_owner: Owner::release::<Shared>,
-    };
-    let header = TaskHeader::new(ROOT, shared, &ROOT_VTABLE, name, spawned_at);
-    let header = NonNull::from(Box::leak(Box::new(header)));
-    // SAFETY: a live `Box<TaskHeader>`, as `ROOT_VTABLE.dealloc` expects; its state word
-    // counts one reference, handed over.
-    unsafe { TaskRef::from_raw(header) }
-}
-
-/// Wakes `block_on`'s root task: ends the executor's park, where `block_on` looks at
-/// its `SCHEDULED` bit (`TaskVtable::enqueue`).
-fn unpark_root(root: TaskRef) {
-    // SAFETY: the root's owner is its executor's `Shared` (`allocate_root`); `root` keeps
-    // it alive for the call.
-    unsafe { root.owner.get::<Shared>() }.unparker.unpark();
-}
-
-/// Frees `block_on`'s root task.
-///
-/// # Safety
-/// `header` is the `Box` that `allocate_root` leaked, and its last reference is gone.
-unsafe fn dealloc_root(header: NonNull<TaskHeader>) {
-    // SAFETY: by the contract above.
-    drop(unsafe { Box::from_raw(header.as_ptr()) });
-}
-
-/// What a `block_on` thread of a scheduler with many threads parks on, which a wake
-/// of its root task must end (see [`allocate_root_of`]).
-pub(crate) trait RootWaker: Send + Sync + 'static {
-    /// Ends the `block_on` thread's park, or makes its next one return at once.
-    fn wake_root(&self);
-}
-
-/// `block_on`'s own future on a scheduler whose `block_on` may run on many threads at
-/// once (a runtime's): a header, like the executor's root, and beside it what wakes
-/// the thread that polls it. `repr(C)`, header first, as every task: a `TaskRef` to
-/// it points at the header.
+/// `block_on`'s own future, as a task: a header, so that it has a waker, a state word
+/// and wait records like any task, and beside it what ends the park of the thread that
+/// polls it. It is never on a queue and never polled through its vtable (`block_on`
+/// polls it whenever its `SCHEDULED` bit is on, see [`poll_root`]), so a wake only has
+/// to end that park: the executor's, or a runtime's `block_on` thread's (a runtime may
+/// run many `block_on`s at once, each parked on its own thread). `repr(C)`, header
+/// first, as every task: a `TaskRef` to it points at the header.
 #[repr(C)]
-struct RootCell<S, W> {
+struct RootCell<S> {
     header: TaskHeader,
-    waker: W,
+    unparker: Arc<dyn Unpark>,
     _scheduler: PhantomData<S>,
 }
 
-impl<S: Schedule, W: RootWaker> RootCell<S, W> {
-    /// What a `TaskRef` to a `RootCell<S, W>` does: a root is never queued nor run
+impl<S: Schedule> RootCell<S> {
+    /// What a `TaskRef` to a `RootCell<S>` does: a root is never queued nor run
     /// through its vtable; a wake ends its thread's park.
     const VTABLE: TaskVtable = TaskVtable {
         run: |_| Ran::Skipped,
@@ -674,67 +629,64 @@ impl<S: Schedule, W: RootWaker> RootCell<S, W> {
     };
 
     fn wake(root: TaskRef) {
-        // SAFETY: this vtable is only ever a `RootCell<S, W>`'s (`allocate_root_of`),
+        // SAFETY: this vtable is only ever a `RootCell<S>`'s (`allocate_root`),
         // `repr(C)` with the header first; `root` keeps it alive for the call.
-        let cell = unsafe { root.as_ptr().cast::<RootCell<S, W>>().as_ref() };
-        cell.waker.wake_root();
+        let cell = unsafe { root.as_ptr().cast::<RootCell<S>>().as_ref() };
+        cell.unparker.unpark();
     }
 
     /// # Safety
-    /// `header` is the `Box` that `allocate_root_of` leaked, and its last reference
-    /// is gone.
+    /// `header` is the `Box` that `allocate_root` leaked, and its last reference is
+    /// gone.
     unsafe fn dealloc(header: NonNull<TaskHeader>) {
         // SAFETY: by the contract above.
-        drop(unsafe { Box::from_raw(header.cast::<RootCell<S, W>>().as_ptr()) });
+        drop(unsafe { Box::from_raw(header.cast::<RootCell<S>>().as_ptr()) });
     }
 }
 
-/// A root task for `block_on`'s own future on `owner`, whose wakes call `waker`: it
-/// has a header, a waker and wait records like any task, so that the scheduler's
-/// diagnostics see what the future waits on (the executor's root, for a scheduler
-/// whose `block_on` threads are many). Its `JoinHandle` does not exist: not loose.
-pub(crate) fn allocate_root_of<S: Schedule, W: RootWaker>(
+/// A root task for `block_on`'s own future on `owner`, whose wakes call `unparker`
+/// (see `RootCell`): so that the scheduler's diagnostics see what the future waits on
+/// and what it holds. It has no `JoinHandle`: nothing can abort it, so it is not loose.
+pub(crate) fn allocate_root<S: Schedule>(
     owner: &Arc<S>,
     id: TaskId,
     name: Option<Box<str>>,
     spawned_at: &'static Location<'static>,
-    waker: W,
+    unparker: Arc<dyn Unpark>,
 ) -> TaskRef {
-    let vtable = &RootCell::<S, W>::VTABLE;
-    let cell = Box::new(RootCell::<S, W> {
+    let vtable = &RootCell::<S>::VTABLE;
+    let cell = Box::new(RootCell::<S> {
         header: TaskHeader::new(id, owner, vtable, name, spawned_at),
-        waker,
+        unparker,
         _scheduler: PhantomData,
     });
     let cell = NonNull::from(Box::leak(cell));
-    // SAFETY: a live `RootCell<S, W>`, `repr(C)` with the header first, as its
-    // vtable's `dealloc` expects; its state word counts one reference, handed over.
+    // SAFETY: a live `RootCell<S>`, `repr(C)` with the header first, as its vtable's
+    // `dealloc` expects; its state word counts one reference, handed over.
     let root = unsafe { TaskRef::from_raw(cell.cast()) };
     root.state.set_handle_loose(false);
     root
 }
 
-/// Polls `block_on`'s own future once if its root was woken (its `SCHEDULED` bit),
-/// as the executor polls its root: marked as the task being polled, with the root's
-/// waker, and the poll's book-keeping (see `polled`). `None` if it was not woken.
-pub(crate) fn poll_root_if_woken<F: Future, S: Schedule>(
+/// Polls `block_on`'s own future once, as its root task: marked as the task being
+/// polled, with the root's waker, and the poll's book-keeping (see `polled`). Called
+/// when the root's `SCHEDULED` bit is on; woken during its poll, the root is polled
+/// again because the bit is on again.
+pub(crate) fn poll_root<F: Future, S: Schedule>(
     root: &TaskRef,
     owner: &S,
     future: Pin<&mut F>,
-) -> Option<Poll<F::Output>> {
-    if !root.is_scheduled() {
-        return None;
-    }
+) -> Poll<F::Output> {
     let _current = CurrentTask::enter(root);
     let waker = task_waker_ref(root);
     // A root has no handle: nothing cancels it.
     let polled = polled(root, owner, &waker, |_cancelled| {
         future.poll(&mut Context::from_waker(&waker))
     });
-    Some(match polled {
+    match polled {
         Polled::Ready(output) => Poll::Ready(output),
         Polled::Pending { .. } => Poll::Pending,
-    })
+    }
 }
 
 impl<F> FutureSlot<F> {
@@ -765,7 +717,8 @@ mod tests {
     fn a_task_allocation_stays_within_its_budget() {
         assert_eq!(std::mem::size_of::<TaskHeader>(), 64);
         assert_eq!(std::mem::size_of::<JoinSlot<()>>(), 48);
-        let cell = std::mem::size_of::<TaskCell<std::future::Ready<()>, Shared>>();
+        let cell =
+            std::mem::size_of::<TaskCell<std::future::Ready<()>, super::super::shared::Shared>>();
         assert_eq!(cell, 120);
     }
 }

@@ -71,8 +71,10 @@ use crate::unwind::{into_message, Payload};
 /// What a runtime's workers share of its diagnostics.
 pub(crate) struct Diagnostics {
     reporter: Reporter,
-    /// Whether lost tasks are reported (see [`Builder::diagnostics`](super::Builder::diagnostics)).
-    pub(crate) lost_tasks: bool,
+    /// Whether the books are kept: lost tasks reported, waits through our primitives
+    /// recorded, deadlocks looked for (see
+    /// [`Builder::diagnostics`](super::Builder::diagnostics)).
+    pub(crate) keeps_books: bool,
     /// The poll each worker is in, when the stall watchdog is on.
     watch: Option<Arc<StallWatch>>,
     /// A worker parked, every other worker asleep, with tasks pending that it could
@@ -95,24 +97,18 @@ impl Diagnostics {
     pub(crate) fn new(
         reporter: Reporter,
         stall_threshold: Option<Duration>,
-        lost_tasks: bool,
+        keeps_books: bool,
         workers: usize,
     ) -> Diagnostics {
         let watch = stall_threshold
             .map(|threshold| Arc::new(StallWatch::new(threshold, Clock::Real, workers)));
         Diagnostics {
             reporter,
-            lost_tasks,
+            keeps_books,
             watch,
             parked_undecided: AtomicBool::new(false),
             reported_spell: AtomicU64::new(NO_SPELL),
         }
-    }
-
-    /// Whether waits through our primitives are recorded, and deadlocks looked for:
-    /// with the rest of the books (see [`Builder::diagnostics`](super::Builder::diagnostics)).
-    pub(crate) fn follows_waits(&self) -> bool {
-        self.lost_tasks
     }
 
     /// Says, before the pending tasks are read, that the worker looking will park

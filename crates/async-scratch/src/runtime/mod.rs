@@ -94,7 +94,7 @@ pub use crate::executor::JoinHandle;
 
 use crate::diagnostics::{print_to_stderr, Diagnostic, Reporter};
 use crate::executor::schedule::Schedule;
-use crate::executor::task::poll_root_if_woken;
+use crate::executor::task::poll_root;
 use crate::reactor;
 use blocking::{BlockingJob, BlockingPool};
 use diagnostics::Diagnostics;
@@ -123,7 +123,7 @@ pub struct Builder {
     max_blocking_threads: usize,
     keep_alive: Duration,
     stall_threshold: Option<Duration>,
-    lost_tasks: bool,
+    keeps_books: bool,
     reporter: Reporter,
 }
 
@@ -134,7 +134,7 @@ impl fmt::Debug for Builder {
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("keep_alive", &self.keep_alive)
             .field("stall_threshold", &self.stall_threshold)
-            .field("diagnostics", &self.lost_tasks)
+            .field("diagnostics", &self.keeps_books)
             .finish_non_exhaustive()
     }
 }
@@ -283,7 +283,7 @@ impl Builder {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn diagnostics(mut self, on: bool) -> Builder {
-        self.lost_tasks = on;
+        self.keeps_books = on;
         self
     }
 
@@ -324,7 +324,7 @@ impl Builder {
         let diagnostics = Diagnostics::new(
             self.reporter,
             self.stall_threshold,
-            self.lost_tasks,
+            self.keeps_books,
             workers,
         );
         let shared = Arc::new(Shared::new(workers, blocking, Driver::new()?, diagnostics));
@@ -404,7 +404,7 @@ impl Runtime {
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             keep_alive: DEFAULT_KEEP_ALIVE,
             stall_threshold: None,
-            lost_tasks: true,
+            keeps_books: true,
             reporter: print_to_stderr(),
         }
     }
@@ -436,14 +436,14 @@ impl Runtime {
         let root = task::new_root(&self.shared, Location::caller(), Arc::clone(&parker));
         let root = RootGuard::enter(&self.shared, root);
         loop {
-            let polled = poll_root_if_woken(&root.0, &*self.shared, future.as_mut());
-            match polled {
-                Some(Poll::Ready(output)) => return output,
-                // A poll that ended pending may have made a deadlock certain that a
-                // worker, parked undecided while the root was in its poll, could not
-                // claim: as on the executor, every pending poll is looked at.
-                Some(Poll::Pending) => self.shared.look_again_if_undecided(),
-                None => {}
+            if root.0.is_scheduled() {
+                match poll_root(&root.0, &*self.shared, future.as_mut()) {
+                    Poll::Ready(output) => return output,
+                    // A poll that ended pending may have made a deadlock certain that a
+                    // worker, parked undecided while the root was in its poll, could
+                    // not claim: as on the executor, every pending poll is looked at.
+                    Poll::Pending => self.shared.look_again_if_undecided(),
+                }
             }
             // The workers may all be parked: the timers this thread set are its own
             // to fire.

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use super::idle::Parker;
 use crate::diagnostics::TaskId;
 use crate::executor::schedule::Schedule;
-use crate::executor::task::{allocate_root_of, RootWaker};
+use crate::executor::task::allocate_root;
 use crate::executor::JoinHandle;
 
 pub(crate) use crate::executor::task_ref::{Ran, TaskRef as Runnable};
@@ -71,11 +71,5 @@ pub(crate) fn new_root<S: Schedule>(
     parker: Arc<Parker>,
 ) -> Runnable {
     let name = Some("block_on's future".into());
-    allocate_root_of(owner, next_id(), name, spawned_at, parker)
-}
-
-impl RootWaker for Arc<Parker> {
-    fn wake_root(&self) {
-        self.unpark();
-    }
+    allocate_root(owner, next_id(), name, spawned_at, parker)
 }

@@ -175,7 +175,7 @@ impl Shared {
     /// task's own reading say it may go on. The queues are looked at after the tasks,
     /// as on the executor: a wake sets `SCHEDULED` before it queues its task.
     fn look_for_deadlock(&self) -> bool {
-        if !self.diagnostics.follows_waits() {
+        if !self.diagnostics.keeps_books {
             return false;
         }
         let Some(mark) = self.idle.all_asleep() else {
@@ -289,13 +289,13 @@ impl Schedule for Shared {
     }
 
     fn keeps_books(&self) -> bool {
-        self.diagnostics.lost_tasks
+        self.diagnostics.keeps_books
     }
 
     /// Waits are recorded from any worker; only the all-idle check reads them (see
     /// `look_for_deadlock`), never a poll's end.
     fn follows_waits(&self) -> bool {
-        self.diagnostics.follows_waits()
+        self.diagnostics.keeps_books
     }
 
     /// A waker or a handle went: if a worker parked undecided, one looks again.
@@ -444,7 +444,11 @@ impl Worker {
             Ran::Skipped | Ran::Pending { woken: false } => {}
             // Woken during its poll (it yielded, or another thread woke it): it goes
             // behind the others, with the reference the queue gave this worker.
-            Ran::Pending { woken: true } => self.shared.push(task, Placement::Back),
+            // (This thread is that worker: no need to ask the context which it is.)
+            Ran::Pending { woken: true } => {
+                let worker = Some(self.index);
+                self.shared.push_from(worker, task, Placement::Back);
+            }
             Ran::Finished => self.shared.owned.remove(task.id().runtime_number()),
         }
     }
